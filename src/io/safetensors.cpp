@@ -1,0 +1,220 @@
+#include "io/safetensors.hpp"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "core/error.hpp"
+
+namespace ovis {
+
+namespace {
+constexpr uint64_t kMaxHeaderBytes = 100ull << 20;  // same limit as the reference implementation
+}
+
+std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) fail(path, ": cannot open: ", std::strerror(errno));
+  struct stat st {};
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    fail(path, ": not a regular file");
+  }
+  size_t size = size_t(st.st_size);
+  if (size < 8) {
+    ::close(fd);
+    fail(path, ": truncated safetensors file (", size, " bytes, no header length)");
+  }
+  void* map = mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+  ::close(fd);
+  if (map == MAP_FAILED) fail(path, ": mmap failed: ", std::strerror(errno));
+
+  std::shared_ptr<SafetensorsFile> f(new SafetensorsFile());
+  f->path_ = path;
+  f->map_ = map;
+  f->size_ = size;
+  f->self_ = f;
+
+  uint64_t header_len = 0;
+  std::memcpy(&header_len, map, 8);
+  if (header_len > kMaxHeaderBytes)
+    fail(path, ": safetensors header length ", header_len, " exceeds the 100 MiB limit");
+  if (header_len > size - 8)
+    fail(path, ": truncated safetensors file (header of ", header_len, " bytes, file has ", size,
+         ")");
+  f->data_offset_ = 8 + header_len;
+  const char* hp = static_cast<const char*>(map) + 8;
+  nlohmann::json header;
+  try {
+    header = nlohmann::json::parse(hp, hp + header_len);
+  } catch (const std::exception& e) {
+    fail(path, ": malformed safetensors header: ", e.what());
+  }
+  if (!header.is_object()) fail(path, ": malformed safetensors header: not a JSON object");
+  size_t data_size = size - f->data_offset_;
+  for (auto it = header.begin(); it != header.end(); ++it) {
+    const std::string& name = it.key();
+    if (name == "__metadata__") continue;
+    const auto& v = it.value();
+    if (!v.is_object() || !v.contains("dtype") || !v.contains("shape") ||
+        !v.contains("data_offsets") || !v["dtype"].is_string() || !v["shape"].is_array() ||
+        !v["data_offsets"].is_array() || v["data_offsets"].size() != 2)
+      fail(path, ": malformed header entry for tensor '", name, "'");
+    SafetensorsEntry e;
+    if (!dtype_from_safetensors(v["dtype"].get<std::string>(), &e.dtype))
+      fail(path, ": tensor '", name, "' has unsupported dtype ", v["dtype"].get<std::string>());
+    uint64_t numel = 1;
+    for (const auto& d : v["shape"]) {
+      if (!d.is_number_unsigned()) fail(path, ": tensor '", name, "' has an invalid shape");
+      uint64_t dv = d.get<uint64_t>();
+      if (dv > (1ull << 40) || (dv && numel > (1ull << 40) / dv))
+        fail(path, ": tensor '", name, "' shape is too large");
+      numel *= dv;
+      e.shape.push_back(int64_t(dv));
+    }
+    const auto& off = v["data_offsets"];
+    if (!off[0].is_number_unsigned() || !off[1].is_number_unsigned())
+      fail(path, ": tensor '", name, "' has invalid data_offsets");
+    uint64_t b = off[0].get<uint64_t>(), en = off[1].get<uint64_t>();
+    if (b > en || en > data_size)
+      fail(path, ": tensor '", name, "' data_offsets [", b, ", ", en,
+           "] lie outside the file's data section (", data_size, " bytes; truncated file?)");
+    if (en - b != numel * dtype_size(e.dtype))
+      fail(path, ": tensor '", name, "' has ", en - b, " bytes but shape ", shape_str(e.shape),
+           " of ", dtype_name(e.dtype), " needs ", numel * dtype_size(e.dtype));
+    e.begin = b;
+    e.end = en;
+    f->entries_.emplace(name, e);
+  }
+  return f;
+}
+
+SafetensorsFile::~SafetensorsFile() {
+  if (map_) munmap(map_, size_);
+}
+
+Tensor SafetensorsFile::tensor(const std::string& name) const {
+  auto it = entries_.find(name);
+  if (it == entries_.end()) fail(path_, ": missing tensor '", name, "'");
+  const SafetensorsEntry& e = it->second;
+  char* p = static_cast<char*>(map_) + data_offset_ + e.begin;
+  return Tensor::view(p, e.shape, e.dtype, std::static_pointer_cast<void>(self_.lock()));
+}
+
+TensorStore TensorStore::open_files(const std::vector<std::string>& paths) {
+  TensorStore s;
+  for (const auto& p : paths) {
+    auto f = SafetensorsFile::open(p);
+    for (const auto& [name, e] : f->entries()) {
+      if (s.where_.count(name))
+        fail(p, ": tensor '", name, "' also appears in ", s.files_[s.where_[name]]->path());
+      s.where_[name] = s.files_.size();
+    }
+    s.files_.push_back(f);
+  }
+  s.origin_ = paths.empty() ? "" : std::filesystem::path(paths[0]).parent_path().string();
+  return s;
+}
+
+TensorStore TensorStore::open_dir(const std::string& dir, const std::string& index_name,
+                                  const std::string& single_name) {
+  namespace fs = std::filesystem;
+  fs::path index = fs::path(dir) / index_name;
+  fs::path single = fs::path(dir) / single_name;
+  if (fs::exists(index)) {
+    std::ifstream in(index);
+    nlohmann::json j;
+    try {
+      in >> j;
+    } catch (const std::exception& e) {
+      fail(index.string(), ": malformed JSON: ", e.what());
+    }
+    if (!j.is_object() || !j.contains("weight_map") || !j["weight_map"].is_object())
+      fail(index.string(), ": missing object 'weight_map'");
+    std::vector<std::string> shards;
+    std::map<std::string, std::string> expected;
+    for (auto it = j["weight_map"].begin(); it != j["weight_map"].end(); ++it) {
+      if (!it.value().is_string()) fail(index.string(), ": weight_map entry '", it.key(), "' is not a string");
+      std::string shard = it.value().get<std::string>();
+      if (shard.find('/') != std::string::npos || shard.find("..") != std::string::npos)
+        fail(index.string(), ": weight_map entry '", it.key(), "' names an unsafe path '", shard, "'");
+      expected[it.key()] = shard;
+      if (std::find(shards.begin(), shards.end(), shard) == shards.end()) shards.push_back(shard);
+    }
+    std::vector<std::string> paths;
+    for (const auto& s : shards) {
+      fs::path p = fs::path(dir) / s;
+      if (!fs::exists(p)) fail(p.string(), ": missing shard named by ", index.string());
+      paths.push_back(p.string());
+    }
+    TensorStore st = open_files(paths);
+    for (const auto& [name, shard] : expected) {
+      if (!st.has(name)) fail(dir, "/", shard, ": missing tensor '", name, "' listed in ", index_name);
+    }
+    st.origin_ = dir;
+    return st;
+  }
+  if (fs::exists(single)) {
+    TensorStore st = open_files({single.string()});
+    st.origin_ = dir;
+    return st;
+  }
+  fail(dir, ": no ", index_name, " or ", single_name, " found");
+}
+
+Tensor TensorStore::get(const std::string& name) const {
+  auto it = where_.find(name);
+  if (it == where_.end()) fail(origin_, ": missing tensor '", name, "'");
+  return files_[it->second]->tensor(name);
+}
+
+const SafetensorsEntry& TensorStore::entry(const std::string& name) const {
+  auto it = where_.find(name);
+  if (it == where_.end()) fail(origin_, ": missing tensor '", name, "'");
+  return files_[it->second]->entries().at(name);
+}
+
+std::string TensorStore::file_of(const std::string& name) const {
+  auto it = where_.find(name);
+  return it == where_.end() ? origin_ : files_[it->second]->path();
+}
+
+std::vector<std::string> TensorStore::names() const {
+  std::vector<std::string> r;
+  for (const auto& [n, i] : where_) r.push_back(n);
+  return r;
+}
+
+void write_safetensors(const std::string& path,
+                       const std::vector<std::pair<std::string, Tensor>>& tensors) {
+  nlohmann::json h = nlohmann::json::object();
+  size_t off = 0;
+  for (const auto& [name, t] : tensors) {
+    h[name] = {{"dtype", dtype_name(t.dtype())}, {"shape", t.shape()},
+               {"data_offsets", {off, off + t.nbytes()}}};
+    off += t.nbytes();
+  }
+  std::string hs = h.dump();
+  while (hs.size() % 8) hs.push_back(' ');
+  std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary);
+    if (!out) fail(path, ": cannot open for writing");
+    uint64_t n = hs.size();
+    out.write(reinterpret_cast<const char*>(&n), 8);
+    out.write(hs.data(), std::streamsize(hs.size()));
+    for (const auto& [name, t] : tensors)
+      out.write(static_cast<const char*>(t.raw()), std::streamsize(t.nbytes()));
+    if (!out) fail(path, ": write failed");
+  }
+  std::filesystem::rename(tmp, path);
+}
+
+}  // namespace ovis
