@@ -1,0 +1,29 @@
+#include <omp.h>
+
+#include <atomic>
+
+#include "ops/ops.hpp"
+
+namespace ovis::ops {
+
+namespace {
+std::atomic<Precision> g_precision{Precision::F32};
+}
+
+bool cpu_has_avx512_bf16() {
+  static const bool has = __builtin_cpu_supports("avx512bf16");
+  return has;
+}
+
+Precision default_precision() { return cpu_has_avx512_bf16() ? Precision::BF16 : Precision::F32; }
+void set_precision(Precision p) { g_precision = p; }
+Precision precision() { return g_precision; }
+const char* precision_name(Precision p) { return p == Precision::BF16 ? "bf16" : "f32"; }
+
+void set_num_threads(int n) {
+  if (n <= 0) n = omp_get_num_procs();
+  omp_set_num_threads(n);
+}
+int num_threads() { return omp_get_max_threads(); }
+
+}  // namespace ovis::ops
