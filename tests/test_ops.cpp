@@ -1,0 +1,229 @@
+// Every CPU op against a naive double-precision reference (the ggml test-backend-ops idea), in
+// both precision modes.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+#include "ops/ops.hpp"
+#include "support/golden.hpp"
+
+using namespace ovis;
+
+namespace {
+
+Tensor randn(const Shape& s, uint32_t seed, float scale = 1.0f) {
+  std::mt19937 g(seed);
+  std::normal_distribution<float> d(0.0f, scale);
+  Tensor t = Tensor::empty(s);
+  for (int64_t i = 0; i < t.numel(); ++i) t.f32()[i] = d(g);
+  return t;
+}
+
+Tensor bf16_round(const Tensor& t) { return t.to_dtype(DType::BF16).to_f32(); }
+
+// y = x wᵀ + b in double
+Tensor ref_linear(const Tensor& x, const Tensor& w, const Tensor* b) {
+  Tensor wf = w.to_f32();
+  const int64_t N = w.dim(0), K = w.dim(1), M = x.numel() / K;
+  Tensor y = Tensor::empty({M, N});
+  for (int64_t m = 0; m < M; ++m)
+    for (int64_t n = 0; n < N; ++n) {
+      double s = b ? ops::weight_at(*b, n) : 0.0;
+      for (int64_t k = 0; k < K; ++k) s += double(x.f32()[m * K + k]) * wf.f32()[n * K + k];
+      y.f32()[m * N + n] = float(s);
+    }
+  return y;
+}
+
+Tensor ref_attention(const Tensor& q, const Tensor& k, const Tensor& v, int hq, int hk, float scale,
+                     bool causal) {
+  const int64_t Lq = q.dim(0), Lk = k.dim(0), D = q.dim(1) / hq;
+  Tensor o = Tensor::zeros({Lq, hq * D});
+  for (int h = 0; h < hq; ++h) {
+    const int kh = h / (hq / hk);
+    for (int64_t i = 0; i < Lq; ++i) {
+      std::vector<double> s(Lk, -INFINITY);
+      double mx = -INFINITY;
+      for (int64_t j = 0; j < Lk; ++j) {
+        if (causal && j > i + (Lk - Lq)) continue;
+        double d = 0;
+        for (int64_t c = 0; c < D; ++c) d += double(q.f32()[i * hq * D + h * D + c]) * k.f32()[j * hk * D + kh * D + c];
+        s[j] = d * scale;
+        mx = std::max(mx, s[j]);
+      }
+      double z = 0;
+      for (auto& x : s) z += (x = std::exp(x - mx));
+      for (int64_t c = 0; c < D; ++c) {
+        double a = 0;
+        for (int64_t j = 0; j < Lk; ++j) a += s[j] * v.f32()[j * hk * D + kh * D + c];
+        o.f32()[i * hq * D + h * D + c] = float(a / z);
+      }
+    }
+  }
+  return o;
+}
+
+class OpsTest : public ::testing::TestWithParam<ops::Precision> {
+ protected:
+  void SetUp() override {
+    if (GetParam() == ops::Precision::BF16 && !ops::cpu_has_avx512_bf16())
+      GTEST_SKIP() << "no AVX512_BF16 on this CPU";
+    ops::set_precision(GetParam());
+  }
+  void TearDown() override { ops::set_precision(ops::Precision::F32); }
+  bool bf16() const { return GetParam() == ops::Precision::BF16; }
+  // f32: float32 rounding only. bf16: inputs rounded to bf16 (rel. error ~2^-8 per product).
+  double gemm_tol() const { return bf16() ? 2e-2 : 1e-5; }
+};
+
+TEST_P(OpsTest, LinearMatchesReferenceForGemvAndGemmShapes) {
+  for (int64_t M : {1, 3, 4, 5, 37}) {
+    for (DType wt : {DType::BF16, DType::F32, DType::F16}) {
+      Tensor x = randn({M, 70}, 1);
+      Tensor w = randn({33, 70}, 2, 0.2f).to_dtype(wt);
+      Tensor b = randn({33}, 3).to_dtype(wt);
+      Tensor y = ops::linear(x, w, &b);
+      bool bf16_path = bf16() && wt == DType::BF16;
+      Tensor ref = ref_linear(bf16_path ? bf16_round(x) : x, w, &b);
+      EXPECT_TRUE(test::close_to(y, ref, bf16_path ? 1e-5 : 1e-5, "linear M=" + std::to_string(M)))
+          << dtype_name(wt);
+    }
+  }
+}
+
+TEST_P(OpsTest, MatmulMatchesReference) {
+  Tensor a = randn({9, 40}, 4);
+  Tensor b = randn({40, 21}, 5).to_dtype(DType::BF16);
+  Tensor y = ops::matmul(a, b);
+  // reference: a · b = a · (bᵀ)ᵀ
+  Tensor bt = Tensor::empty({21, 40});
+  Tensor bf = b.to_f32();
+  for (int i = 0; i < 40; ++i)
+    for (int j = 0; j < 21; ++j) bt.f32()[j * 40 + i] = bf.f32()[i * 21 + j];
+  Tensor ref = ref_linear(bf16() ? bf16_round(a) : a, bt, nullptr);
+  EXPECT_TRUE(test::close_to(y, ref, 1e-5, "matmul"));
+}
+
+TEST_P(OpsTest, AttentionMatchesReference) {
+  for (bool causal : {false, true}) {
+    for (int64_t Lq : {1, 7, 70}) {
+      const int64_t Lk = causal ? Lq + 5 : 45;
+      Tensor q = randn({Lq, 4 * 16}, 6), k = randn({Lk, 2 * 16}, 7), v = randn({Lk, 2 * 16}, 8);
+      Tensor y = ops::attention(q, k, v, 4, 2, 0.25f, causal);
+      Tensor ref = ref_attention(q, k, v, 4, 2, 0.25f, causal);
+      EXPECT_TRUE(test::close_to(y, ref, bf16() ? 2e-2 : 1e-5, "attention"));
+    }
+  }
+}
+
+TEST_P(OpsTest, Conv2dMatchesReference) {
+  const int64_t C = 5, H = 9, W = 7, O = 6;
+  Tensor x = randn({C, H, W}, 9);
+  Tensor w = randn({O, C, 3, 3}, 10, 0.3f).to_dtype(DType::BF16);
+  Tensor b = randn({O}, 11);
+  for (ops::Conv2dParams p : {ops::Conv2dParams{1, 1, 1, 1, 1}, ops::Conv2dParams{2, 0, 0, 1, 1}}) {
+    Tensor y = ops::conv2d(x, w, &b, p);
+    const int64_t OH = (H + p.pad_top + p.pad_bottom - 3) / p.stride + 1;
+    const int64_t OW = (W + p.pad_left + p.pad_right - 3) / p.stride + 1;
+    ASSERT_EQ(y.shape(), (Shape{O, OH, OW}));
+    Tensor xr = bf16() ? bf16_round(x) : x;
+    Tensor wf = w.to_f32();
+    Tensor ref = Tensor::empty({O, OH, OW});
+    for (int64_t o = 0; o < O; ++o)
+      for (int64_t i = 0; i < OH; ++i)
+        for (int64_t j = 0; j < OW; ++j) {
+          double s = b.f32()[o];
+          for (int64_t c = 0; c < C; ++c)
+            for (int di = 0; di < 3; ++di)
+              for (int dj = 0; dj < 3; ++dj) {
+                int64_t yy = i * p.stride + di - p.pad_top, xx = j * p.stride + dj - p.pad_left;
+                if (yy < 0 || yy >= H || xx < 0 || xx >= W) continue;
+                s += double(xr.f32()[(c * H + yy) * W + xx]) * wf.f32()[((o * C + c) * 3 + di) * 3 + dj];
+              }
+          ref.f32()[(o * OH + i) * OW + j] = float(s);
+        }
+    EXPECT_TRUE(test::close_to(y, ref, 1e-5, "conv2d stride " + std::to_string(p.stride)));
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Precisions, OpsTest,
+                         ::testing::Values(ops::Precision::F32, ops::Precision::BF16),
+                         [](const auto& info) { return std::string(ops::precision_name(info.param)); });
+
+TEST(Ops, NormsMatchDefinitions) {
+  Tensor x = randn({3, 10}, 12, 2.0f);
+  Tensor w = randn({10}, 13);
+  Tensor b = randn({10}, 14);
+  Tensor r = ops::rms_norm(x, &w, 1e-6f);
+  Tensor l = ops::layer_norm(x, &w, &b, 1e-6f);
+  for (int m = 0; m < 3; ++m) {
+    double ss = 0, mean = 0, var = 0;
+    for (int d = 0; d < 10; ++d) ss += x.f32()[m * 10 + d] * x.f32()[m * 10 + d], mean += x.f32()[m * 10 + d];
+    mean /= 10;
+    for (int d = 0; d < 10; ++d) var += std::pow(x.f32()[m * 10 + d] - mean, 2);
+    var /= 10;
+    for (int d = 0; d < 10; ++d) {
+      EXPECT_NEAR(r.f32()[m * 10 + d], x.f32()[m * 10 + d] / std::sqrt(ss / 10 + 1e-6) * w.f32()[d], 1e-5);
+      EXPECT_NEAR(l.f32()[m * 10 + d], (x.f32()[m * 10 + d] - mean) / std::sqrt(var + 1e-6) * w.f32()[d] + b.f32()[d], 1e-5);
+    }
+  }
+  Tensor g = randn({4, 3, 5}, 15);
+  Tensor gw = randn({4}, 16), gb = randn({4}, 17);
+  Tensor gn = ops::group_norm(g, 2, gw, gb, 1e-6f);
+  for (int grp = 0; grp < 2; ++grp) {
+    double mean = 0, var = 0;
+    for (int i = 0; i < 30; ++i) mean += g.f32()[grp * 30 + i];
+    mean /= 30;
+    for (int i = 0; i < 30; ++i) var += std::pow(g.f32()[grp * 30 + i] - mean, 2);
+    var /= 30;
+    for (int i = 0; i < 30; ++i) {
+      int c = grp * 2 + i / 15;
+      EXPECT_NEAR(gn.f32()[grp * 30 + i], (g.f32()[grp * 30 + i] - mean) / std::sqrt(var + 1e-6) * gw.f32()[c] + gb.f32()[c], 1e-5);
+    }
+  }
+}
+
+TEST(Ops, RopeLayouts) {
+  Tensor x = randn({2, 2 * 8}, 18);
+  Tensor cos = randn({2, 4}, 19), sin = randn({2, 4}, 20);
+  Tensor a = x.clone(), b = x.clone();
+  ops::rope_(a, 2, cos, sin, ops::RopeLayout::HalfSplit);
+  ops::rope_(b, 2, cos, sin, ops::RopeLayout::Interleaved);
+  for (int l = 0; l < 2; ++l)
+    for (int h = 0; h < 2; ++h)
+      for (int d = 0; d < 4; ++d) {
+        const float* v = x.f32() + (l * 2 + h) * 8;
+        float c = cos.f32()[l * 4 + d], s = sin.f32()[l * 4 + d];
+        EXPECT_FLOAT_EQ(a.f32()[(l * 2 + h) * 8 + d], v[d] * c - v[d + 4] * s);
+        EXPECT_FLOAT_EQ(a.f32()[(l * 2 + h) * 8 + d + 4], v[d + 4] * c + v[d] * s);
+        EXPECT_FLOAT_EQ(b.f32()[(l * 2 + h) * 8 + 2 * d], c * v[2 * d] - s * v[2 * d + 1]);
+        EXPECT_FLOAT_EQ(b.f32()[(l * 2 + h) * 8 + 2 * d + 1], s * v[2 * d] + c * v[2 * d + 1]);
+      }
+}
+
+TEST(Ops, ElementwiseAndLayout) {
+  Tensor x = Tensor::from_vector({-2, -0.5f, 0, 1.5f}, {2, 2});
+  Tensor s = x.clone();
+  ops::silu_(s);
+  Tensor g = x.clone();
+  ops::gelu_tanh_(g);
+  for (int i = 0; i < 4; ++i) {
+    float v = x.f32()[i];
+    EXPECT_NEAR(s.f32()[i], v / (1 + std::exp(-v)), 1e-6);
+    EXPECT_NEAR(g.f32()[i], 0.5 * v * (1 + std::tanh(std::sqrt(2 / M_PI) * (v + 0.044715 * v * v * v))), 1e-6);
+  }
+  Tensor sm = x.clone();
+  ops::softmax_(sm);
+  EXPECT_NEAR(sm.f32()[0] + sm.f32()[1], 1.0, 1e-6);
+  Tensor c = ops::concat_cols({x, ops::cols(x, 1, 2)});
+  EXPECT_EQ(c.shape(), (Shape{2, 3}));
+  EXPECT_EQ(c.f32()[2], x.f32()[1]);
+  Tensor r = ops::concat_rows({x, x});
+  EXPECT_EQ(r.shape(), (Shape{4, 2}));
+  Tensor up = ops::upsample_nearest2x(x.reshape({1, 2, 2}));
+  EXPECT_EQ(up.f32()[0 * 4 + 1], x.f32()[0]);
+  EXPECT_EQ(up.f32()[3 * 4 + 3], x.f32()[3]);
+}
+
+}  // namespace
