@@ -79,11 +79,9 @@ void check(bool ok, const std::string& file, const std::string& what) {
 
 }  // namespace
 
-ModelConfig load_model_config(const std::string& dir) {
-  namespace fs = std::filesystem;
-  if (!fs::is_directory(dir)) fail(dir, ": model folder does not exist or is not a directory");
-  const std::string cfg_path = (fs::path(dir) / "config.json").string();
-  json root = read_json(cfg_path);
+ModelConfig parse_model_config(const nlohmann::json& root, const std::string& cfg_path,
+                               const nlohmann::json* preprocessor, const std::string& pp_path) {
+  if (!root.is_object()) fail(cfg_path, ": expected a JSON object");
   Reader r{cfg_path, "", root};
   ModelConfig c;
   c.hidden_size = r.i("hidden_size");
@@ -194,10 +192,8 @@ ModelConfig load_model_config(const std::string& dir) {
     check(A.in_channels == 3 && A.out_channels == 3, cfg_path, "vae must have 3 image channels");
   }
 
-  const std::string pp_path = (fs::path(dir) / "preprocessor_config.json").string();
-  if (fs::exists(pp_path)) {
-    json pj = read_json(pp_path);
-    Reader p{pp_path, "", pj};
+  if (preprocessor) {
+    Reader p{pp_path, "", *preprocessor};
     PreprocessorConfig& P = c.preprocessor;
     if (p.has("image_mean")) {
       auto m = p.at("image_mean");
@@ -220,12 +216,24 @@ ModelConfig load_model_config(const std::string& dir) {
     P.max_pixels = p.i_or("max_pixels", 2408448);
     P.resample = p.i_or("resample", 3);
     if (P.resample != 3) fail(pp_path, ": only resample=3 (bicubic) is supported");
-  } else {
-    fail(pp_path, ": cannot open (is this an Ovis-U1 checkpoint folder?)");
   }
   check(c.preprocessor.patch_size == c.visual_tokenizer.backbone.patch_size, pp_path,
         "patch_size differs from the backbone's");
   return c;
+}
+
+}  // namespace ovis
+
+namespace ovis {
+
+ModelConfig load_model_config(const std::string& dir) {
+  namespace fs = std::filesystem;
+  if (!fs::is_directory(dir)) fail(dir, ": model folder does not exist or is not a directory");
+  const std::string cfg_path = (fs::path(dir) / "config.json").string();
+  const std::string pp_path = (fs::path(dir) / "preprocessor_config.json").string();
+  nlohmann::json root = read_json(cfg_path);
+  nlohmann::json pp = read_json(pp_path);
+  return parse_model_config(root, cfg_path, &pp, pp_path);
 }
 
 }  // namespace ovis

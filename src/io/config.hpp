@@ -1,6 +1,7 @@
 // Typed view of an Ovis-U1 Hugging Face snapshot's config.json and preprocessor_config.json.
 // Every model dimension and constant comes from here (spec §2); nothing is taken from the fixture.
 #pragma once
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <vector>
 
@@ -107,5 +108,8 @@ struct ModelConfig {
 
 // Reads <dir>/config.json and <dir>/preprocessor_config.json. Errors name the file and field.
 ModelConfig load_model_config(const std::string& dir);
+// Same from parsed JSON (`origin` names the source in errors); preprocessor may be null (defaults).
+ModelConfig parse_model_config(const nlohmann::json& config, const std::string& origin,
+                               const nlohmann::json* preprocessor, const std::string& pp_origin);
 
 }  // namespace ovis

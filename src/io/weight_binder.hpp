@@ -12,20 +12,28 @@ namespace ovis {
 
 class WeightBinder {
  public:
-  explicit WeightBinder(const TensorStore& store) : store_(store) {}
+  explicit WeightBinder(const TensorStore& store) : store_(&store) {}
+  // A binder with no checkpoint behind it: get() returns deterministic random BF16 tensors of
+  // the requested shape (benchmarks build the real-size models this way, without a file).
+  static WeightBinder synthetic(uint64_t seed);
 
   // The tensor `name` with exactly `shape`, stored as F32, BF16 or F16 (zero-copy view).
   // Errors: "<shard file>: tensor '<name>' has shape [..], expected [..]" / missing / dtype.
   Tensor get(const std::string& name, const Shape& shape);
-  bool has(const std::string& name) const { return store_.has(name); }
+  bool has(const std::string& name) const { return store_ ? store_->has(name) : false; }
   // Marks a tensor as known-but-unused (e.g. post_trunk_norm, spec §4.4).
   void ignore(const std::string& name) { used_.insert(name); }
   // Throws if any tensor whose name starts with one of `prefixes` was never bound or ignored.
   void check_no_extra(const std::vector<std::string>& prefixes) const;
-  const TensorStore& store() const { return store_; }
+  bool is_synthetic() const { return store_ == nullptr; }
+  // Total bytes of weights handed out so far.
+  size_t bound_bytes() const { return bound_bytes_; }
 
  private:
-  const TensorStore& store_;
+  WeightBinder() = default;
+  const TensorStore* store_ = nullptr;
+  uint64_t seed_ = 0;
+  size_t bound_bytes_ = 0;
   std::set<std::string> used_;
 };
 
