@@ -1,11 +1,11 @@
 // Image file I/O: Pillow-compatible PNG/JPEG decoding to RGB, PNG text chunks, JPEG encoding,
 // and clean one-line errors (never a crash) on hostile input.
 #include <gtest/gtest.h>
+#include <jpeglib.h>
 #include <png.h>
 #include <unistd.h>
 
 #include <cstdio>  // before jpeglib.h
-#include <jpeglib.h>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -172,10 +172,12 @@ TEST(ImageRead, ConvertsPngColourTypesLikePillow) {
   }
   {  // RGBA with transparent pixels: colour kept as stored (no compositing)
     RawPng r{w, h, PNG_COLOR_TYPE_RGBA, 8};
-    r.rows = {{1, 2, 3, 0, 4, 5, 6, 7, 8, 9, 10, 255}, {11, 12, 13, 0, 14, 15, 16, 0, 17, 18, 19, 0}};
+    r.rows = {{1, 2, 3, 0, 4, 5, 6, 7, 8, 9, 10, 255},
+              {11, 12, 13, 0, 14, 15, 16, 0, 17, 18, 19, 0}};
     write_raw_png(dir.file("rgba.png"), r);
     Image img = read_image(dir.file("rgba.png"));
-    const std::vector<uint8_t> want = {1, 2, 3, 4, 5, 6, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19};
+    const std::vector<uint8_t> want = {1,  2,  3,  4,  5,  6,  8,  9,  10,
+                                       11, 12, 13, 14, 15, 16, 17, 18, 19};
     EXPECT_EQ(img.rgb, want);
   }
   {  // 16-bit RGB: high byte (Pillow "RGB;16B")

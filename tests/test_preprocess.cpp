@@ -26,7 +26,8 @@ const PreprocessorConfig& processor() {
 const Image& input(const std::string& name) {
   static std::map<std::string, Image> cache;
   auto it = cache.find(name);
-  if (it == cache.end()) it = cache.emplace(name, read_image(test::fixture_path("inputs/" + name))).first;
+  if (it == cache.end())
+    it = cache.emplace(name, read_image(test::fixture_path("inputs/" + name))).first;
   return it->second;
 }
 
@@ -59,8 +60,8 @@ void check_understanding_case(const std::string& case_name, const std::string& f
 
   EXPECT_TRUE(test::equals_golden_u8(image_to_tensor_u8(p.resized), case_name + ".resized_u8"));
   const int64_t n = p.pixel_values.dim(0);
-  EXPECT_TRUE(test::matches_golden(p.pixel_values.slice_rows(0, 64),
-                                   case_name + ".pixel_values_first64"));
+  EXPECT_TRUE(
+      test::matches_golden(p.pixel_values.slice_rows(0, 64), case_name + ".pixel_values_first64"));
   EXPECT_TRUE(test::matches_golden(p.pixel_values.slice_rows(n - 64, n),
                                    case_name + ".pixel_values_last64"));
   EXPECT_TRUE(test::matches_golden(row_sums(p.pixel_values), case_name + ".pixel_values_row_sum"));
@@ -84,9 +85,9 @@ TEST(SmartResize, ManifestExamples) {
   const auto& mc = test::manifest_case("pre_gen_conditioning");
   ASSERT_GE(mc["smart_resize_examples"].size(), 1u);
   for (const auto& ex : mc["smart_resize_examples"]) {
-    ImageSize s = smart_resize(ex["hw"][0].get<int>(), ex["hw"][1].get<int>(),
-                               ex["factor"].get<int>(), ex["min_pixels"].get<int64_t>(),
-                               ex["max_pixels"].get<int64_t>());
+    ImageSize s =
+        smart_resize(ex["hw"][0].get<int>(), ex["hw"][1].get<int>(), ex["factor"].get<int>(),
+                     ex["min_pixels"].get<int64_t>(), ex["max_pixels"].get<int64_t>());
     EXPECT_EQ(s.height, ex["out_hw"][0].get<int>()) << ex.dump();
     EXPECT_EQ(s.width, ex["out_hw"][1].get<int>()) << ex.dump();
   }
@@ -136,15 +137,20 @@ TEST(ResizeBicubic, OneAxisOnlyMatchesTwoPassReference) {
   EXPECT_EQ(both.rgb, composed.rgb);
 }
 
-TEST(PreprocessImage, Cat) { check_understanding_case("pre_cat", "cat.png"); }
-TEST(PreprocessImage, Yak) { check_understanding_case("pre_yak", "yak.png"); }
+TEST(PreprocessImage, Cat) {
+  check_understanding_case("pre_cat", "cat.png");
+}
+TEST(PreprocessImage, Yak) {
+  check_understanding_case("pre_yak", "yak.png");
+}
 
 TEST(ConditionImage, AspectRatioCropAndPreshrink) {
   const auto& mc = test::manifest_case("pre_gen_conditioning");
   const Image& cat = input("cat.png");
   for (const auto& target : mc["targets"]) {
     const int h = target["target_hw"][0].get<int>(), w = target["target_hw"][1].get<int>();
-    const std::string prefix = "pre_gen_conditioning." + std::to_string(h) + "x" + std::to_string(w);
+    const std::string prefix =
+        "pre_gen_conditioning." + std::to_string(h) + "x" + std::to_string(w);
     SCOPED_TRACE(prefix);
     ConditionImage c = process_image_aspectratio(cat, w, h);
     EXPECT_EQ(c.cropped.height, target["cropped_hw"][0].get<int>());
@@ -173,7 +179,8 @@ TEST(ConditionImage, EditInputChain) {
   EXPECT_EQ(c.cropped.rgb, resized.rgb);
   EXPECT_TRUE(test::matches_golden(c.vae_pixel_values, "edit_128x160.vae_pixel_values"));
   Image llm = preshrink_for_llm(resized, processor());
-  EXPECT_TRUE(test::equals_golden_u8(image_to_tensor_u8(llm), "edit_128x160.cond_txt.llm_image_u8"));
+  EXPECT_TRUE(
+      test::equals_golden_u8(image_to_tensor_u8(llm), "edit_128x160.cond_txt.llm_image_u8"));
   EXPECT_TRUE(
       test::equals_golden_u8(image_to_tensor_u8(llm), "edit_128x160.cond_no_txt.llm_image_u8"));
 }

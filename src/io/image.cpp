@@ -35,7 +35,9 @@ bool is_png(const uint8_t* d, size_t n) {
   return n >= 8 && std::memcmp(d, sig, 8) == 0;
 }
 
-bool is_jpeg(const uint8_t* d, size_t n) { return n >= 3 && d[0] == 0xFF && d[1] == 0xD8 && d[2] == 0xFF; }
+bool is_jpeg(const uint8_t* d, size_t n) {
+  return n >= 3 && d[0] == 0xFF && d[1] == 0xD8 && d[2] == 0xFF;
+}
 
 std::vector<uint8_t> read_file_bytes(const std::string& path) {
   FILE* f = std::fopen(path.c_str(), "rb");
@@ -97,7 +99,7 @@ struct PngHeader {
 
 // Layout of the rows libpng delivers after the transforms set in png_setup_guarded.
 struct PngRowFormat {
-  int channels = 0;  // 1 gray, 2 gray+alpha, 3 RGB, 4 RGBA
+  int channels = 0;   // 1 gray, 2 gray+alpha, 3 RGB, 4 RGBA
   int bit_depth = 0;  // 8 or 16 (big-endian samples)
   size_t rowbytes = 0;
 };
@@ -277,10 +279,16 @@ bool jpeg_header_guarded(JpegReader& r, const uint8_t* data, size_t size) {
   jpeg_mem_src(&r.cinfo, data, static_cast<unsigned long>(size));
   jpeg_read_header(&r.cinfo, TRUE);
   switch (r.cinfo.jpeg_color_space) {
-    case JCS_GRAYSCALE: r.cinfo.out_color_space = JCS_GRAYSCALE; break;
+    case JCS_GRAYSCALE:
+      r.cinfo.out_color_space = JCS_GRAYSCALE;
+      break;
     case JCS_CMYK:
-    case JCS_YCCK: r.cinfo.out_color_space = JCS_CMYK; break;
-    default: r.cinfo.out_color_space = JCS_RGB; break;
+    case JCS_YCCK:
+      r.cinfo.out_color_space = JCS_CMYK;
+      break;
+    default:
+      r.cinfo.out_color_space = JCS_RGB;
+      break;
   }
   return true;
 }

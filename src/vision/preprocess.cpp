@@ -10,10 +10,12 @@ namespace ovis {
 PreprocessedImage preprocess_image(const Image& img, const PreprocessorConfig& cfg) {
   const int patch = cfg.patch_size, stride = cfg.hidden_stride, tps = cfg.temporal_patch_size;
   if (patch <= 0 || stride <= 0 || tps <= 0)
-    fail("preprocessor_config.json: patch_size, hidden_stride and temporal_patch_size must be "
-         "positive");
+    fail(
+        "preprocessor_config.json: patch_size, hidden_stride and temporal_patch_size must be "
+        "positive");
   if (cfg.resample != 3)
-    fail("preprocessor_config.json: resample ", cfg.resample, " is not supported (only 3, BICUBIC)");
+    fail("preprocessor_config.json: resample ", cfg.resample,
+         " is not supported (only 3, BICUBIC)");
   const ImageSize size =
       smart_resize(img.height, img.width, patch * stride, cfg.min_pixels, cfg.max_pixels);
 

@@ -125,7 +125,9 @@ Image blank(int width, int height) {
   return img;
 }
 
-int64_t python_round(double v) { return int64_t(std::nearbyint(v)); }  // half-to-even
+int64_t python_round(double v) {
+  return int64_t(std::nearbyint(v));
+}  // half-to-even
 
 }  // namespace
 
@@ -160,13 +162,12 @@ Image resize_bicubic(const Image& src, int out_width, int out_height) {
   return out;
 }
 
-ImageSize smart_resize(int height, int width, int factor, int64_t min_pixels,
-                       int64_t max_pixels) {
+ImageSize smart_resize(int height, int width, int factor, int64_t min_pixels, int64_t max_pixels) {
   if (height <= 0 || width <= 0)
     fail("smart_resize: image size ", height, "x", width, " must be positive");
   if (factor <= 0 || min_pixels < 0 || max_pixels <= 0 || min_pixels > max_pixels)
-    fail("smart_resize: invalid factor ", factor, " or pixel range [", min_pixels, ", ",
-         max_pixels, "]");
+    fail("smart_resize: invalid factor ", factor, " or pixel range [", min_pixels, ", ", max_pixels,
+         "]");
   // spec §4.1 step 1 (h, w are Python ints from here on).
   int64_t h = height, w = width;
   if (h < factor || w < factor) {
@@ -196,8 +197,8 @@ ImageSize smart_resize(int height, int width, int factor, int64_t min_pixels,
     wb = int64_t(std::ceil(double(w) * beta / factor)) * factor;
   }
   if (hb <= 0 || wb <= 0 || hb > kMaxImageSide || wb > kMaxImageSide)
-    fail("smart_resize: ", height, "x", width, " (factor ", factor, ", pixels [", min_pixels,
-         ", ", max_pixels, "]) gives the unusable size ", hb, "x", wb);
+    fail("smart_resize: ", height, "x", width, " (factor ", factor, ", pixels [", min_pixels, ", ",
+         max_pixels, "]) gives the unusable size ", hb, "x", wb);
   return ImageSize{int(hb), int(wb)};
 }
 
