@@ -119,6 +119,8 @@ void Qwen3::run_layer(int index, Tensor& x, const Tensor& cos, const Tensor& sin
   ops::rope_(q, H, cos, sin, ops::RopeLayout::HalfSplit);
   ops::rope_(k, Hkv, cos, sin, ops::RopeLayout::HalfSplit);
   const float scale = 1.0f / std::sqrt(float(D));
+  // Long-prompt prefill hot spot: attention is O(L^2 * head_dim) per head in ops::attention,
+  // comparable to the GEMMs beyond ~1k tokens (an image prompt is ~950 rows).
   Tensor attn;
   if (cache) {
     cache->write(index, k, v);
