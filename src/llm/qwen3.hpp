@@ -1,0 +1,64 @@
+// The Qwen3 decoder of Ovis-U1 (spec §6, §7.1; weights §8.1): token embedding, the decoder
+// layers with GQA, per-head q/k RMSNorm and half-split RoPE, SwiGLU MLPs, the final RMSNorm and
+// the tied LM head. Weights are zero-copy views into the checkpoint (norm weights excepted).
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "core/tensor.hpp"
+#include "io/config.hpp"
+#include "io/weight_binder.hpp"
+#include "llm/kv_cache.hpp"
+
+namespace ovis {
+
+// Intermediate states of one forward(), for golden tests and debugging.
+struct LlmTrace {
+  std::vector<Tensor> layer_out;  // residual stream after each decoder layer, [L, hidden]
+  Tensor final_norm;              // model.norm(output of the last layer), [L, hidden]
+};
+
+class Qwen3 {
+ public:
+  // Binds `llm.model.*` (and `llm.lm_head.weight` unless tied or absent, spec §8.1).
+  static Qwen3 load(WeightBinder& wb, const LlmConfig& cfg);
+
+  const LlmConfig& config() const { return cfg_; }
+
+  // Rows of embed_tokens for `ids`, [L, hidden] f32.
+  Tensor embed(const std::vector<int64_t>& ids) const;
+  // A cache holding up to max_tokens positions for every layer.
+  KvCache make_cache(int64_t max_tokens) const;
+
+  // Runs embeds [L, hidden] at positions cache.size() .. cache.size()+L-1 (causal over everything
+  // in the cache), appends their K/V to the cache and returns the final-RMSNormed hidden states
+  // [L, hidden]. With a trace, also records each layer's output and the final-norm output.
+  Tensor forward(const Tensor& embeds, KvCache& cache, LlmTrace* trace = nullptr) const;
+  // hidden [rows, hidden] -> logits [rows, vocab] through the (tied) LM head.
+  Tensor logits(const Tensor& hidden) const;
+  // The generation condition of spec §7.1: [L, 2*hidden] = concat(final-normed output of the last
+  // layer, input of the last layer), all positions, positions 0..L-1, no cache kept.
+  Tensor condition(const Tensor& embeds) const;
+
+ private:
+  struct Layer {
+    Tensor input_norm, post_norm, q_norm, k_norm;  // f32 copies
+    Tensor q_proj, k_proj, v_proj, o_proj;         // checkpoint views
+    Tensor gate_proj, up_proj, down_proj;
+  };
+
+  // One decoder layer on x [L, hidden] in place. With a cache, K/V are written at rows
+  // [cache->size(), +L) and attention reads rows [0, cache->size() + L); without, attention is
+  // over x alone (positions start at 0).
+  void run_layer(int index, Tensor& x, const Tensor& cos, const Tensor& sin, KvCache* cache) const;
+  // cos/sin [L, head_dim/2] for positions start..start+L-1 (spec §6; bf16-rounded in BF16 mode).
+  void rope_tables(int64_t start, int64_t L, Tensor* cos, Tensor* sin) const;
+  void check_embeds(const Tensor& embeds) const;
+
+  LlmConfig cfg_;
+  Tensor embed_tokens_, lm_head_, final_norm_;
+  std::vector<Layer> layers_;
+  std::vector<float> inv_freq_;  // [head_dim/2]
+};
+
+}  // namespace ovis
