@@ -295,14 +295,9 @@ std::string Tokenizer::decode_bytes(std::span<const int32_t> ids, bool skip_spec
     const size_t mark = bytes.size();
     bool mapped = true;
     for (size_t i = 0; i < tok.size() && mapped;) {
-      const auto c0 = static_cast<unsigned char>(tok[i]);
-      const size_t n = c0 < 0x80 ? 1 : c0 < 0xE0 ? 2 : c0 < 0xF0 ? 3 : 4;
-      char32_t cp = n == 1 ? c0 : c0 & (0x7F >> n);
-      for (size_t k = 1; k < n && i + k < tok.size(); ++k) cp = (cp << 6) | (tok[i + k] & 0x3F);
-      const int b = byte_level::byte_of_char(cp);
-      if (b < 0) mapped = false;
+      const int b = byte_level::byte_of_char(utf8::next(tok, i));
+      mapped = b >= 0;
       bytes += char(b);
-      i += n;
     }
     if (!mapped) {
       bytes.resize(mark);

@@ -77,6 +77,18 @@ void append(std::string& out, char32_t cp) {
   }
 }
 
+char32_t next(std::string_view s, size_t& i) {
+  size_t bad;
+  char32_t cp;
+  const size_t n = sequence_length(s, i, bad, cp);
+  if (!n) {  // not expected for valid input: consume the bad bytes as U+FFFD
+    i += bad;
+    return 0xFFFD;
+  }
+  i += n;
+  return cp;
+}
+
 std::string lossy(std::string_view s) {
   std::string out;
   out.reserve(s.size());

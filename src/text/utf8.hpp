@@ -6,6 +6,8 @@
 namespace ovis::utf8 {
 
 void append(std::string& out, char32_t cp);
+// Code point at s[i] of valid UTF-8 `s`; advances i past it.
+char32_t next(std::string_view s, size_t& i);
 
 // Decodes `bytes` like Rust's String::from_utf8_lossy (what HF tokenizers' ByteLevel decoder
 // returns): each maximal ill-formed subsequence becomes one U+FFFD.
