@@ -1,0 +1,120 @@
+#include "text/pretokenizer.hpp"
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
+#include "core/error.hpp"
+
+namespace ovis {
+
+const char* const kQwenPretokenizePattern =
+    R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
+
+std::string onig_to_pcre2(std::string_view p) {
+  static constexpr std::string_view kSpaceItems = R"(\t-\r\x{85}\p{Z})";
+  std::string out;
+  out.reserve(p.size() + 64);
+  int class_depth = 0;
+  for (size_t i = 0; i < p.size(); ++i) {
+    const char c = p[i];
+    if (c == '\\' && i + 1 < p.size()) {
+      const char e = p[++i];
+      if (e == 's' && class_depth) {
+        out.append(kSpaceItems);
+      } else if (e == 's' || (e == 'S' && !class_depth)) {
+        out.append(e == 's' ? "[" : "[^");
+        out.append(kSpaceItems);
+        out.append("]");
+      } else {
+        out += c;
+        out += e;
+      }
+      continue;
+    }
+    if (c == '[') {
+      ++class_depth;
+      out += c;
+      // A ']' right after '[' or '[^' is a literal.
+      if (i + 1 < p.size() && p[i + 1] == '^') out += p[++i];
+      if (i + 1 < p.size() && p[i + 1] == ']') out += p[++i];
+      continue;
+    }
+    if (c == ']' && class_depth) --class_depth;
+    out += c;
+  }
+  return out;
+}
+
+struct RegexSplitter::Impl {
+  pcre2_code* code = nullptr;
+  bool jit = false;
+  ~Impl() { pcre2_code_free(code); }
+};
+
+RegexSplitter::RegexSplitter(const std::string& pattern, const std::string& origin)
+    : impl_(std::make_unique<Impl>()) {
+  const std::string translated = onig_to_pcre2(pattern);
+  int err = 0;
+  PCRE2_SIZE err_offset = 0;
+  impl_->code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(translated.data()), translated.size(),
+                              PCRE2_UTF | PCRE2_UCP, &err, &err_offset, nullptr);
+  if (!impl_->code) {
+    PCRE2_UCHAR msg[256];
+    pcre2_get_error_message(err, msg, sizeof msg);
+    fail(origin, ": pre_tokenizer regex does not compile at offset ", err_offset, ": ",
+         reinterpret_cast<const char*>(msg));
+  }
+  impl_->jit = pcre2_jit_compile(impl_->code, PCRE2_JIT_COMPLETE) == 0;
+}
+
+RegexSplitter::~RegexSplitter() = default;
+RegexSplitter::RegexSplitter(RegexSplitter&&) noexcept = default;
+RegexSplitter& RegexSplitter::operator=(RegexSplitter&&) noexcept = default;
+
+void RegexSplitter::split(std::string_view text, std::vector<std::string_view>& out) const {
+  // Per-call match data and JIT stack keep split() safe to call from several threads.
+  struct Resources {
+    pcre2_match_data* md = nullptr;
+    pcre2_match_context* mc = nullptr;
+    pcre2_jit_stack* js = nullptr;
+    ~Resources() {
+      pcre2_jit_stack_free(js);
+      pcre2_match_context_free(mc);
+      pcre2_match_data_free(md);
+    }
+  } r;
+  r.md = pcre2_match_data_create_from_pattern(impl_->code, nullptr);
+  if (!r.md) fail("pre-tokenizer: out of memory");
+  if (impl_->jit) {
+    r.mc = pcre2_match_context_create(nullptr);
+    r.js = pcre2_jit_stack_create(32 * 1024, 8 * 1024 * 1024, nullptr);
+    if (!r.mc || !r.js) fail("pre-tokenizer: out of memory");
+    pcre2_jit_stack_assign(r.mc, nullptr, r.js);
+  }
+  const auto* subject = reinterpret_cast<PCRE2_SPTR>(text.data());
+  const size_t n = text.size();
+  size_t offset = 0, emitted = 0;
+  while (offset < n) {
+    const int rc = pcre2_match(impl_->code, subject, n, offset, PCRE2_NO_UTF_CHECK, r.md, r.mc);
+    if (rc == PCRE2_ERROR_NOMATCH) break;
+    if (rc < 0) {
+      PCRE2_UCHAR msg[256];
+      pcre2_get_error_message(rc, msg, sizeof msg);
+      fail("pre-tokenizer: regex match failed: ", reinterpret_cast<const char*>(msg));
+    }
+    const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(r.md);
+    const size_t start = ov[0], end = ov[1];
+    if (end > start) {
+      if (start > emitted) out.push_back(text.substr(emitted, start - emitted));
+      out.push_back(text.substr(start, end - start));
+      emitted = offset = end;
+    } else {
+      // Empty match: step over one code point.
+      offset = start + 1;
+      while (offset < n && (static_cast<unsigned char>(text[offset]) & 0xC0) == 0x80) ++offset;
+    }
+  }
+  if (emitted < n) out.push_back(text.substr(emitted));
+}
+
+}  // namespace ovis
