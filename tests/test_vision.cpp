@@ -2,9 +2,12 @@
 // pixel_values of cat.png are not stored (only pre_cat's first/last 64 rows), so the trunk and the
 // head are checked from the golden input of each stage, and the patch embedding on the stored rows.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <functional>
 #include <iostream>
 #include <random>
 
@@ -24,8 +27,10 @@ namespace {
 
 // Manifest tolerance "fwd_f32": max|a-b| <= 1e-4 * max(1, max|ref|).
 constexpr double kFwdRel = 1e-4;
-// BF16 precision (bf16 GEMM inputs, fp32 accumulation; as the GPU reference) vs the fp32 goldens:
-// relative to max(1, max|ref|). Observed on the tiny model: see VitCatBf16.
+// BF16 precision (bf16 GEMM inputs, fp32 accumulation, as the GPU reference) against the fp32
+// goldens, relative to max(1, max|ref|): a documented bound for the precision mode, not a golden
+// tolerance. Observed on the tiny model (trunk + head from patch_embed_plus_pos): visual_embeds
+// max error ~5e-3 relative, head logits ~3e-3.
 constexpr double kBf16Rel = 3e-2;
 
 ::testing::AssertionResult report(::testing::AssertionResult r) {
@@ -36,8 +41,9 @@ constexpr double kBf16Rel = 3e-2;
 ::testing::AssertionResult close_rows(const Tensor& actual, const std::string& name, int64_t begin,
                                       int64_t end) {
   EXPECT_EQ(test::golden_tolerance(name).rfind("float32 forward", 0), 0u) << name;
-  return report(test::close_to(actual, test::golden(name).slice_rows(begin, end), kFwdRel,
-                               name + "[" + std::to_string(begin) + ":" + std::to_string(end) + "]"));
+  return report(
+      test::close_to(actual, test::golden(name).slice_rows(begin, end), kFwdRel,
+                     name + "[" + std::to_string(begin) + ":" + std::to_string(end) + "]"));
 }
 
 Tensor random_tensor(const Shape& shape, uint32_t seed) {
@@ -49,7 +55,9 @@ Tensor random_tensor(const Shape& shape, uint32_t seed) {
 }
 
 // Rows [begin, end) of x.
-Tensor rows(const Tensor& x, int64_t begin, int64_t end) { return x.slice_rows(begin, end).clone(); }
+Tensor rows(const Tensor& x, int64_t begin, int64_t end) {
+  return x.slice_rows(begin, end).clone();
+}
 
 // logsumexp of every row of x [M, N].
 Tensor row_logsumexp(const Tensor& x) {
@@ -86,7 +94,9 @@ const Fixture& fixture() {
   return f;
 }
 
-int grid_dim(int i) { return test::manifest_case("vit_cat")["grid_thw"][i].get<int>(); }
+int grid_dim(int i) {
+  return test::manifest_case("vit_cat")["grid_thw"][i].get<int>();
+}
 
 }  // namespace
 
@@ -137,7 +147,8 @@ TEST(PosEmbed, MatchesDirectCubicConvolution) {
           for (int i = -1; i <= 2; ++i)
             for (int j = -1; j <= 2; ++j) {
               const int yy = std::clamp(fy + i, 0, sh - 1), xx = std::clamp(fx + j, 0, sw - 1);
-              acc += kernel(sy - (fy + i)) * kernel(sx - (fx + j)) * g.f32()[(yy * sw + xx) * C + c];
+              acc +=
+                  kernel(sy - (fy + i)) * kernel(sx - (fx + j)) * g.f32()[(yy * sw + xx) * C + c];
             }
           max_err = std::max(max_err, std::fabs(acc - r.f32()[(y * dw + x) * C + c]));
         }
@@ -169,7 +180,8 @@ TEST(VitCat, TrunkLayers) {
   const int n_layers = test::manifest_case("vit_cat")["n_layers"].get<int>();
   ASSERT_EQ(n_layers, f.cfg.visual_tokenizer.backbone.num_layers);
   std::vector<Tensor> outs;
-  const Tensor last = f.vt.backbone().trunk(test::golden("vit_cat.patch_embed_plus_pos"), gh, gw, &outs);
+  const Tensor last =
+      f.vt.backbone().trunk(test::golden("vit_cat.patch_embed_plus_pos"), gh, gw, &outs);
   ASSERT_EQ(int(outs.size()), n_layers);
   for (int i = 0; i < n_layers; ++i) {
     const std::string name = "vit_cat.layer" + std::to_string(i) + "_out";
@@ -187,8 +199,10 @@ TEST(VitCat, HeadProbsAndVisualEmbeds) {
   const int64_t M = logits.dim(0);
   ASSERT_EQ(logits.dim(1), f.vt.visual_vocab() - 4);
   EXPECT_TRUE(report(test::matches_golden(rows(logits, 0, 128), "vit_cat.head_logits_first128")));
-  EXPECT_TRUE(report(test::matches_golden(rows(logits, M - 128, M), "vit_cat.head_logits_last128")));
-  EXPECT_TRUE(report(test::matches_golden(row_logsumexp(logits), "vit_cat.head_logits_row_logsumexp")));
+  EXPECT_TRUE(
+      report(test::matches_golden(rows(logits, M - 128, M), "vit_cat.head_logits_last128")));
+  EXPECT_TRUE(
+      report(test::matches_golden(row_logsumexp(logits), "vit_cat.head_logits_row_logsumexp")));
 
   Tensor probs = logits.clone();
   ops::softmax_(probs);
@@ -232,7 +246,8 @@ TEST(VisualTokenizer, EncodeComposesStagesAndFillsTrace) {
   EXPECT_TRUE(test::close_to(e, f.vt.embed_probs(p), 0, "visual_embeds"));
   for (int64_t m = 0; m < trace.probs.dim(0); ++m) {
     double s = 0;
-    for (int64_t n = 0; n < trace.probs.dim(1); ++n) s += trace.probs.f32()[m * trace.probs.dim(1) + n];
+    for (int64_t n = 0; n < trace.probs.dim(1); ++n)
+      s += trace.probs.f32()[m * trace.probs.dim(1) + n];
     EXPECT_NEAR(s, 1.0, 1e-5);
   }
 
@@ -267,8 +282,8 @@ TEST(VitCatBf16, VisualEmbedsWithinBf16Tolerance) {
   EXPECT_TRUE(report(test::close_to(rows(p, 0, 128), test::golden("vit_cat.head_logits_first128"),
                                     kBf16Rel, "bf16 head_logits_first128")));
   ops::softmax_(p);
-  EXPECT_TRUE(report(test::close_to(f.vt.embed_probs(p), test::golden("vit_cat.visual_embeds"), kBf16Rel,
-                                    "bf16 visual_embeds")));
+  EXPECT_TRUE(report(test::close_to(f.vt.embed_probs(p), test::golden("vit_cat.visual_embeds"),
+                                    kBf16Rel, "bf16 visual_embeds")));
 }
 
 // ---- checkpoint validation ----
@@ -277,11 +292,13 @@ namespace {
 
 // A single-file checkpoint with every visual-tokenizer tensor of the fixture, `edit` applied.
 std::string write_vision_checkpoint(
-    const std::string& name, const std::function<void(std::vector<std::pair<std::string, Tensor>>&)>& edit) {
+    const std::string& name,
+    const std::function<void(std::vector<std::pair<std::string, Tensor>>&)>& edit) {
   const auto& f = fixture();
   std::vector<std::pair<std::string, Tensor>> tensors;
   for (const std::string& n : f.store.names())
-    if (n.rfind("visual_tokenizer.", 0) == 0 || n == "vte.weight") tensors.emplace_back(n, f.store.get(n));
+    if (n.rfind("visual_tokenizer.", 0) == 0 || n == "vte.weight")
+      tensors.emplace_back(n, f.store.get(n));
   edit(tensors);
   const auto dir = std::filesystem::temp_directory_path() /
                    ("ovis_test_vision_" + std::to_string(::getpid()) + "_" + name);
@@ -337,7 +354,8 @@ TEST(VisualTokenizerLoad, MissingTensorIsNamed) {
 TEST(VisualTokenizerLoad, UnknownExtraTensorIsReported) {
   const auto& f = fixture();
   const std::string dir = write_vision_checkpoint("extra", [&](auto& ts) {
-    ts.emplace_back("visual_tokenizer.backbone.trunk.blocks.99.norm_1.weight", Tensor::zeros({4}, DType::BF16));
+    ts.emplace_back("visual_tokenizer.backbone.trunk.blocks.99.norm_1.weight",
+                    Tensor::zeros({4}, DType::BF16));
   });
   TensorStore store = TensorStore::open_dir(dir);
   WeightBinder wb(store);

@@ -13,7 +13,9 @@ namespace {
 
 constexpr double kRopeTheta = 10000.0;  // VisionRotaryEmbedding default (spec §4.4)
 
-const Tensor* opt(const Tensor& t) { return t.defined() ? &t : nullptr; }
+const Tensor* opt(const Tensor& t) {
+  return t.defined() ? &t : nullptr;
+}
 
 }  // namespace
 
@@ -87,9 +89,11 @@ void AimV2::rope_tables(int grid_h, int grid_w, Tensor* cos, Tensor* sin) const 
   }
 }
 
-Tensor AimV2::trunk(const Tensor& x_in, int grid_h, int grid_w, std::vector<Tensor>* layer_out) const {
+Tensor AimV2::trunk(const Tensor& x_in, int grid_h, int grid_w,
+                    std::vector<Tensor>* layer_out) const {
   const int64_t D = cfg_.hidden_size, N = int64_t(grid_h) * grid_w;
-  OVIS_ASSERT(x_in.dtype() == DType::F32 && x_in.ndim() == 2 && x_in.dim(0) == N && x_in.dim(1) == D);
+  OVIS_ASSERT(x_in.dtype() == DType::F32 && x_in.ndim() == 2 && x_in.dim(0) == N &&
+              x_in.dim(1) == D);
   const int H = cfg_.num_heads;
   const float eps = cfg_.rms_norm_eps;
   const float scale = 1.0f / std::sqrt(float(cfg_.head_dim()));
@@ -100,7 +104,8 @@ Tensor AimV2::trunk(const Tensor& x_in, int grid_h, int grid_w, std::vector<Tens
     {
       // qkv columns are [3][heads][head_dim] (§4.4). One image = one attention segment.
       const Tensor qkv = ops::linear(ops::rms_norm(x, &b.norm_1, eps), b.qkv_w, opt(b.qkv_b));
-      Tensor q = ops::cols(qkv, 0, D), k = ops::cols(qkv, D, 2 * D), v = ops::cols(qkv, 2 * D, 3 * D);
+      Tensor q = ops::cols(qkv, 0, D), k = ops::cols(qkv, D, 2 * D),
+             v = ops::cols(qkv, 2 * D, 3 * D);
       if (!cfg_.disable_rope) {
         ops::rope_(q, H, cos, sin, ops::RopeLayout::HalfSplit);
         ops::rope_(k, H, cos, sin, ops::RopeLayout::HalfSplit);
@@ -110,7 +115,8 @@ Tensor AimV2::trunk(const Tensor& x_in, int grid_h, int grid_w, std::vector<Tens
     }
     {
       const Tensor h = ops::rms_norm(x, &b.norm_2, eps);
-      const Tensor g = ops::swiglu(ops::linear(h, b.fc1_w, opt(b.fc1_b)), ops::linear(h, b.fc3_w, opt(b.fc3_b)));
+      const Tensor g =
+          ops::swiglu(ops::linear(h, b.fc1_w, opt(b.fc1_b)), ops::linear(h, b.fc3_w, opt(b.fc3_b)));
       ops::add_(x, ops::linear(g, b.fc2_w, opt(b.fc2_b)));
     }
     if (layer_out) layer_out->push_back(x.clone());
@@ -118,13 +124,15 @@ Tensor AimV2::trunk(const Tensor& x_in, int grid_h, int grid_w, std::vector<Tens
   return x;
 }
 
-Tensor AimV2::forward(const Tensor& pixel_values, int grid_h, int grid_w, VisionTrace* trace) const {
+Tensor AimV2::forward(const Tensor& pixel_values, int grid_h, int grid_w,
+                      VisionTrace* trace) const {
   const int64_t N = int64_t(grid_h) * grid_w;
   const int64_t K = int64_t(cfg_.num_channels) * cfg_.patch_size * cfg_.patch_size;
   if (pixel_values.dtype() != DType::F32 || pixel_values.ndim() != 2 || pixel_values.dim(0) != N ||
       pixel_values.dim(1) != K)
-    fail("vision: pixel_values ", shape_str(pixel_values.shape()), " ", dtype_name(pixel_values.dtype()),
-         " does not match the ", grid_h, "x", grid_w, " patch grid (expected F32 [", N, ", ", K, "])");
+    fail("vision: pixel_values ", shape_str(pixel_values.shape()), " ",
+         dtype_name(pixel_values.dtype()), " does not match the ", grid_h, "x", grid_w,
+         " patch grid (expected F32 [", N, ", ", K, "])");
   Tensor x = patch_embed(pixel_values);
   ops::add_(x, pos_embed(grid_h, grid_w));
   if (trace) {

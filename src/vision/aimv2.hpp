@@ -26,9 +26,11 @@ class AimV2 {
   void rope_tables(int grid_h, int grid_w, Tensor* cos, Tensor* sin) const;
   // The blocks on x [grid_h*grid_w, hidden] (not modified); returns the last block's output,
   // i.e. hidden_states[-1], before post_trunk_norm. layer_out (if non-null) gets every block's.
-  Tensor trunk(const Tensor& x, int grid_h, int grid_w, std::vector<Tensor>* layer_out = nullptr) const;
+  Tensor trunk(const Tensor& x, int grid_h, int grid_w,
+               std::vector<Tensor>* layer_out = nullptr) const;
   // patch_embed + pos_embed + trunk for one image.
-  Tensor forward(const Tensor& pixel_values, int grid_h, int grid_w, VisionTrace* trace = nullptr) const;
+  Tensor forward(const Tensor& pixel_values, int grid_h, int grid_w,
+                 VisionTrace* trace = nullptr) const;
 
   const VisionConfig& config() const { return cfg_; }
 
@@ -38,10 +40,10 @@ class AimV2 {
     Tensor norm_2, fc1_w, fc1_b, fc2_w, fc2_b, fc3_w, fc3_b;
   };
   VisionConfig cfg_;
-  Tensor patch_w_;    // [hidden, C*p*p] (the Conv2d weight viewed as a Linear)
-  Tensor patch_b_;    // [hidden]
-  Tensor patch_norm_; // [hidden]
-  Tensor pos_embed_;  // [1, side*side, hidden]
+  Tensor patch_w_;     // [hidden, C*p*p] (the Conv2d weight viewed as a Linear)
+  Tensor patch_b_;     // [hidden]
+  Tensor patch_norm_;  // [hidden]
+  Tensor pos_embed_;   // [1, side*side, hidden]
   std::vector<Block> blocks_;
 };
 

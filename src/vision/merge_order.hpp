@@ -17,8 +17,8 @@ struct PatchPos {
 // (row, col) of every sequence slot of a grid_h x grid_w patch grid (both multiples of stride).
 inline std::vector<PatchPos> merge_order_positions(int grid_h, int grid_w, int stride) {
   if (stride < 1 || grid_h <= 0 || grid_w <= 0 || grid_h % stride || grid_w % stride)
-    fail("vision: patch grid ", grid_h, "x", grid_w, " is not a positive multiple of the merge stride ",
-         stride);
+    fail("vision: patch grid ", grid_h, "x", grid_w,
+         " is not a positive multiple of the merge stride ", stride);
   std::vector<PatchPos> pos;
   pos.reserve(size_t(grid_h) * grid_w);
   for (int i = 0; i < grid_h / stride; ++i)

@@ -22,8 +22,11 @@ struct CubicTaps {
 
 constexpr float kCubicA = -0.75f;
 
-inline float cubic_near(float x) { return ((kCubicA + 2) * x - (kCubicA + 3)) * x * x + 1; }  // |x| <= 1
-inline float cubic_far(float x) {                                                          // 1 < |x| < 2
+// The Keys kernel for |x| <= 1 and for 1 < |x| < 2.
+inline float cubic_near(float x) {
+  return ((kCubicA + 2) * x - (kCubicA + 3)) * x * x + 1;
+}
+inline float cubic_far(float x) {
   return ((kCubicA * x - 5 * kCubicA) * x + 8 * kCubicA) * x - 4 * kCubicA;
 }
 
@@ -85,7 +88,8 @@ Tensor bicubic_resize_grid(const Tensor& grid, int src_h, int src_w, int dst_h, 
   return out;
 }
 
-Tensor interpolate_pos_embed(const Tensor& pos_embed, int side, int grid_h, int grid_w, int stride) {
+Tensor interpolate_pos_embed(const Tensor& pos_embed, int side, int grid_h, int grid_w,
+                             int stride) {
   const int64_t C = pos_embed.dim(-1);
   OVIS_ASSERT(pos_embed.numel() == int64_t(side) * side * C);
   const Tensor grid = ops::weight_f32(pos_embed).reshape({int64_t(side) * side, C});

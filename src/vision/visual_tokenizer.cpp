@@ -20,7 +20,8 @@ VisualTokenizer VisualTokenizer::load(WeightBinder& wb, const ModelConfig& cfg) 
   t.vocab_ = vc.vocab_size;
   t.merge_ = vc.hidden_stride * vc.hidden_stride;
   const int64_t V4 = t.vocab_ - kIndicatorSlots;
-  t.head_w_ = wb.get("visual_tokenizer.head.0.weight", {V4, int64_t(t.merge_) * vc.backbone.hidden_size});
+  t.head_w_ =
+      wb.get("visual_tokenizer.head.0.weight", {V4, int64_t(t.merge_) * vc.backbone.hidden_size});
   t.head_ln_w_ = wb.get("visual_tokenizer.head.1.weight", {V4});
   t.head_ln_b_ = wb.get("visual_tokenizer.head.1.bias", {V4});
   t.vte_ = wb.get("vte.weight", {t.vocab_, int64_t(cfg.hidden_size)});
@@ -40,7 +41,8 @@ Tensor VisualTokenizer::embed_probs(const Tensor& probs) const {
   return ops::matmul(probs, vte_.slice_rows(0, vocab_ - kIndicatorSlots));
 }
 
-Tensor VisualTokenizer::encode(const Tensor& pixel_values, int grid_h, int grid_w, VisionTrace* trace) const {
+Tensor VisualTokenizer::encode(const Tensor& pixel_values, int grid_h, int grid_w,
+                               VisionTrace* trace) const {
   const Tensor features = backbone_.forward(pixel_values, grid_h, grid_w, trace);
   Tensor p = head_logits(features);
   if (trace) trace->head_logits = p.clone();

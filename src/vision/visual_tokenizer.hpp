@@ -21,7 +21,8 @@ class VisualTokenizer {
 
   // pixel_values [grid_h*grid_w, 3*p*p] in the 2x2-merge order (spec §4.2), grid in patches
   // (multiples of the merge stride). Returns the visual embeddings [grid_h*grid_w/4, llm_hidden].
-  Tensor encode(const Tensor& pixel_values, int grid_h, int grid_w, VisionTrace* trace = nullptr) const;
+  Tensor encode(const Tensor& pixel_values, int grid_h, int grid_w,
+                VisionTrace* trace = nullptr) const;
   // vte row r as f32 [1, hidden] (indicator embeddings, spec §5: rows V-5..V-1).
   Tensor vte_row(int64_t r) const;
   int64_t visual_vocab() const { return vocab_; }
