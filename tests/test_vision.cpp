@@ -1,11 +1,12 @@
-// Visual tokenizer (spec §4.3-4.5) against the vit_cat goldens of the tiny fixture. The full
-// pixel_values of cat.png are not stored (only pre_cat's first/last 64 rows), so the trunk and the
-// head are checked from the golden input of each stage, and the patch embedding on the stored rows.
+// Visual tokenizer (spec §4.3-4.5) against the vit_cat goldens of the tiny fixture: end to end from
+// cat.png (through vision/preprocess), and stage by stage from each stage's golden input, so that a
+// failure points at the stage (patch embedding on pre_cat's stored pixel rows, trunk, head).
 #include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <functional>
 #include <iostream>
@@ -13,12 +14,14 @@
 
 #include "core/error.hpp"
 #include "io/config.hpp"
+#include "io/image.hpp"
 #include "io/safetensors.hpp"
 #include "io/weight_binder.hpp"
 #include "ops/ops.hpp"
 #include "support/golden.hpp"
 #include "vision/merge_order.hpp"
 #include "vision/pos_embed.hpp"
+#include "vision/preprocess.hpp"
 #include "vision/visual_tokenizer.hpp"
 
 using namespace ovis;
@@ -217,11 +220,37 @@ TEST(VitCat, HeadProbsAndVisualEmbeds) {
     const float* p = probs.f32() + m * probs.dim(1);
     const int64_t a = std::max_element(p, p + probs.dim(1)) - p;
     pmax.f32()[m] = p[a];
-    arg_mismatch += a != g_arg.data<int64_t>()[m];
+    int64_t want;  // golden data need not be 8-byte aligned inside the shard
+    std::memcpy(&want, static_cast<const char*>(g_arg.raw()) + m * 8, 8);
+    arg_mismatch += a != want;
   }
   EXPECT_EQ(arg_mismatch, 0);
   EXPECT_TRUE(report(test::matches_golden(pmax, "vit_cat.probs_max")));
   EXPECT_TRUE(report(test::matches_golden(f.vt.embed_probs(probs), "vit_cat.visual_embeds")));
+}
+
+// cat.png -> preprocess -> encode, every traced stage against its golden.
+TEST(VitCat, EncodeEndToEnd) {
+  PrecisionGuard pg(ops::Precision::F32);
+  const auto& f = fixture();
+  const PreprocessedImage pre =
+      preprocess_image(read_image(test::fixture_path("inputs/cat.png")), f.cfg.preprocessor);
+  ASSERT_EQ(pre.grid_h, grid_dim(1));
+  ASSERT_EQ(pre.grid_w, grid_dim(2));
+  VisionTrace trace;
+  const Tensor e = f.vt.encode(pre.pixel_values, pre.grid_h, pre.grid_w, &trace);
+  EXPECT_TRUE(
+      report(test::matches_golden(trace.patch_embed_plus_pos, "vit_cat.patch_embed_plus_pos")));
+  for (size_t i = 0; i < trace.layer_out.size(); ++i)
+    EXPECT_TRUE(report(
+        test::matches_golden(trace.layer_out[i], "vit_cat.layer" + std::to_string(i) + "_out")));
+  const int64_t M = trace.head_logits.dim(0);
+  EXPECT_TRUE(report(
+      test::matches_golden(rows(trace.head_logits, 0, 128), "vit_cat.head_logits_first128")));
+  EXPECT_TRUE(report(
+      test::matches_golden(rows(trace.head_logits, M - 128, M), "vit_cat.head_logits_last128")));
+  EXPECT_TRUE(report(test::matches_golden(rows(trace.probs, M - 64, M), "vit_cat.probs_last64")));
+  EXPECT_TRUE(report(test::matches_golden(e, "vit_cat.visual_embeds")));
 }
 
 // The encode() entry point on a synthetic image: same as composing the stages, trace filled.
