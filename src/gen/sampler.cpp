@@ -84,11 +84,12 @@ Tensor denoise_t2i(const YakDiT& dit, Tensor img, const Tensor& img_ids, const T
   check_schedule(ts);
   const LatentMath lm;
   img = own_latents(img, lm);
+  const DitText text_c = dit.prepare_text(cond), text_u = dit.prepare_text(uncond);
   const int total = int(ts.size()) - 1;
   for (int i = 0; i < total; ++i) {
     const float t_cur = ts[size_t(i)], t_next = ts[size_t(i) + 1];
-    const Tensor vc = dit.forward(img, img_ids, cond, t_cur);
-    const Tensor vu = dit.forward(img, img_ids, uncond, t_cur);
+    const Tensor vc = dit.forward(img, img_ids, text_c, t_cur);
+    const Tensor vu = dit.forward(img, img_ids, text_u, t_cur);
     if (inspect) inspect(i, img, {vc, vu});
     euler_update(img, guide_t2i(vc, vu, cfg), double(t_next) - double(t_cur), lm);
     if (on_step) on_step(i + 1, total);
@@ -104,12 +105,14 @@ Tensor denoise_edit(const YakDiT& dit, Tensor img, const Tensor& img_ids, const 
   const LatentMath lm;
   img = own_latents(img, lm);
   const Tensor cond_img = own_latents(cond_latents, lm);
+  const DitText text_c = dit.prepare_text(cond_txt), text_nb = dit.prepare_text(no_both),
+                text_nt = dit.prepare_text(no_txt);
   const int total = int(ts.size()) - 1;
   for (int i = 0; i < total; ++i) {
     const float t_cur = ts[size_t(i)], t_next = ts[size_t(i) + 1];
-    const Tensor vc = dit.forward(img, img_ids, cond_txt, t_cur, &cond_img, &cond_ids);
-    const Tensor vnb = dit.forward(img, img_ids, no_both, t_cur);
-    const Tensor vnt = dit.forward(img, img_ids, no_txt, t_cur, &cond_img, &cond_ids);
+    const Tensor vc = dit.forward(img, img_ids, text_c, t_cur, &cond_img, &cond_ids);
+    const Tensor vnb = dit.forward(img, img_ids, text_nb, t_cur);
+    const Tensor vnt = dit.forward(img, img_ids, text_nt, t_cur, &cond_img, &cond_ids);
     if (inspect) inspect(i, img, {vc, vnb, vnt});
     euler_update(img, guide_edit(vc, vnb, vnt, txt_cfg, img_cfg), double(t_next) - double(t_cur),
                  lm);

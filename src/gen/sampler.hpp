@@ -23,6 +23,9 @@ Tensor guide_t2i(const Tensor& v_cond, const Tensor& v_uncond, float cfg);
 Tensor guide_edit(const Tensor& v_cond, const Tensor& v_no_both, const Tensor& v_no_txt,
                   float txt_cfg, float img_cfg);
 
+// Both samplers run the refiner once per condition (YakDiT::prepare_text), then the DiT blocks
+// once per condition and step.
+//
 // Text-to-image, 2 DiT forwards per step (cond, uncond), guided by guide_t2i.
 // img [N, in_ch] the packed initial noise; ts the schedule (steps + 1 values, flow_schedule).
 // Each step: img += (t_next − t_cur)·v. Returns the final packed latents.

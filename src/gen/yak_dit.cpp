@@ -160,15 +160,34 @@ void YakDiT::single_block(const SingleBlock& b, const float* mod, Tensor& x,
   ops::gated_add_(x, b.linear2(ops::concat_cols({a, act})), gate);
 }
 
+DitText YakDiT::prepare_text(const Tensor& txt, DitTrace* trace) const {
+  if (txt.ndim() != 2 || txt.dim(1) != cfg_.context_in_dim || txt.dim(0) < 1)
+    fail("YakDiT: txt ", shape_str(txt.shape()), " does not match [L, ", cfg_.context_in_dim, "]");
+  // §7.6.5: txt_fea, y = txt_in(txt); vec gets vector_in(y).
+  TokenRefinerOutput refined = txt_in_.forward(txt);
+  DitText text{refined.txt_fea, vector_in_(refined.cls_y)};
+  if (trace) {
+    trace->txt_fea = text.txt_fea.clone();
+    trace->cls_y = refined.cls_y.clone();
+    trace->vector_in_out = text.vector_in_out.clone();
+  }
+  return text;
+}
+
 Tensor YakDiT::forward(const Tensor& img, const Tensor& img_ids, const Tensor& txt, float t,
                        const Tensor* cond_img, const Tensor* cond_ids, DitTrace* trace) const {
-  const int64_t N = img.dim(0), L = txt.dim(0), H = hidden_;
+  return forward(img, img_ids, prepare_text(txt, trace), t, cond_img, cond_ids, trace);
+}
+
+Tensor YakDiT::forward(const Tensor& img, const Tensor& img_ids, const DitText& text, float t,
+                       const Tensor* cond_img, const Tensor* cond_ids, DitTrace* trace) const {
+  const int64_t N = img.dim(0), L = text.txt_fea.dim(0), H = hidden_;
   if (img.ndim() != 2 || img.dim(1) != cfg_.in_channels || img_ids.ndim() != 2 ||
       img_ids.dim(0) != N || img_ids.dim(1) != kPositionAxes)
     fail("YakDiT: img ", shape_str(img.shape()), " / img_ids ", shape_str(img_ids.shape()),
          " do not match [N, ", cfg_.in_channels, "] / [N, ", kPositionAxes, "]");
-  if (txt.ndim() != 2 || txt.dim(1) != cfg_.context_in_dim || L < 1)
-    fail("YakDiT: txt ", shape_str(txt.shape()), " does not match [L, ", cfg_.context_in_dim, "]");
+  OVIS_ASSERT(text.txt_fea.ndim() == 2 && text.txt_fea.dim(1) == H &&
+              text.vector_in_out.numel() == H);
   if ((cond_img == nullptr) != (cond_ids == nullptr))
     fail("YakDiT: cond_img and cond_ids must be given together");
   if (cond_img &&
@@ -184,24 +203,14 @@ Tensor YakDiT::forward(const Tensor& img, const Tensor& img_ids, const Tensor& t
   const int64_t Ni = x_in.dim(0);
 
   Tensor x_img = img_in_(x_in);
+  Tensor x_txt = text.txt_fea.clone();  // the blocks update the text stream in place
   // §7.6.3 / §9.1: the bf16 reference rounds t and 1000·t to bf16; the F32 goldens do not.
   const bool bf16 = ops::precision() == ops::Precision::BF16;
   Tensor vec = time_in_(timestep_embedding(t, kTimestepDim, bf16));
   if (trace) trace->time_in_out = vec.clone();
-  TokenRefinerOutput refined = txt_in_.forward(txt);
-  Tensor x_txt = refined.txt_fea;
-  {
-    const Tensor v = vector_in_(refined.cls_y);
-    if (trace) {
-      trace->txt_fea = x_txt.clone();
-      trace->cls_y = refined.cls_y.clone();
-      trace->vector_in_out = v.clone();
-    }
-    ops::add_(vec, v);
-  }
+  ops::add_(vec, text.vector_in_out);
   if (trace) trace->vec = vec.clone();
   const Modulations mods = modulations(vec);
-
   // §7.8: positions over [txt; img(; cond)], text ids all zero.
   const RopeTable pe = rope_nd(ops::concat_rows({Tensor::zeros({L, kPositionAxes}), ids_img}),
                                cfg_.axes_dim, cfg_.theta);

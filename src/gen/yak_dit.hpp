@@ -25,6 +25,13 @@ struct DitTrace {
   Tensor final_layer_out;                      // [N', out_channels] (cond tokens included)
 };
 
+// The text side of a DiT call that depends only on the condition (not on t or the image): the
+// refined tokens and vector_in(CLS). The samplers compute it once per condition, not per step.
+struct DitText {
+  Tensor txt_fea;        // [L, hidden]
+  Tensor vector_in_out;  // [1, hidden]
+};
+
 class YakDiT {
  public:
   // Binds every tensor under "visual_generator.backbone." with its shape from cfg.
@@ -34,6 +41,13 @@ class YakDiT {
   // condition); t in [0, 1]. For editing, cond_img [N2, in_channels] and cond_ids [N2, 3] are
   // appended to the image tokens. Returns the velocity [N, out_channels].
   Tensor forward(const Tensor& img, const Tensor& img_ids, const Tensor& txt, float t,
+                 const Tensor* cond_img = nullptr, const Tensor* cond_ids = nullptr,
+                 DitTrace* trace = nullptr) const;
+
+  // The same split in two: prepare_text(txt) once per condition (refiner + vector_in), then
+  // forward with it at every step. Records txt_fea, cls_y and vector_in_out into `trace`.
+  DitText prepare_text(const Tensor& txt, DitTrace* trace = nullptr) const;
+  Tensor forward(const Tensor& img, const Tensor& img_ids, const DitText& text, float t,
                  const Tensor* cond_img = nullptr, const Tensor* cond_ids = nullptr,
                  DitTrace* trace = nullptr) const;
 
