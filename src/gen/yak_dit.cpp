@@ -115,7 +115,8 @@ void YakDiT::double_block(const DoubleBlock& b, const float* im, const float* tm
   Tensor self_out, joint;
   {
     const Tensor n = ops::layer_norm(img, nullptr, nullptr, kNormEps);
-    // Hot spot: the two image qkv GEMMs and the attentions below dominate a double block.
+    // Hot spots: the joint attention over L + N' tokens and the self-attention over N' (at real
+    // size ops::attention is most of the forward), then the qkv/proj/MLP GEMMs.
     gen::Qkv ia = gen::split_qkv(b.img_attn.qkv(ops::modulate(n, s1, c1)), 0, heads_, head_dim_,
                                  &b.img_attn.norm, &pe_img);
     {
@@ -147,7 +148,8 @@ void YakDiT::single_block(const SingleBlock& b, const float* mod, Tensor& x,
   const int64_t H = hidden_, qkv_width = 3 * H;
   const float *shift = mod, *scl = mod + H, *gate = mod + 2 * H;
   const float scale = 1.0f / std::sqrt(float(head_dim_));
-  // Hot spot: linear1 (H -> 3H + mlp) and linear2 (H + mlp -> H) over all L + N' tokens.
+  // Hot spots: ops::attention over L + N' tokens, linear1 (H -> 3H + mlp) and linear2
+  // (H + mlp -> H), and GELU over [L + N', mlp].
   const Tensor y =
       b.linear1(ops::modulate(ops::layer_norm(x, nullptr, nullptr, kNormEps), shift, scl));
   Tensor a;
