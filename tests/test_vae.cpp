@@ -307,6 +307,19 @@ TEST(VaeTiling, TiledMatchesUntiled) {
   EXPECT_LE(d.mean_abs, 4.0);
 }
 
+TEST(VaeTiling, ExactTiledMatchesUntiledWithinImageTolerance) {
+  // What decode_auto uses above its threshold: whole-image GroupNorm statistics. On the fixture
+  // VAE the decoded images must agree within the golden image tolerance (max 2, mean 0.02).
+  ops::set_precision(ops::Precision::F32);
+  const Vae& vae = tiny_vae();
+  Tensor z = test_latents(vae.config().latent_channels, 28, 28);
+  const int overlap = 2 * int(std::ceil(vae.tail_context())) + 1;
+  Tensor tiled = vae.decode_tiled(z, 22, std::max(16, overlap), vae.tail_group_norms());
+  const U8Diff d = diff_u8(image_to_u8(tiled), image_to_u8(vae.decode(z)));
+  EXPECT_LE(d.max_abs, 2);
+  EXPECT_LE(d.mean_abs, 0.02);
+}
+
 TEST(VaeTiling, OneTileIsDecode) {
   Tensor z = test::golden("vae.decode_in");
   EXPECT_EQ(max_abs_diff(tiny_vae().decode_tiled(z, 16, 8), tiny_vae().decode(z)), 0.0);

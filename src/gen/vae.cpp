@@ -341,7 +341,10 @@ Tensor Vae::decode(const Tensor& z) const {
 Tensor Vae::decode_auto(const Tensor& z) const {
   check_latents(z, "Vae::decode_auto");
   if (z.dim(1) * z.dim(2) <= kAutoTileMaxLatentArea) return decode(z);
-  return decode_tiled(z);
+  // Large images: tiles with whole-image GroupNorm statistics, so the result equals decode() up
+  // to rounding (see decode_tiled); needs overlap >= 2*ceil(tail_context()) + 1.
+  const int overlap = std::max(16, 2 * int(std::ceil(tail_context())) + 1);
+  return decode_tiled(z, 64, overlap, tail_group_norms());
 }
 
 Vae::Posterior Vae::encode(const Tensor& x) const {

@@ -47,7 +47,8 @@ class Vae {
 
   // decode() (exact reference semantics) while h·w <= kAutoTileMaxLatentArea, i.e. up to
   // 1024×1024 output (peak ≈ 3 GB at the real channel counts, f32: ~0.6 GB of cached conv
-  // weights and buffers plus ~2.4 KB per output pixel); decode_tiled() with its defaults above.
+  // weights and buffers plus ~2.4 KB per output pixel); above that decode_tiled() with whole-image
+  // GroupNorm statistics (exact_norms = tail_group_norms()), which equals decode() up to rounding.
   static constexpr int64_t kAutoTileMaxLatentArea = 128 * 128;
   Tensor decode_auto(const Tensor& z) const;
 

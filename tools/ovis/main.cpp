@@ -1,1 +1,93 @@
-int main() { return 0; }
+// ovis: one binary for Ovis-U1 image understanding, text-to-image and image editing.
+#include <cstdio>
+#include <exception>
+#include <fstream>
+#include <random>
+
+#include "cli_common.hpp"
+#include "core/error.hpp"
+#include "io/safetensors.hpp"
+#include "ops/ops.hpp"
+
+namespace ovis::cli {
+
+std::string apply_global_options(const GlobalOptions& g) {
+  ops::set_num_threads(g.threads);
+  ops::Precision p;
+  if (g.precision == "auto") {
+    p = ops::default_precision();
+  } else if (g.precision == "f32") {
+    p = ops::Precision::F32;
+  } else if (g.precision == "bf16") {
+    p = ops::Precision::BF16;
+  } else {
+    fail("--precision must be f32, bf16 or auto (got '", g.precision, "')");
+  }
+  ops::set_precision(p);
+  return ops::precision_name(p);
+}
+
+Tensor load_init_noise(const std::string& spec) {
+  std::string file = spec, name;
+  if (!std::ifstream(spec).good()) {
+    size_t colon = spec.rfind(':');
+    if (colon != std::string::npos) {
+      file = spec.substr(0, colon);
+      name = spec.substr(colon + 1);
+    }
+  }
+  auto f = SafetensorsFile::open(file);
+  if (name.empty()) {
+    if (f->entries().size() != 1)
+      fail(file, ": holds ", f->entries().size(), " tensors; name one as --init-noise FILE:TENSOR");
+    name = f->entries().begin()->first;
+  }
+  Tensor t = f->tensor(name);
+  if (t.dtype() != DType::F32 && t.dtype() != DType::BF16 && t.dtype() != DType::F16)
+    fail(file, ": tensor '", name, "' has dtype ", dtype_name(t.dtype()), ", expected a float type");
+  return t.to_f32();
+}
+
+uint64_t resolve_seed(int64_t seed, bool quiet) {
+  if (seed >= 0) return uint64_t(seed);
+  std::random_device rd;
+  uint64_t s = ((uint64_t(rd()) << 32) | rd()) & 0x7fffffffffffffffull;
+  if (!quiet) std::fprintf(stderr, "seed: %llu\n", static_cast<unsigned long long>(s));
+  return s;
+}
+
+}  // namespace ovis::cli
+
+int main(int argc, char** argv) {
+  using namespace ovis::cli;
+  CLI::App app{
+      "ovis.cpp: Ovis-U1 inference on CPU. Ask questions about images, generate images from text,\n"
+      "edit images from instructions. Loads the official Hugging Face checkpoint folder unchanged."};
+  app.set_version_flag("--version", "ovis.cpp 0.1.0");
+  GlobalOptions g;
+  app.add_option("--precision", g.precision,
+                 "f32: float32 activations and upcast weights (matches the reference goldens); "
+                 "bf16: bf16 GEMM inputs with fp32 accumulation (fast); auto: bf16 if the CPU has "
+                 "AVX512_BF16, else f32")
+      ->capture_default_str();
+  app.add_option("-t,--threads", g.threads, "CPU threads (0 = all cores)")->capture_default_str();
+  app.add_flag("-q,--quiet", g.quiet, "No progress or timing output on stderr");
+  app.fallthrough();
+  app.require_subcommand(1, 1);
+  int exit_code = 0;
+  add_ask_command(app, g, exit_code);
+  add_image_commands(app, g, exit_code);
+  add_bench_command(app, g, exit_code);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const ovis::Error& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  }
+  return exit_code;
+}

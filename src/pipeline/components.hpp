@@ -1,0 +1,37 @@
+// Everything loaded from one checkpoint folder: config, tokenizer, the mapped shards and the four
+// models, bound and validated once (every tensor's name, shape and dtype; no unknown extras).
+#pragma once
+#include <string>
+
+#include "gen/vae.hpp"
+#include "gen/yak_dit.hpp"
+#include "io/config.hpp"
+#include "io/image.hpp"
+#include "io/safetensors.hpp"
+#include "io/weight_binder.hpp"
+#include "llm/qwen3.hpp"
+#include "text/tokenizer.hpp"
+#include "vision/visual_tokenizer.hpp"
+
+namespace ovis {
+
+struct Components {
+  explicit Components(const std::string& dir);
+  Components(const Components&) = delete;
+
+  std::string dir;
+  ModelConfig cfg;
+  Tokenizer tok;
+  TensorStore store;
+  WeightBinder binder;
+  VisualTokenizer vt;
+  Qwen3 llm;
+  YakDiT dit;
+  Vae vae;
+  int64_t eos_id = -1;  // <|im_end|> (spec §6.3)
+
+  // Visual embeddings [N_vis, hidden] of one image (spec §4).
+  Tensor encode_image(const Image& img) const;
+};
+
+}  // namespace ovis

@@ -1,0 +1,264 @@
+// The three tasks of Ovis-U1, the only place where tokenizer, vision tower, LLM, DiT and VAE
+// meet (spec §6, §7).
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+
+#include "core/error.hpp"
+#include "core/timer.hpp"
+#include "gen/latents.hpp"
+#include "gen/rng.hpp"
+#include "gen/sampler.hpp"
+#include "gen/schedule.hpp"
+#include "gen/vae.hpp"
+#include "gen/yak_dit.hpp"
+#include "io/config.hpp"
+#include "io/safetensors.hpp"
+#include "io/weight_binder.hpp"
+#include "llm/kv_cache.hpp"
+#include "llm/qwen3.hpp"
+#include "ops/ops.hpp"
+#include "ovis/ovis.hpp"
+#include "pipeline/components.hpp"
+#include "pipeline/condition.hpp"
+#include "pipeline/multimodal.hpp"
+#include "text/conversation.hpp"
+#include "text/tokenizer.hpp"
+#include "vision/condition_image.hpp"
+#include "vision/preprocess.hpp"
+#include "vision/resize.hpp"
+#include "vision/visual_tokenizer.hpp"
+
+namespace ovis {
+
+namespace {
+
+// spec §7.2: the edit output size is smart_resize(factor 32) with the default pixel bounds.
+constexpr int kEditSizeFactor = 32;
+// Largest side accepted for generation (2048² is supported; beyond that memory grows quickly).
+constexpr int kMaxGenerateSide = 4096;
+
+// Emits only complete UTF-8: holds back a trailing U+FFFD that a later token may complete.
+class TextStreamer {
+ public:
+  TextStreamer(const Tokenizer& tok, const std::function<bool(std::string_view)>& sink)
+      : tok_(tok), sink_(sink) {}
+  bool push(const std::vector<int32_t>& ids, bool final) {
+    std::string text = tok_.decode(ids, /*skip_special_tokens=*/true);
+    size_t ready = text.size();
+    static const std::string kReplacement = "\xEF\xBF\xBD";
+    if (!final && ready >= 3 && text.compare(ready - 3, 3, kReplacement) == 0) ready -= 3;
+    bool keep_going = true;
+    if (ready > emitted_ && sink_) keep_going = sink_(std::string_view(text).substr(emitted_, ready - emitted_));
+    emitted_ = std::max(emitted_, ready);
+    return keep_going;
+  }
+
+ private:
+  const Tokenizer& tok_;
+  const std::function<bool(std::string_view)>& sink_;
+  size_t emitted_ = 0;
+};
+
+// Sets the op precision for a scope and restores the previous one on exit.
+class PrecisionScope {
+ public:
+  explicit PrecisionScope(ops::Precision p) : saved_(ops::precision()) { ops::set_precision(p); }
+  ~PrecisionScope() { ops::set_precision(saved_); }
+  PrecisionScope(const PrecisionScope&) = delete;
+  PrecisionScope& operator=(const PrecisionScope&) = delete;
+
+ private:
+  ops::Precision saved_;
+};
+
+void report(const ProgressFn& fn, const std::string& stage, int step, int total, const Timer& t) {
+  if (fn) fn(ProgressEvent{stage, step, total, t.seconds()});
+}
+
+class OvisPipeline final : public Pipeline {
+ public:
+  explicit OvisPipeline(const std::string& dir) : c_(dir) {}
+
+  const std::string& model_dir() const override { return c_.dir; }
+
+  AskResult ask(const AskRequest& req) override {
+    if (req.prompt.empty() && req.images.empty()) fail("empty prompt: give -p TEXT and/or --image");
+    if (req.max_new_tokens <= 0) fail("--max-tokens must be positive");
+    AskResult res;
+    Timer t;
+    FormattedPrompt fp = format_understanding_prompt(c_.tok, ask_query(req.prompt, int(req.images.size())));
+    if (fp.num_images() != int(req.images.size()))
+      fail("the prompt has ", fp.num_images(), " <image> markers but ", req.images.size(),
+           " images were given");
+    std::vector<Tensor> visual;
+    for (size_t i = 0; i < req.images.size(); ++i) {
+      report(req.on_progress, "vision", int(i), int(req.images.size()), t);
+      visual.push_back(c_.encode_image(req.images[i]));
+    }
+    report(req.on_progress, "vision", int(req.images.size()), int(req.images.size()), t);
+    Tensor embeds = merge_multimodal(fp.input_ids, visual, c_.llm, c_.vt, c_.cfg.multimodal_max_length);
+    res.vision_s = t.seconds();
+    res.prompt_tokens = int(embeds.dim(0));
+
+    t.reset();
+    KvCache cache = c_.llm.make_cache(embeds.dim(0) + req.max_new_tokens);
+    Tensor hidden = c_.llm.forward(embeds, cache);
+    Tensor logits = c_.llm.logits(hidden.slice_rows(hidden.dim(0) - 1, hidden.dim(0)));
+    res.prefill_s = t.seconds();
+
+    t.reset();
+    Sampler sampler(req.sampling);
+    TextStreamer streamer(c_.tok, req.on_text);
+    const int64_t vocab = logits.dim(-1);
+    for (int i = 0; i < req.max_new_tokens; ++i) {
+      const int64_t next = sampler.sample(logits.f32(), vocab);
+      if (next == c_.eos_id) break;
+      res.tokens.push_back(int32_t(next));
+      if (!streamer.push(res.tokens, false)) break;
+      if (i + 1 == req.max_new_tokens) break;
+      Tensor h = c_.llm.forward(c_.llm.embed({next}), cache);
+      logits = c_.llm.logits(h);
+    }
+    streamer.push(res.tokens, true);
+    res.decode_s = t.seconds();
+    res.text = c_.tok.decode(res.tokens, true);
+    return res;
+  }
+
+  ImageResult generate(const GenerateRequest& req) override {
+    if (req.prompt.empty()) fail("empty prompt: -p TEXT is required");
+    check_steps(req.steps);
+    check_size(req.width, req.height);
+    ImageResult res;
+    const int W = req.width / 16 * 16, H = req.height / 16 * 16;
+    if (W != req.width || H != req.height)
+      res.warnings.push_back(str("size ", req.width, "x", req.height, " is not a multiple of 16; generating ",
+                                 W, "x", H));
+    Tensor noise = initial_noise(req.init_noise, req.seed, H, W);  // validated before any work
+    Timer t;
+    // spec §7.2: T2I conditions on a blank white image of the requested size.
+    const Image white = Image::filled(req.width, req.height, 255, 255, 255);
+    report(req.on_progress, "condition", 0, 2, t);
+    Tensor cond = condition(t2i_condition_query(req.prompt), white, req.width, req.height);
+    report(req.on_progress, "condition", 1, 2, t);
+    Tensor uncond = condition(unconditional_query(), white, req.width, req.height);
+    report(req.on_progress, "condition", 2, 2, t);
+    res.condition_s = t.seconds();
+
+    t.reset();
+    Tensor img = pack_latents(noise);
+    Tensor ids = latent_ids(H / 16, W / 16, 0.0f);
+    std::vector<float> ts = flow_schedule(req.steps, img.dim(0), c_.cfg.dit);
+    Tensor out = denoise_t2i(c_.dit, img, ids, cond, uncond, ts, req.cfg_scale,
+                             step_reporter(req.on_progress, "denoise", t));
+    res.denoise_s = t.seconds();
+    finish(out, H, W, req.on_progress, res);
+    return res;
+  }
+
+  ImageResult edit(const EditRequest& req) override {
+    if (req.instruction.empty()) fail("empty prompt: -p INSTRUCTION is required");
+    if (req.input.empty()) fail("edit needs an input image (-i)");
+    check_steps(req.steps);
+    ImageResult res;
+    const ImageSize sz = smart_resize(req.input.height, req.input.width, kEditSizeFactor);
+    const int W = sz.width, H = sz.height;
+    if (W != req.input.width || H != req.input.height)
+      res.warnings.push_back(str("input ", req.input.width, "x", req.input.height, " is edited at ", W, "x", H,
+                                 " (multiple of 32, reference size rule)"));
+    Tensor noise = initial_noise(req.init_noise, req.seed, H, W);  // validated before any work
+    Timer t;
+    const Image resized = resize_bicubic(req.input, W, H);
+    const Image white = Image::filled(W, H, 255, 255, 255);
+    report(req.on_progress, "condition", 0, 3, t);
+    Tensor no_both = condition(unconditional_query(), white, W, H);
+    report(req.on_progress, "condition", 1, 3, t);
+    Tensor no_txt = condition(unconditional_query(), resized, W, H);
+    report(req.on_progress, "condition", 2, 3, t);
+    Tensor cond_txt = condition(edit_condition_query(req.instruction), resized, W, H);
+    report(req.on_progress, "condition", 3, 3, t);
+    // spec §7.3: conditioning latents = VAE posterior (we use the mean) * scaling, packed 2x2.
+    ConditionImage ci = process_image_aspectratio(resized, W, H);
+    Vae::Posterior post = c_.vae.encode(ci.vae_pixel_values);
+    Tensor z = post.mean;
+    if (c_.cfg.vae.has_shift)
+      for (int64_t i = 0; i < z.numel(); ++i) z.f32()[i] -= c_.cfg.vae.shift_factor;
+    ops::scale_(z, c_.cfg.vae.scaling_factor);
+    Tensor cond_latents = pack_latents(z);
+    Tensor cond_ids = latent_ids(H / 16, W / 16, 1.0f);
+    res.condition_s = t.seconds();
+
+    t.reset();
+    Tensor img = pack_latents(noise);
+    Tensor ids = latent_ids(H / 16, W / 16, 0.0f);
+    std::vector<float> ts = flow_schedule(req.steps, img.dim(0), c_.cfg.dit);
+    Tensor out = denoise_edit(c_.dit, img, ids, cond_txt, no_txt, no_both, cond_latents, cond_ids, ts,
+                              req.cfg_scale, req.img_cfg_scale,
+                              step_reporter(req.on_progress, "denoise", t));
+    res.denoise_s = t.seconds();
+    finish(out, H, W, req.on_progress, res);
+    return res;
+  }
+
+ private:
+  static void check_steps(int steps) {
+    if (steps < 1 || steps > 1000) fail("--steps must be between 1 and 1000 (got ", steps, ")");
+  }
+  static void check_size(int w, int h) {
+    if (w < 16 || h < 16 || w > kMaxGenerateSide || h > kMaxGenerateSide)
+      fail("image size ", w, "x", h, " is impossible: width and height must be in [16, ",
+           kMaxGenerateSide, "]");
+  }
+
+  Tensor condition(const std::string& query, const Image& image, int W, int H) {
+    return build_condition(c_, query, image, W, H);
+  }
+
+  Tensor initial_noise(const std::optional<Tensor>& given, uint64_t seed, int H, int W) const {
+    const Shape want{c_.cfg.vae.latent_channels, H / 8, W / 8};
+    if (!given) return gaussian_noise(want, seed);
+    Tensor n = *given;
+    if (n.ndim() == 4 && n.dim(0) == 1) n = n.reshape({n.dim(1), n.dim(2), n.dim(3)});
+    if (n.shape() != want)
+      fail("--init-noise tensor has shape ", shape_str(given->shape()), ", expected ", shape_str(want),
+           " for a ", W, "x", H, " image");
+    return n.to_f32();
+  }
+
+  static StepCallback step_reporter(const ProgressFn& fn, const std::string& stage, const Timer& t) {
+    if (!fn) return nullptr;
+    return [fn, stage, &t](int step, int total) { fn(ProgressEvent{stage, step, total, t.seconds()}); };
+  }
+
+  void finish(const Tensor& packed, int H, int W, const ProgressFn& progress, ImageResult& res) {
+    Timer t;
+    report(progress, "vae decode", 0, 1, t);
+    Tensor z = unpack_latents(packed, c_.cfg.vae.latent_channels, H / 8, W / 8);
+    // spec §7.11: z / scaling (+ shift when the config has one).
+    ops::scale_(z, 1.0f / c_.cfg.vae.scaling_factor);
+    if (c_.cfg.vae.has_shift)
+      for (int64_t i = 0; i < z.numel(); ++i) z.f32()[i] += c_.cfg.vae.shift_factor;
+    // spec §9.1: the reference decodes in fp32 (CUDA autocast) even when the rest runs in bf16.
+    Tensor x;
+    {
+      PrecisionScope fp32(ops::Precision::F32);
+      x = c_.vae.decode_auto(z);
+    }
+    res.image = image_from_tensor_u8(image_to_u8(x));
+    res.width = W;
+    res.height = H;
+    res.decode_s = t.seconds();
+    report(progress, "vae decode", 1, 1, t);
+  }
+
+  Components c_;
+};
+
+}  // namespace
+
+std::unique_ptr<Pipeline> Pipeline::load(const std::string& model_dir) {
+  return std::make_unique<OvisPipeline>(model_dir);
+}
+
+}  // namespace ovis

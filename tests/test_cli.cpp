@@ -1,0 +1,172 @@
+// The `ovis` binary end to end on the tiny fixture: answers, images, PNG metadata, --help, and
+// bad input (one-line error, non-zero exit, no output file).
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "io/image.hpp"
+#include "support/golden.hpp"
+
+using namespace ovis;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct CliRun {
+  int code = -1;
+  std::string out, err;
+};
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+class Cli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("ovis_cli_" + std::to_string(::getpid()) + "_" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  CliRun run(const std::string& args) {
+    const fs::path out = dir_ / "stdout.txt", err = dir_ / "stderr.txt";
+    const std::string cmd = std::string(OVIS_BINARY) + " " + args + " >" + out.string() + " 2>" + err.string() + " </dev/null";
+    int status = std::system(cmd.c_str());
+    CliRun r;
+    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    r.out = slurp(out);
+    r.err = slurp(err);
+    return r;
+  }
+  std::string model() const { return "-m " + test::fixture_dir(); }
+  std::string input(const std::string& f) const { return test::fixture_path("inputs/" + f); }
+  std::string goldens() const { return test::fixture_path("goldens-00001-of-00002.safetensors"); }
+  static void expect_one_line_error(const CliRun& r) {
+    EXPECT_NE(r.code, 0);
+    EXPECT_EQ(r.err.rfind("error: ", 0), 0u) << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  }
+  fs::path dir_;
+};
+
+std::string golden_noise_file(const std::string& name) {
+  // The golden shards hold several tensors: --init-noise FILE:TENSOR picks one.
+  for (const char* shard : {"goldens-00001-of-00002.safetensors", "goldens-00002-of-00002.safetensors"}) {
+    auto f = SafetensorsFile::open(test::fixture_path(shard));
+    if (f->has(name)) return test::fixture_path(shard) + ":" + name;
+  }
+  return "";
+}
+
+int max_diff(const Image& a, const std::string& golden) {
+  Tensor g = test::golden(golden);
+  if (g.numel() != int64_t(a.rgb.size())) return 999;
+  int m = 0;
+  for (size_t i = 0; i < a.rgb.size(); ++i) m = std::max(m, std::abs(int(a.rgb[i]) - int(g.data<uint8_t>()[i])));
+  return m;
+}
+
+TEST_F(Cli, HelpListsEveryCommandAndFlag) {
+  CliRun r = run("--help");
+  EXPECT_EQ(r.code, 0);
+  for (const char* s : {"ask", "generate", "edit", "bench", "--precision", "--threads"})
+    EXPECT_NE(r.out.find(s), std::string::npos) << s;
+  CliRun g = run("generate --help");
+  for (const char* s : {"-m", "-p", "-W", "-H", "--steps", "--cfg-scale", "-s", "-o", "-b", "--init-noise"})
+    EXPECT_NE(g.out.find(s), std::string::npos) << s;
+  CliRun e = run("edit --help");
+  EXPECT_NE(e.out.find("--img-cfg-scale"), std::string::npos);
+  CliRun a = run("ask --help");
+  for (const char* s : {"--image", "-n", "--temp", "--top-k", "--top-p"})
+    EXPECT_NE(a.out.find(s), std::string::npos) << s;
+}
+
+TEST_F(Cli, AskPrintsTheGoldenAnswer) {
+  CliRun r = run("ask --precision f32 " + model() + " --image " + input("cat.png") + " -p 'What is it?' -n 8");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, test::manifest_case("und_single")["greedy_text"].get<std::string>() + "\n");
+  EXPECT_NE(r.err.find("prefill"), std::string::npos);
+  EXPECT_NE(r.err.find("decode"), std::string::npos);
+}
+
+TEST_F(Cli, GenerateWritesTheGoldenImageWithParameters) {
+  const fs::path out = dir_ / "t2i.png";
+  CliRun r = run("generate --precision f32 " + model() + " -p 'a cute cat' -W 128 -H 128 --steps 4 --cfg-scale 5 --init-noise " +
+              golden_noise_file("t2i_128x128.noise") + " -o " + out.string());
+  ASSERT_EQ(r.code, 0) << r.err;
+  Image img = read_image(out.string());
+  EXPECT_LE(max_diff(img, "t2i_128x128.image_u8"), 2);
+  auto text = read_png_text(out.string());
+  ASSERT_FALSE(text.empty());
+  EXPECT_EQ(text[0].first, "parameters");
+  EXPECT_NE(text[0].second.find("a cute cat\nSteps: 4"), std::string::npos) << text[0].second;
+  EXPECT_NE(text[0].second.find("CFG scale: 5"), std::string::npos);
+  EXPECT_NE(text[0].second.find("Size: 128x128"), std::string::npos);
+  EXPECT_NE(r.err.find("denoise"), std::string::npos);
+}
+
+TEST_F(Cli, EditWritesTheGoldenImage) {
+  const fs::path out = dir_ / "edit.png";
+  CliRun r = run("edit --precision f32 " + model() + " -i " + input("edit_128x160_input.png") +
+              " -p 'add a hat to this cat.' --steps 3 --cfg-scale 6 --img-cfg-scale 1.5 --init-noise " +
+              golden_noise_file("edit_128x160.noise") + " -o " + out.string());
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_LE(max_diff(read_image(out.string()), "edit_128x160.image_u8"), 2);
+  EXPECT_NE(r.err.find("warning"), std::string::npos);  // 163x112 -> 160x128
+}
+
+TEST_F(Cli, BatchPatternWritesOneFilePerSeedAndJpeg) {
+  CliRun r = run("generate " + model() + " -p 'x' -W 32 -H 32 --steps 1 -b 2 -s 5 -o " + (dir_ / "img_%02d.jpg").string());
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(fs::exists(dir_ / "img_00.jpg"));
+  EXPECT_TRUE(fs::exists(dir_ / "img_01.jpg"));
+  EXPECT_EQ(read_image((dir_ / "img_01.jpg").string()).width, 32);
+}
+
+TEST_F(Cli, BadInputGivesOneLineErrorAndNoOutput) {
+  const fs::path out = dir_ / "never.png";
+  expect_one_line_error(run("generate -m " + (dir_ / "nope").string() + " -p x -o " + out.string()));
+  expect_one_line_error(run("generate " + model() + " -p '' -o " + out.string()));
+  expect_one_line_error(run("generate " + model() + " -p x -W 4 -o " + out.string()));
+  expect_one_line_error(run("generate " + model() + " -p x -o " + (dir_ / "x.gif").string()));
+  expect_one_line_error(run("generate " + model() + " -p x --steps 0 -o " + out.string()));
+  expect_one_line_error(run("generate " + model() + " -p x -W 64 -H 64 --init-noise " + goldens() + ":t2i_128x128.noise -o " + out.string()));
+  expect_one_line_error(run("edit " + model() + " -i " + (dir_ / "missing.png").string() + " -p x -o " + out.string()));
+  std::ofstream(dir_ / "garbage.png") << "not an image at all";
+  expect_one_line_error(run("edit " + model() + " -i " + (dir_ / "garbage.png").string() + " -p x -o " + out.string()));
+  expect_one_line_error(run("ask " + model() + " -p ''"));
+  expect_one_line_error(run("ask " + model() + " --image " + input("cat.png") + " -p '<image><image>'"));
+  expect_one_line_error(run("--precision f16 ask " + model() + " -p hi"));
+  EXPECT_FALSE(fs::exists(out));
+}
+
+TEST_F(Cli, CorruptCheckpointIsReportedByFile) {
+  const fs::path m = dir_ / "model";
+  fs::create_directories(m);
+  for (const auto& e : fs::directory_iterator(test::fixture_dir()))
+    if (e.is_regular_file() && e.path().filename().string().rfind("goldens", 0) != 0)
+      fs::copy_file(e.path(), m / e.path().filename());
+  // Truncate the second shard: its header promises more bytes than the file has.
+  fs::resize_file(m / "model-00002-of-00002.safetensors", 4096);
+  CliRun r = run("ask -m " + m.string() + " -p hi");
+  expect_one_line_error(r);
+  EXPECT_NE(r.err.find("model-00002-of-00002.safetensors"), std::string::npos) << r.err;
+  // A missing config is named too.
+  fs::remove(m / "config.json");
+  CliRun r2 = run("ask -m " + m.string() + " -p hi");
+  expect_one_line_error(r2);
+  EXPECT_NE(r2.err.find("config.json"), std::string::npos) << r2.err;
+}
+
+}  // namespace

@@ -1,0 +1,196 @@
+// End-to-end pipeline goldens (F32 precision): understanding answers, generation conditions,
+// full text-to-image and editing from the golden noise.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "core/error.hpp"
+#include "gen/vae.hpp"
+#include "io/image.hpp"
+#include "ops/ops.hpp"
+#include "ovis/ovis.hpp"
+#include "pipeline/components.hpp"
+#include "pipeline/condition.hpp"
+#include "support/golden.hpp"
+#include "text/conversation.hpp"
+#include "vision/resize.hpp"
+
+using namespace ovis;
+
+namespace {
+
+class PipelineGolden : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    ops::set_precision(ops::Precision::F32);
+    pipe_ = Pipeline::load(test::fixture_dir()).release();
+    comps_ = new Components(test::fixture_dir());
+  }
+  static void TearDownTestSuite() {
+    delete pipe_;
+    delete comps_;
+  }
+  static Pipeline* pipe_;
+  static Components* comps_;
+};
+Pipeline* PipelineGolden::pipe_ = nullptr;
+Components* PipelineGolden::comps_ = nullptr;
+
+std::vector<int32_t> golden_greedy(const std::string& name) {
+  std::vector<int32_t> ids;
+  for (const auto& v : test::manifest_case(name)["greedy_ids_generate"]) ids.push_back(v.get<int32_t>());
+  return ids;
+}
+
+Image fixture_image(const std::string& file) { return read_image(test::fixture_path("inputs/" + file)); }
+
+// The manifest's image tolerance: max |a-b| <= 2 and mean |a-b| <= 0.02.
+::testing::AssertionResult image_matches(const Image& img, const std::string& golden_name) {
+  Tensor g = test::golden(golden_name);
+  if (g.dim(0) != img.height || g.dim(1) != img.width)
+    return ::testing::AssertionFailure() << golden_name << ": size " << img.width << "x" << img.height;
+  const uint8_t* b = g.data<uint8_t>();
+  int maxd = 0;
+  double sum = 0;
+  for (size_t i = 0; i < img.rgb.size(); ++i) {
+    int d = std::abs(int(img.rgb[i]) - int(b[i]));
+    maxd = std::max(maxd, d);
+    sum += d;
+  }
+  const double mean = sum / double(img.rgb.size());
+  auto r = (maxd <= 2 && mean <= 0.02) ? ::testing::AssertionSuccess() : ::testing::AssertionFailure();
+  return r << golden_name << ": max|a-b|=" << maxd << " mean|a-b|=" << mean;
+}
+
+TEST_F(PipelineGolden, AskSingleImageAnswersLikeTheReference) {
+  AskRequest req;
+  req.prompt = "What is it?";  // the pipeline places the image first: "<image>\nWhat is it?"
+  req.images = {fixture_image("cat.png")};
+  req.max_new_tokens = int(test::manifest_case("und_single")["max_new_tokens"]);
+  std::string streamed;
+  req.on_text = [&](std::string_view s) {
+    streamed += s;
+    return true;
+  };
+  AskResult r = pipe_->ask(req);
+  EXPECT_EQ(r.tokens, golden_greedy("und_single"));
+  EXPECT_EQ(r.prompt_tokens, int(test::manifest_case("und_single")["merged_len"]));
+  EXPECT_EQ(r.text, test::manifest_case("und_single")["greedy_text"].get<std::string>());
+  EXPECT_EQ(streamed, r.text);
+}
+
+TEST_F(PipelineGolden, AskTwoImagesAnswersLikeTheReference) {
+  AskRequest req;
+  req.prompt = "Describe each image.";  // becomes "Image 1: <image>\nImage 2: <image>\n..."
+  req.images = {fixture_image("cat.png"), fixture_image("yak.png")};
+  req.max_new_tokens = int(test::manifest_case("und_multi")["max_new_tokens"]);
+  AskResult r = pipe_->ask(req);
+  EXPECT_EQ(r.tokens, golden_greedy("und_multi"));
+}
+
+TEST_F(PipelineGolden, AskTextOnlyAnswersLikeTheReference) {
+  AskRequest req;
+  req.prompt = test::manifest_case("und_text")["prompt_query"].get<std::string>();
+  req.max_new_tokens = int(test::manifest_case("und_text")["max_new_tokens"]);
+  AskResult r = pipe_->ask(req);
+  EXPECT_EQ(r.tokens, golden_greedy("und_text"));
+}
+
+TEST_F(PipelineGolden, AskRejectsMarkerImageMismatch) {
+  AskRequest req;
+  req.prompt = "<image> and <image>?";
+  req.images = {fixture_image("cat.png")};
+  EXPECT_THROW(pipe_->ask(req), Error);
+}
+
+TEST_F(PipelineGolden, TextToImageConditionsMatch) {
+  const Image white = Image::filled(128, 128, 255, 255, 255);
+  Image llm_image;
+  Tensor cond = build_condition(*comps_, t2i_condition_query("a cute cat"), white, 128, 128, &llm_image);
+  EXPECT_TRUE(test::matches_golden(cond, "t2i_128x128.cond_txt.txt"));
+  EXPECT_TRUE(test::equals_golden_u8(image_to_tensor_u8(llm_image), "t2i_128x128.cond_txt.llm_image_u8"));
+  Tensor uncond = build_condition(*comps_, unconditional_query(), white, 128, 128);
+  EXPECT_TRUE(test::matches_golden(uncond, "t2i_128x128.cond_no_both.txt"));
+}
+
+TEST_F(PipelineGolden, EditConditionsMatch) {
+  const auto& c = test::manifest_case("edit_128x160");
+  const int W = c["width"], H = c["height"];
+  Image input = fixture_image("edit_128x160_input.png");
+  ImageSize sz = smart_resize(input.height, input.width, 32);
+  ASSERT_EQ(sz.width, W);
+  ASSERT_EQ(sz.height, H);
+  Image resized = resize_bicubic(input, W, H);
+  const Image white = Image::filled(W, H, 255, 255, 255);
+  EXPECT_TRUE(test::matches_golden(build_condition(*comps_, unconditional_query(), white, W, H),
+                                   "edit_128x160.cond_no_both.txt"));
+  EXPECT_TRUE(test::matches_golden(build_condition(*comps_, unconditional_query(), resized, W, H),
+                                   "edit_128x160.cond_no_txt.txt"));
+  EXPECT_TRUE(test::matches_golden(
+      build_condition(*comps_, edit_condition_query(c["instruction"].get<std::string>()), resized, W, H),
+      "edit_128x160.cond_txt.txt"));
+}
+
+void run_t2i(Pipeline* pipe, const std::string& name) {
+  const auto& c = test::manifest_case(name);
+  GenerateRequest req;
+  req.prompt = c["prompt"];
+  req.width = c["width"];
+  req.height = c["height"];
+  req.steps = c["steps"];
+  req.cfg_scale = c["txt_cfg"];
+  req.init_noise = test::golden(name + ".noise").to_f32();
+  ImageResult r = pipe->generate(req);
+  EXPECT_TRUE(r.warnings.empty());
+  EXPECT_TRUE(image_matches(r.image, name + ".image_u8"));
+}
+
+TEST_F(PipelineGolden, TextToImageSquareReproducesTheReferenceImage) { run_t2i(pipe_, "t2i_128x128"); }
+TEST_F(PipelineGolden, TextToImageWideReproducesTheReferenceImage) { run_t2i(pipe_, "t2i_128x192"); }
+
+TEST_F(PipelineGolden, EditReproducesTheReferenceImage) {
+  const auto& c = test::manifest_case("edit_128x160");
+  EditRequest req;
+  req.input = fixture_image("edit_128x160_input.png");
+  req.instruction = c["instruction"];
+  req.steps = c["steps"];
+  req.cfg_scale = c["txt_cfg"];
+  req.img_cfg_scale = c["img_cfg"];
+  req.init_noise = test::golden("edit_128x160.noise").to_f32();
+  ImageResult r = pipe_->edit(req);
+  EXPECT_TRUE(image_matches(r.image, "edit_128x160.image_u8"));
+  EXPECT_FALSE(r.warnings.empty());  // 163x112 input is edited at 160x128
+}
+
+TEST_F(PipelineGolden, GenerateValidatesRequests) {
+  GenerateRequest req;
+  req.prompt = "";
+  EXPECT_THROW(pipe_->generate(req), Error);
+  req.prompt = "x";
+  req.width = 8;
+  EXPECT_THROW(pipe_->generate(req), Error);
+  req.width = 128;
+  req.steps = 0;
+  EXPECT_THROW(pipe_->generate(req), Error);
+  req.steps = 1;
+  req.height = 128;
+  req.init_noise = Tensor::zeros({4, 3, 3});
+  EXPECT_THROW(pipe_->generate(req), Error);
+}
+
+TEST_F(PipelineGolden, SameSeedSameImage) {
+  GenerateRequest req;
+  req.prompt = "a red square";
+  req.width = 64;
+  req.height = 48;
+  req.steps = 2;
+  req.seed = 7;
+  ImageResult a = pipe_->generate(req);
+  ImageResult b = pipe_->generate(req);
+  EXPECT_EQ(a.image.rgb, b.image.rgb);
+  req.seed = 8;
+  ImageResult c = pipe_->generate(req);
+  EXPECT_NE(a.image.rgb, c.image.rgb);
+}
+
+}  // namespace

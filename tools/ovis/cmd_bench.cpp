@@ -1,0 +1,222 @@
+// `ovis bench`: speed of each stage at the real Ovis-U1-3B shapes, with synthetic bf16 weights
+// built in memory (no checkpoint file needed). Prints one JSON object per run on stdout.
+#include <sys/resource.h>
+
+#include <cstdio>
+#include <nlohmann/json.hpp>
+#include <random>
+
+#include "cli_common.hpp"
+#include "core/error.hpp"
+#include "core/timer.hpp"
+#include "gen/latents.hpp"
+#include "gen/vae.hpp"
+#include "gen/yak_dit.hpp"
+#include "io/config.hpp"
+#include "io/weight_binder.hpp"
+#include "llm/kv_cache.hpp"
+#include "llm/qwen3.hpp"
+#include "ops/ops.hpp"
+#include "real_config.hpp"
+#include "vision/visual_tokenizer.hpp"
+
+namespace ovis::cli {
+
+namespace {
+
+struct BenchOptions {
+  std::string what;
+  bool json = false;
+  int size = 512;
+  int prompt_tokens = 512;
+  int decode_tokens = 32;
+  int text_tokens = 300;
+  int repeat = 1;
+};
+
+double peak_rss_gb() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return double(ru.ru_maxrss) / (1024.0 * 1024.0);
+}
+
+Tensor random_tensor(const Shape& s, uint32_t seed, float scale) {
+  std::mt19937 g(seed);
+  std::normal_distribution<float> d(0.0f, scale);
+  Tensor t = Tensor::empty(s);
+  for (int64_t i = 0; i < t.numel(); ++i) t.f32()[i] = d(g);
+  return t;
+}
+
+ModelConfig real_config() {
+  nlohmann::json j = nlohmann::json::parse(kOvisU1_3B_Config);
+  return parse_model_config(j, "built-in Ovis-U1-3B config", nullptr, "");
+}
+
+nlohmann::json bench_llm(const BenchOptions& o, const ModelConfig& cfg) {
+  Timer t;
+  WeightBinder wb = WeightBinder::synthetic(1);
+  Qwen3 llm = Qwen3::load(wb, cfg.llm);
+  const double build_s = t.seconds();
+  const double weight_bytes = double(wb.bound_bytes());
+  const LlmConfig& c = cfg.llm;
+  // Weights read per decoded token: every layer + the tied LM head (= embedding table).
+  const double layer_params =
+      double(c.num_layers) * (double(c.hidden_size) * (c.num_heads + 2 * c.num_kv_heads) * c.head_dim +
+                              double(c.num_heads) * c.head_dim * c.hidden_size +
+                              3.0 * c.hidden_size * c.intermediate_size);
+  const double head_params = double(c.vocab_size) * c.hidden_size;
+  std::mt19937 g(7);
+  std::vector<int64_t> ids(size_t(o.prompt_tokens));
+  for (auto& id : ids) id = int64_t(g() % 150000);
+
+  KvCache warm = llm.make_cache(64);  // first-call setup (GEMM plans) outside the timings
+  llm.logits(llm.forward(llm.embed({1, 2, 3, 4, 5, 6, 7, 8}), warm).slice_rows(7, 8));
+  KvCache cache = llm.make_cache(o.prompt_tokens + o.decode_tokens + 1);
+  t.reset();
+  Tensor h = llm.forward(llm.embed(ids), cache);
+  Tensor logits = llm.logits(h.slice_rows(h.dim(0) - 1, h.dim(0)));
+  const double prefill_s = t.seconds();
+  int64_t next = 0;
+  t.reset();
+  for (int i = 0; i < o.decode_tokens; ++i) {
+    const float* l = logits.f32();
+    next = int64_t(std::max_element(l, l + logits.dim(-1)) - l);
+    logits = llm.logits(llm.forward(llm.embed({next}), cache));
+  }
+  const double decode_s = t.seconds();
+  const double prefill_flops = 2.0 * layer_params * o.prompt_tokens + 2.0 * head_params;
+  const double decode_tok_s = o.decode_tokens / decode_s;
+  return {{"bench", "llm"},
+          {"model", "Qwen3-1.7B shapes (Ovis-U1-3B llm), synthetic bf16 weights"},
+          {"precision", ops::precision_name(ops::precision())},
+          {"threads", ops::num_threads()},
+          {"weights_gb", weight_bytes / 1e9},
+          {"build_s", build_s},
+          {"prompt_tokens", o.prompt_tokens},
+          {"prefill_s", prefill_s},
+          {"prefill_tok_s", o.prompt_tokens / prefill_s},
+          {"prefill_gflop_s", prefill_flops / prefill_s / 1e9},
+          {"decode_tokens", o.decode_tokens},
+          {"decode_s", decode_s},
+          {"decode_tok_s", decode_tok_s},
+          {"decode_gb_s", (layer_params + head_params) * 2.0 * decode_tok_s / 1e9},
+          {"decode_gflop_s", 2.0 * (layer_params + head_params) * decode_tok_s / 1e9},
+          {"peak_rss_gb", peak_rss_gb()}};
+}
+
+nlohmann::json bench_vision(const BenchOptions& o, const ModelConfig& cfg) {
+  Timer t;
+  WeightBinder wb = WeightBinder::synthetic(2);
+  VisualTokenizer vt = VisualTokenizer::load(wb, cfg);
+  const double build_s = t.seconds();
+  const VisionConfig& b = cfg.visual_tokenizer.backbone;
+  const int grid = 448 / b.patch_size;
+  Tensor pixels = random_tensor({int64_t(grid) * grid, 3LL * b.patch_size * b.patch_size}, 3, 1.0f);
+  vt.encode(pixels, grid, grid);  // warm-up: GEMM plans
+  double best = 1e30;
+  for (int r = 0; r < o.repeat; ++r) {
+    t.reset();
+    Tensor e = vt.encode(pixels, grid, grid);
+    best = std::min(best, t.seconds());
+  }
+  return {{"bench", "vision"},
+          {"model", "AIMv2-L visual tokenizer + head + VTE (Ovis-U1-3B shapes), synthetic bf16 weights"},
+          {"precision", ops::precision_name(ops::precision())},
+          {"threads", ops::num_threads()},
+          {"image", "448x448"},
+          {"patches", grid * grid},
+          {"visual_tokens", grid * grid / 4},
+          {"build_s", build_s},
+          {"vision_encode_s", best},
+          {"peak_rss_gb", peak_rss_gb()}};
+}
+
+nlohmann::json bench_dit(const BenchOptions& o, const ModelConfig& cfg) {
+  if (o.size % 16 || o.size < 16) fail("--size must be a positive multiple of 16");
+  Timer t;
+  WeightBinder wb = WeightBinder::synthetic(4);
+  YakDiT dit = YakDiT::load(wb, cfg.dit);
+  const double build_s = t.seconds();
+  const int64_t side = o.size / 16;
+  Tensor img = random_tensor({side * side, cfg.dit.in_channels}, 5, 1.0f);
+  Tensor ids = latent_ids(side, side, 0.0f);
+  Tensor txt = random_tensor({o.text_tokens, cfg.dit.context_in_dim}, 6, 1.0f);
+  double first = 0, best = 1e30;
+  for (int r = 0; r <= o.repeat; ++r) {
+    t.reset();
+    Tensor v = dit.forward(img, ids, txt, 0.5f);
+    if (r == 0) first = t.seconds(); else best = std::min(best, t.seconds());
+  }
+  return {{"bench", "dit"},
+          {"model", "Yak MMDiT 1.1B (Ovis-U1-3B shapes), synthetic bf16 weights"},
+          {"precision", ops::precision_name(ops::precision())},
+          {"threads", ops::num_threads()},
+          {"size", o.size},
+          {"image_tokens", side * side},
+          {"text_tokens", o.text_tokens},
+          {"build_s", build_s},
+          {"first_forward_s", first},
+          {"dit_forward_s", best},
+          {"peak_rss_gb", peak_rss_gb()}};
+}
+
+nlohmann::json bench_vae(const BenchOptions& o, const ModelConfig& cfg) {
+  if (o.size % 8 || o.size < 8) fail("--size must be a positive multiple of 8");
+  Timer t;
+  WeightBinder wb = WeightBinder::synthetic(8);
+  Vae vae = Vae::load(wb, cfg.vae);
+  const double build_s = t.seconds();
+  Tensor z = random_tensor({cfg.vae.latent_channels, o.size / 8, o.size / 8}, 9, 1.0f);
+  double best = 1e30;
+  for (int r = 0; r < o.repeat; ++r) {
+    t.reset();
+    Tensor x = vae.decode_auto(z);
+    best = std::min(best, t.seconds());
+  }
+  return {{"bench", "vae"},
+          {"model", "SDXL-type VAE decoder (Ovis-U1-3B shapes), synthetic bf16 weights"},
+          {"precision", ops::precision_name(ops::precision())},
+          {"threads", ops::num_threads()},
+          {"size", o.size},
+          {"build_s", build_s},
+          {"vae_decode_s", best},
+          {"peak_rss_gb", peak_rss_gb()}};
+}
+
+int run_bench(const BenchOptions& o, const GlobalOptions& g) {
+  apply_global_options(g);
+  const ModelConfig cfg = real_config();
+  nlohmann::json r;
+  if (o.what == "llm") r = bench_llm(o, cfg);
+  else if (o.what == "vision") r = bench_vision(o, cfg);
+  else if (o.what == "dit") r = bench_dit(o, cfg);
+  else if (o.what == "vae") r = bench_vae(o, cfg);
+  else fail("unknown benchmark '", o.what, "' (llm, vision, dit, vae)");
+  if (o.json) {
+    std::printf("%s\n", r.dump().c_str());
+  } else {
+    for (auto it = r.begin(); it != r.end(); ++it) std::printf("%-18s %s\n", it.key().c_str(), it.value().dump().c_str());
+  }
+  return 0;
+}
+
+}  // namespace
+
+void add_bench_command(CLI::App& app, GlobalOptions& g, int& exit_code) {
+  auto o = std::make_shared<BenchOptions>();
+  CLI::App* cmd = app.add_subcommand(
+      "bench", "Measure a stage at the real Ovis-U1-3B shapes with synthetic weights (no checkpoint needed)");
+  cmd->add_option("what", o->what, "llm | vision | dit | vae")
+      ->required()
+      ->check(CLI::IsMember({"llm", "vision", "dit", "vae"}));
+  cmd->add_flag("--json", o->json, "Print one JSON object on stdout");
+  cmd->add_option("--size", o->size, "dit/vae: image side in pixels")->capture_default_str();
+  cmd->add_option("--prompt-tokens", o->prompt_tokens, "llm: prefill length")->capture_default_str();
+  cmd->add_option("--decode-tokens", o->decode_tokens, "llm: tokens to decode")->capture_default_str();
+  cmd->add_option("--text-tokens", o->text_tokens, "dit: condition length")->capture_default_str();
+  cmd->add_option("--repeat", o->repeat, "Timed repetitions (best is reported)")->capture_default_str();
+  cmd->callback([o, &g, &exit_code] { exit_code = run_bench(*o, g); });
+}
+
+}  // namespace ovis::cli
