@@ -2,6 +2,8 @@
 
 #include "io/safetensors.hpp"
 #include "io/config.hpp"
+#include "io/weight_binder.hpp"
+#include "core/error.hpp"
 #include "support/golden.hpp"
 
 using namespace ovis;
@@ -21,3 +23,145 @@ TEST(Checkpoint, OpensShardedStore) {
   EXPECT_EQ(t.dtype(), DType::BF16);
   EXPECT_EQ(t.dim(0), 151936);
 }
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+namespace {
+
+namespace fs = std::filesystem;
+
+fs::path temp_dir(const std::string& name) {
+  fs::path d = fs::temp_directory_path() / ("ovis_st_" + std::to_string(::getpid()) + "_" + name);
+  fs::remove_all(d);
+  fs::create_directories(d);
+  return d;
+}
+
+void write_raw(const fs::path& p, uint64_t header_len, const std::string& header, size_t data_bytes) {
+  std::ofstream out(p, std::ios::binary);
+  out.write(reinterpret_cast<const char*>(&header_len), 8);
+  out << header;
+  out << std::string(data_bytes, '\0');
+}
+
+std::string open_error(const fs::path& p) {
+  try {
+    SafetensorsFile::open(p.string());
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(Safetensors, RoundTripsEveryDtype) {
+  fs::path d = temp_dir("roundtrip");
+  Tensor f = Tensor::from_vector({1, -2, 3.5f, 4}, {2, 2});
+  write_safetensors((d / "a.safetensors").string(),
+                    {{"f32", f}, {"bf16", f.to_dtype(DType::BF16)}, {"f16", f.to_dtype(DType::F16)}});
+  auto file = SafetensorsFile::open((d / "a.safetensors").string());
+  for (const char* n : {"f32", "bf16", "f16"}) {
+    Tensor t = file->tensor(n).to_f32();
+    EXPECT_EQ(t.shape(), (Shape{2, 2}));
+    EXPECT_EQ(t.to_vector(), f.to_vector()) << n;
+  }
+  fs::remove_all(d);
+}
+
+TEST(Safetensors, RejectsBrokenFilesWithTheFileName) {
+  fs::path d = temp_dir("broken");
+  const fs::path p = d / "bad.safetensors";
+  std::ofstream(p) << "abc";  // shorter than the length prefix
+  EXPECT_NE(open_error(p).find("truncated"), std::string::npos);
+  EXPECT_NE(open_error(p).find("bad.safetensors"), std::string::npos);
+
+  write_raw(p, 1ull << 40, "", 0);  // absurd header length
+  EXPECT_NE(open_error(p).find("exceeds"), std::string::npos);
+
+  write_raw(p, 100, "{}", 0);  // header longer than the file
+  EXPECT_NE(open_error(p).find("truncated"), std::string::npos);
+
+  std::string h = "{not json";
+  write_raw(p, h.size(), h, 0);
+  EXPECT_NE(open_error(p).find("malformed"), std::string::npos);
+
+  h = R"({"w":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}})";
+  write_raw(p, h.size(), h, 8);  // data section too short: offsets outside the file
+  EXPECT_NE(open_error(p).find("outside"), std::string::npos);
+
+  h = R"({"w":{"dtype":"F32","shape":[3],"data_offsets":[0,16]}})";
+  write_raw(p, h.size(), h, 16);  // byte length disagrees with the shape
+  EXPECT_NE(open_error(p).find("'w'"), std::string::npos);
+
+  h = R"({"w":{"dtype":"Q4","shape":[4],"data_offsets":[0,16]}})";
+  write_raw(p, h.size(), h, 16);
+  EXPECT_NE(open_error(p).find("unsupported dtype"), std::string::npos);
+  fs::remove_all(d);
+}
+
+TEST(Safetensors, IndexErrorsNameTheShard) {
+  fs::path d = temp_dir("index");
+  std::ofstream(d / "model.safetensors.index.json")
+      << R"({"weight_map":{"a":"model-00001.safetensors"}})";
+  try {
+    TensorStore::open_dir(d.string());
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("model-00001.safetensors"), std::string::npos) << e.what();
+  }
+  // The index names a tensor the shard does not hold.
+  write_safetensors((d / "model-00001.safetensors").string(), {{"b", Tensor::zeros({1})}});
+  try {
+    TensorStore::open_dir(d.string());
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("missing tensor 'a'"), std::string::npos) << e.what();
+  }
+  fs::remove_all(d);
+  fs::create_directories(d);
+  try {
+    TensorStore::open_dir(d.string());
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("model.safetensors"), std::string::npos);
+  }
+  fs::remove_all(d);
+}
+
+TEST(Checkpoint, ConfigErrorsNameTheField) {
+  fs::path d = temp_dir("config");
+  std::ofstream(d / "config.json") << R"({"hidden_size": 48})";
+  std::ofstream(d / "preprocessor_config.json") << "{}";
+  try {
+    load_model_config(d.string());
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("llm_config"), std::string::npos) << e.what();
+  }
+  std::ofstream(d / "config.json") << "{broken";
+  try {
+    load_model_config(d.string());
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("config.json"), std::string::npos) << e.what();
+  }
+  fs::remove_all(d);
+}
+
+TEST(WeightBinder, ChecksShapeAndDtype) {
+  TensorStore s = TensorStore::open_dir(test::fixture_dir());
+  WeightBinder wb(s);
+  EXPECT_NO_THROW(wb.get("llm.model.norm.weight", {48}));
+  try {
+    wb.get("llm.model.norm.weight", {64});
+    ADD_FAILURE();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("expected [64]"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find(".safetensors"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(wb.get("llm.nonexistent", {1}), Error);
+  EXPECT_THROW(wb.check_no_extra({"llm."}), Error);  // only one tensor was bound
+}
+
+}  // namespace
