@@ -5,6 +5,7 @@
 #include <cmath>
 #include <random>
 
+#include "ops/cpu/features.hpp"
 #include "ops/ops.hpp"
 #include "support/golden.hpp"
 
@@ -115,6 +116,53 @@ TEST_P(OpsTest, AttentionMatchesReference) {
       EXPECT_TRUE(test::close_to(y, ref, bf16() ? 2e-2 : 1e-5, "attention"));
     }
   }
+}
+
+// Every attention kernel (few-query decode path, AMX tiles, strided sgemm) against the double
+// reference: long and odd lengths, head dims that are not multiples of the 32-wide tiles, GQA,
+// causal with a key offset (query i sees keys j <= i + Lk - Lq) and peaky logits. BF16 mode is
+// compared with the reference on bf16-rounded q/k/v, so what remains is the bf16 rounding of P
+// (and fp32 accumulation order); it runs with and without AMX.
+TEST_P(OpsTest, AttentionKernelsMatchReferenceAtLongOddAndCausalShapes) {
+  struct Case {
+    int64_t lq, lk, d;
+    int hq, hk;
+    bool causal;
+    float scale;  // 0: 1/sqrt(d)
+  };
+  const Case cases[] = {
+      {1, 300, 128, 4, 2, true, 0},      // decode: one query sees every key
+      {3, 41, 64, 6, 2, true, 0},        // speculative-style few queries, causal offset 38
+      {300, 300, 128, 2, 2, false, 0},   // long, not a multiple of any tile
+      {77, 77, 128, 4, 1, true, 0},      // causal prefill, GQA group 4
+      {45, 62, 64, 2, 1, true, 0},       // causal with offset 17
+      {33, 129, 32, 3, 3, false, 0},     // short head dim, keys one past a block
+      {50, 20, 72, 2, 2, false, 0},      // head dim padded to the tile depth, Lq > Lk
+      {64, 64, 16, 2, 2, true, 0},       // tiny head dim, exact tiles
+      {40, 90, 64, 2, 2, false, 1.0f},   // peaky logits (std 8): max subtraction matters
+      {600, 600, 64, 1, 1, true, 0},     // long causal
+  };
+  const bool amx_before = ops::cpu::set_amx_allowed(true);
+  for (bool amx : {true, false}) {
+    if (!amx && !bf16()) continue;
+    ops::cpu::set_amx_allowed(amx);
+    for (const Case& c : cases) {
+      const float scale = c.scale > 0 ? c.scale : 1.0f / std::sqrt(float(c.d));
+      Tensor q = randn({c.lq, c.hq * c.d}, 21), k = randn({c.lk, c.hk * c.d}, 22),
+             v = randn({c.lk, c.hk * c.d}, 23);
+      Tensor y = ops::attention(q, k, v, c.hq, c.hk, scale, c.causal);
+      Tensor ref = bf16() ? ref_attention(bf16_round(q), bf16_round(k), bf16_round(v), c.hq, c.hk,
+                                          scale, c.causal)
+                          : ref_attention(q, k, v, c.hq, c.hk, scale, c.causal);
+      const std::string what = "attention Lq=" + std::to_string(c.lq) + " Lk=" +
+                               std::to_string(c.lk) + " D=" + std::to_string(c.d) +
+                               (c.causal ? " causal" : "") + (amx ? "" : " no-AMX");
+      const ::testing::AssertionResult r = test::close_to(y, ref, bf16() ? 1e-2 : 1e-5, what);
+      std::printf("  %s\n", r.message());
+      EXPECT_TRUE(r);
+    }
+  }
+  ops::cpu::set_amx_allowed(amx_before);
 }
 
 TEST_P(OpsTest, Conv2dMatchesReference) {
