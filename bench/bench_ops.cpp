@@ -5,9 +5,11 @@
 // 4·Lq·Lk·D·heads (attention, halved when causal) per second.
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <map>
 #include <random>
 #include <tuple>
+#include <vector>
 
 #include "ops/ops.hpp"
 
@@ -45,6 +47,22 @@ void BM_Linear(benchmark::State& st) {
   st.counters["GB/s"] = benchmark::Counter(iters * double(w.nbytes()) / 1e9, benchmark::Counter::kIsRate);
   st.counters["GFLOP/s"] =
       benchmark::Counter(iters * 2.0 * double(M * N) * double(K) / 1e9, benchmark::Counter::kIsRate);
+  ops::set_precision(ops::Precision::F32);
+}
+
+// The same GEMV cycling through enough weight copies (>= 640 MB) that every call streams its
+// weight from DRAM, not from the 300 MB L3: the decode situation (3.4 GB of weights per token).
+void BM_GemvCold(benchmark::State& st) {
+  const int64_t M = st.range(0), N = st.range(1), K = st.range(2);
+  ops::set_precision(precision_arg(st.range(3)));
+  const int64_t copies = std::max<int64_t>(1, (int64_t(640) << 20) / (N * K * 2));
+  std::vector<Tensor> ws;
+  for (int64_t c = 0; c < copies; ++c) ws.push_back(random_tensor({N, K}, uint32_t(c), 0.02f, DType::BF16));
+  Tensor x = random_tensor({M, K}, 3, 1.0f, DType::F32);
+  size_t i = 0;
+  for (auto _ : st) benchmark::DoNotOptimize(ops::linear(x, ws[i++ % ws.size()]).raw());
+  st.counters["GB/s"] = benchmark::Counter(double(st.iterations()) * double(N * K * 2) / 1e9,
+                                           benchmark::Counter::kIsRate);
   ops::set_precision(ops::Precision::F32);
 }
 
@@ -113,6 +131,7 @@ void BM_Swiglu(benchmark::State& st) {
 }  // namespace
 
 BENCHMARK(BM_Linear)->Name("Gemv")->Apply(GemvArgs)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_GemvCold)->Apply(GemvArgs)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_Linear)->Name("Gemm")->Apply(GemmArgs)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_Attention)->Apply(AttentionArgs)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_GeluTanh)->Apply(ElementwiseArgs)->Unit(benchmark::kMillisecond)->UseRealTime();

@@ -6,6 +6,7 @@
 // GCC 12 flags the intrinsics' own _mm512_undefined_*() self-initialisation (GCC PR105593).
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #include <immintrin.h>
 #pragma GCC diagnostic pop
 #endif
