@@ -5,6 +5,7 @@
 #include <cmath>
 #include <random>
 
+#include "ops/cpu/features.hpp"
 #include "ops/ops.hpp"
 #include "support/golden.hpp"
 
@@ -92,6 +93,31 @@ TEST_P(OpsTest, LinearMatchesReferenceForGemvAndGemmShapes) {
   }
 }
 
+// Shapes past the kernels' blocks: GEMV rows split across threads (N·K above the parallel
+// threshold, N not a multiple of the 4-row step or the 16-row split), and the F32-mode 16-bit
+// weight GEMM's 256 x 1024 weight blocks (several N and K blocks, ragged edges).
+TEST_P(OpsTest, LinearAndMatmulMatchReferenceAcrossKernelBlocks) {
+  for (int64_t M : {1, 4, 37}) {
+    for (DType wt : {DType::BF16, DType::F16}) {
+      Tensor x = randn({M, 1100}, 31);
+      Tensor w = randn({301, 1100}, 32, 0.05f).to_dtype(wt);
+      Tensor b = randn({301}, 33);
+      Tensor y = ops::linear(x, w, &b);
+      const bool bf16_path = bf16() && wt == DType::BF16;
+      Tensor ref = ref_linear(bf16_path ? bf16_round(x) : x, w, &b);
+      EXPECT_TRUE(test::close_to(y, ref, 1e-5, "linear M=" + std::to_string(M) + " " + dtype_name(wt)));
+    }
+  }
+  Tensor a = randn({6, 1500}, 34);
+  Tensor bm = randn({1500, 300}, 35, 0.05f).to_dtype(DType::BF16);
+  Tensor bt = Tensor::empty({300, 1500});
+  Tensor bf = bm.to_f32();
+  for (int i = 0; i < 1500; ++i)
+    for (int j = 0; j < 300; ++j) bt.f32()[j * 1500 + i] = bf.f32()[i * 300 + j];
+  EXPECT_TRUE(test::close_to(ops::matmul(a, bm), ref_linear(bf16() ? bf16_round(a) : a, bt, nullptr),
+                             1e-5, "matmul 6x1500x300"));
+}
+
 TEST_P(OpsTest, MatmulMatchesReference) {
   Tensor a = randn({9, 40}, 4);
   Tensor b = randn({40, 21}, 5).to_dtype(DType::BF16);
@@ -115,6 +141,53 @@ TEST_P(OpsTest, AttentionMatchesReference) {
       EXPECT_TRUE(test::close_to(y, ref, bf16() ? 2e-2 : 1e-5, "attention"));
     }
   }
+}
+
+// Every attention kernel (few-query decode path, AMX tiles, strided sgemm) against the double
+// reference: long and odd lengths, head dims that are not multiples of the 32-wide tiles, GQA,
+// causal with a key offset (query i sees keys j <= i + Lk - Lq) and peaky logits. BF16 mode is
+// compared with the reference on bf16-rounded q/k/v, so what remains is the bf16 rounding of P
+// (and fp32 accumulation order); it runs with and without AMX.
+TEST_P(OpsTest, AttentionKernelsMatchReferenceAtLongOddAndCausalShapes) {
+  struct Case {
+    int64_t lq, lk, d;
+    int hq, hk;
+    bool causal;
+    float scale;  // 0: 1/sqrt(d)
+  };
+  const Case cases[] = {
+      {1, 300, 128, 4, 2, true, 0},      // decode: one query sees every key
+      {3, 41, 64, 6, 2, true, 0},        // speculative-style few queries, causal offset 38
+      {300, 300, 128, 2, 2, false, 0},   // long, not a multiple of any tile
+      {77, 77, 128, 4, 1, true, 0},      // causal prefill, GQA group 4
+      {45, 62, 64, 2, 1, true, 0},       // causal with offset 17
+      {33, 129, 32, 3, 3, false, 0},     // short head dim, keys one past a block
+      {50, 20, 72, 2, 2, false, 0},      // head dim padded to the tile depth, Lq > Lk
+      {64, 64, 16, 2, 2, true, 0},       // tiny head dim, exact tiles
+      {40, 90, 64, 2, 2, false, 1.0f},   // peaky logits (std 8): max subtraction matters
+      {600, 600, 64, 1, 1, true, 0},     // long causal
+  };
+  const bool amx_before = ops::cpu::set_amx_allowed(true);
+  for (bool amx : {true, false}) {
+    if (!amx && !bf16()) continue;
+    ops::cpu::set_amx_allowed(amx);
+    for (const Case& c : cases) {
+      const float scale = c.scale > 0 ? c.scale : 1.0f / std::sqrt(float(c.d));
+      Tensor q = randn({c.lq, c.hq * c.d}, 21), k = randn({c.lk, c.hk * c.d}, 22),
+             v = randn({c.lk, c.hk * c.d}, 23);
+      Tensor y = ops::attention(q, k, v, c.hq, c.hk, scale, c.causal);
+      Tensor ref = bf16() ? ref_attention(bf16_round(q), bf16_round(k), bf16_round(v), c.hq, c.hk,
+                                          scale, c.causal)
+                          : ref_attention(q, k, v, c.hq, c.hk, scale, c.causal);
+      const std::string what = "attention Lq=" + std::to_string(c.lq) + " Lk=" +
+                               std::to_string(c.lk) + " D=" + std::to_string(c.d) +
+                               (c.causal ? " causal" : "") + (amx ? "" : " no-AMX");
+      const ::testing::AssertionResult r = test::close_to(y, ref, bf16() ? 1e-2 : 1e-5, what);
+      std::printf("  %s\n", r.message());
+      EXPECT_TRUE(r);
+    }
+  }
+  ops::cpu::set_amx_allowed(amx_before);
 }
 
 TEST_P(OpsTest, Conv2dMatchesReference) {
@@ -224,6 +297,47 @@ TEST(Ops, ElementwiseAndLayout) {
   Tensor up = ops::upsample_nearest2x(x.reshape({1, 2, 2}));
   EXPECT_EQ(up.f32()[0 * 4 + 1], x.f32()[0]);
   EXPECT_EQ(up.f32()[3 * 4 + 3], x.f32()[3]);
+}
+
+// The vectorised activations and softmax against their scalar definitions in double, on a
+// length that takes the parallel split and a 16-lane tail, with values well into both tails.
+TEST(Ops, VectorisedActivationsAndSoftmaxMatchDefinitions) {
+  const int64_t n = 70001;
+  Tensor x = randn({n}, 40, 4.0f);
+  x.f32()[0] = -120.0f, x.f32()[1] = 120.0f, x.f32()[2] = -9.0f, x.f32()[3] = 0.0f;
+  Tensor u = randn({n}, 41);
+  Tensor s = x.clone(), g = x.clone();
+  ops::silu_(s);
+  ops::gelu_tanh_(g);
+  Tensor sw = ops::swiglu(x, u);
+  double es = 0, eg = 0, ew = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const double v = x.f32()[i];
+    const double silu = v / (1 + std::exp(-v));
+    const double gelu = 0.5 * v * (1 + std::tanh(std::sqrt(2 / M_PI) * (v + 0.044715 * v * v * v)));
+    es = std::max(es, std::abs(s.f32()[i] - silu) / std::max(1.0, std::abs(silu)));
+    eg = std::max(eg, std::abs(g.f32()[i] - gelu) / std::max(1.0, std::abs(gelu)));
+    ew = std::max(ew, std::abs(sw.f32()[i] - silu * u.f32()[i]) / std::max(1.0, std::abs(silu * u.f32()[i])));
+  }
+  EXPECT_LT(es, 1e-6);
+  EXPECT_LT(eg, 1e-6);
+  EXPECT_LT(ew, 1e-6);
+
+  Tensor logits = randn({3, 20007}, 42, 6.0f);
+  Tensor sm = logits.clone();
+  ops::softmax_(sm);
+  for (int64_t m = 0; m < 3; ++m) {
+    const float* r = logits.f32() + m * 20007;
+    double mx = -INFINITY, z = 0, err = 0;
+    for (int64_t d = 0; d < 20007; ++d) mx = std::max(mx, double(r[d]));
+    for (int64_t d = 0; d < 20007; ++d) z += std::exp(r[d] - mx);
+    for (int64_t d = 0; d < 20007; ++d) {
+      const double p = std::exp(r[d] - mx) / z;
+      err = std::max(err, std::abs(sm.f32()[m * 20007 + d] - p) / p);
+    }
+    // fp32 rounding of r − max (|r − max| up to ~60 here) alone gives ~60·2^-24 relative.
+    EXPECT_LT(err, 1e-5) << "row " << m;
+  }
 }
 
 }  // namespace

@@ -1,43 +1,78 @@
 // Activations, elementwise and layout ops for the CPU backend.
+#include <omp.h>
+
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
 #include "core/error.hpp"
+#include "ops/cpu/vec_math.hpp"
 #include "ops/ops.hpp"
 
 namespace ovis::ops {
 
 namespace {
 constexpr int64_t kParallelMin = 1 << 15;
-}
 
-void silu_(Tensor& x) {
-  float* p = x.f32();
-  const int64_t n = x.numel();
-#pragma omp parallel for schedule(static) if (n > kParallelMin)
-  for (int64_t i = 0; i < n; ++i) p[i] = p[i] / (1.0f + std::exp(-p[i]));
-}
-
-void gelu_tanh_(Tensor& x) {
-  float* p = x.f32();
-  const int64_t n = x.numel();
-  const float k0 = 0.7978845608028654f, k1 = 0.044715f;
-#pragma omp parallel for schedule(static) if (n > kParallelMin)
-  for (int64_t i = 0; i < n; ++i) {
-    const float v = p[i];
-    p[i] = 0.5f * v * (1.0f + std::tanh(k0 * (v + k1 * v * v * v)));
+// f(begin, end) over [0, n) in per-thread contiguous chunks (multiples of 16 elements).
+template <class F>
+void for_chunks(int64_t n, F f) {
+#pragma omp parallel if (n > kParallelMin)
+  {
+    const int64_t T = omp_get_num_threads(), t = omp_get_thread_num();
+    const int64_t chunk = ((n + T - 1) / T + 15) / 16 * 16;
+    const int64_t b = std::min(n, t * chunk), e = std::min(n, b + chunk);
+    if (b < e) f(b, e);
   }
 }
+
+// o[i] = x[i] / (1 + e^(-y(x[i]))) (· u[i] when u is given), vectorised; y as in x_sigmoid_ps.
+template <class Y, class YV>
+void x_sigmoid(const float* x, const float* u, float* o, int64_t n, Y y, YV yv) {
+  for_chunks(n, [&](int64_t b, int64_t e) {
+    int64_t i = b;
+#if defined(__AVX512F__)
+    for (; i < e; i += 16) {
+      const __mmask16 k = e - i >= 16 ? __mmask16(0xffff) : cpu::tail_mask(e - i);
+      const __m512 v = _mm512_maskz_loadu_ps(k, x + i);
+      __m512 r = cpu::x_sigmoid_ps(v, yv(v));
+      if (u) r = _mm512_mul_ps(r, _mm512_maskz_loadu_ps(k, u + i));
+      _mm512_mask_storeu_ps(o + i, k, r);
+    }
+#endif
+    for (; i < e; ++i) o[i] = x[i] / (1.0f + std::exp(-y(x[i]))) * (u ? u[i] : 1.0f);
+  });
+}
+
+inline float identity(float v) { return v; }
+#if defined(__AVX512F__)
+inline __m512 identity_v(__m512 v) { return v; }
+#else
+inline float identity_v(float v) { return v; }
+#endif
+
+// GELU-tanh as x·sigmoid(2u), u = √(2/π)·(x + 0.044715·x³): 0.5·(1 + tanh(u)) = sigmoid(2u).
+constexpr float kGelu2K0 = 2 * 0.7978845608028654f, kGeluK1 = 0.044715f;
+inline float gelu_y(float v) { return kGelu2K0 * (v + kGeluK1 * v * v * v); }
+#if defined(__AVX512F__)
+inline __m512 gelu_y_v(__m512 v) {
+  const __m512 v3 = _mm512_mul_ps(_mm512_mul_ps(v, v), v);
+  return _mm512_mul_ps(_mm512_set1_ps(kGelu2K0), _mm512_fmadd_ps(_mm512_set1_ps(kGeluK1), v3, v));
+}
+#else
+inline float gelu_y_v(float v) { return gelu_y(v); }
+#endif
+
+}  // namespace
+
+void silu_(Tensor& x) { x_sigmoid(x.f32(), nullptr, x.f32(), x.numel(), identity, identity_v); }
+
+void gelu_tanh_(Tensor& x) { x_sigmoid(x.f32(), nullptr, x.f32(), x.numel(), gelu_y, gelu_y_v); }
 
 Tensor swiglu(const Tensor& gate, const Tensor& up) {
   OVIS_ASSERT(gate.numel() == up.numel());
   Tensor y = Tensor::empty(gate.shape());
-  const float* g = gate.f32();
-  const float* u = up.f32();
-  float* o = y.f32();
-  const int64_t n = gate.numel();
-#pragma omp parallel for schedule(static) if (n > kParallelMin)
-  for (int64_t i = 0; i < n; ++i) o[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
+  x_sigmoid(gate.f32(), up.f32(), y.f32(), gate.numel(), identity, identity_v);
   return y;
 }
 
@@ -46,13 +81,14 @@ void add_(Tensor& y, const Tensor& x) {
   float* o = y.f32();
   const float* s = x.f32();
   const int64_t n = y.numel();
-#pragma omp parallel for schedule(static) if (n > kParallelMin)
+#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
   for (int64_t i = 0; i < n; ++i) o[i] += s[i];
 }
 
 void scale_(Tensor& y, float s) {
   float* o = y.f32();
   const int64_t n = y.numel();
+#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
   for (int64_t i = 0; i < n; ++i) o[i] *= s;
 }
 
@@ -73,8 +109,15 @@ void gated_add_(Tensor& y, const Tensor& x, const float* gate) {
   float* yp = y.f32();
   const float* xp = x.f32();
 #pragma omp parallel for schedule(static) if (M * D > kParallelMin)
-  for (int64_t m = 0; m < M; ++m)
-    for (int64_t d = 0; d < D; ++d) yp[m * D + d] += (gate ? gate[d] : 1.0f) * xp[m * D + d];
+  for (int64_t m = 0; m < M; ++m) {
+    if (gate) {
+#pragma omp simd
+      for (int64_t d = 0; d < D; ++d) yp[m * D + d] += gate[d] * xp[m * D + d];
+    } else {
+#pragma omp simd
+      for (int64_t d = 0; d < D; ++d) yp[m * D + d] += xp[m * D + d];
+    }
+  }
 }
 
 void softmax_(Tensor& x) {
@@ -84,14 +127,28 @@ void softmax_(Tensor& x) {
   for (int64_t m = 0; m < M; ++m) {
     float* r = p + m * D;
     float mx = -INFINITY;
+#pragma omp simd reduction(max : mx)
     for (int64_t d = 0; d < D; ++d) mx = std::max(mx, r[d]);
     double s = 0;
-    for (int64_t d = 0; d < D; ++d) {
+    int64_t d = 0;
+#if defined(__AVX512F__)
+    const __m512 vm = _mm512_set1_ps(mx);
+    __m512d acc = _mm512_setzero_pd();
+    for (; d + 16 <= D; d += 16) {
+      const __m512 e = cpu::exp_ps(_mm512_sub_ps(_mm512_loadu_ps(r + d), vm));
+      _mm512_storeu_ps(r + d, e);
+      acc = _mm512_add_pd(acc, _mm512_cvtps_pd(_mm512_castps512_ps256(e)));
+      acc = _mm512_add_pd(acc, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(e), 1))));
+    }
+    s = _mm512_reduce_add_pd(acc);
+#endif
+    for (; d < D; ++d) {
       r[d] = std::exp(r[d] - mx);
       s += r[d];
     }
     const float inv = float(1.0 / s);
-    for (int64_t d = 0; d < D; ++d) r[d] *= inv;
+#pragma omp simd
+    for (int64_t d2 = 0; d2 < D; ++d2) r[d2] *= inv;
   }
 }
 

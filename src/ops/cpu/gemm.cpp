@@ -1,15 +1,18 @@
 // GEMM for the CPU backend: oneDNN matmul (brgemm/AMX kernels) for M > kGemvMaxRows, a
 // bandwidth-bound hand-written GEMV for decode-sized M that streams each weight row once.
-#include <immintrin.h>
+#include <oneapi/dnnl/dnnl.h>
 #include <omp.h>
 
+#include <algorithm>
 #include <cstring>
 #include <map>
 #include <mutex>
 #include <tuple>
+#include <vector>
 
 #include "core/error.hpp"
 #include "ops/cpu/dnnl_util.hpp"
+#include "ops/cpu/vec_math.hpp"
 #include "ops/ops.hpp"
 
 namespace ovis::ops {
@@ -102,73 +105,194 @@ Tensor to_bf16(const Tensor& x) {
   return r;
 }
 
-// ---- GEMV: y[m, n] = sum_k x[m, k] w[n, k] for m < M <= kGemvMaxRows ----
+// ---- 16-bit weights widened to f32 ----
+
+// n bf16 (or f16) values to f32.
+void widen(const uint16_t* src, bool f16, int64_t n, float* dst) {
+  int64_t i = 0;
+#if defined(__AVX512F__)
+  for (; i + 16 <= n; i += 16) {
+    const __m256i h = _mm256_loadu_si256((const __m256i*)(src + i));
+    _mm512_storeu_ps(dst + i, f16 ? _mm512_cvtph_ps(h)
+                                  : _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)));
+  }
+#endif
+  for (; i < n; ++i) dst[i] = f16 ? f16_to_f32(src[i]) : bf16_to_f32(src[i]);
+}
+
+void sgemm(char ta, char tb, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
+           const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+  if (dnnl_sgemm(ta, tb, m, n, k, 1.0f, a, lda, b, ldb, beta, c, ldc) != dnnl_success)
+    fail("internal error: dnnl_sgemm failed (", m, "x", n, "x", k, ")");
+}
+
+// y[M, N] = x[M, K] · W (+ bias) in f32 for a 16-bit weight W, given as w[N, K] (linear,
+// nk = true) or b[K, N] (matmul). Each task widens one [<=256 x <=1024] weight block into a
+// per-thread scratch (1 MiB) and runs a single-threaded sgemm on it, so the weight is read once
+// and never upcast as a whole.
+void gemm_f32_w16(const float* x, const uint16_t* w, bool f16, bool nk, const float* bias,
+                  float* y, int64_t M, int64_t N, int64_t K) {
+  constexpr int64_t kNb = 256, kKb = 1024;
+  const int64_t nblocks = (N + kNb - 1) / kNb;
+#pragma omp parallel
+  {
+    std::vector<float> scratch(static_cast<size_t>(kNb * kKb));
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t blk = 0; blk < nblocks; ++blk) {
+      const int64_t n0 = blk * kNb, nn = std::min(kNb, N - n0);
+      for (int64_t k0 = 0; k0 < K; k0 += kKb) {
+        const int64_t kk = std::min(kKb, K - k0);
+        const float beta = k0 == 0 ? 0.0f : 1.0f;
+        if (nk) {
+          for (int64_t i = 0; i < nn; ++i) widen(w + (n0 + i) * K + k0, f16, kk, scratch.data() + i * kk);
+          sgemm('N', 'T', M, nn, kk, x + k0, K, scratch.data(), kk, beta, y + n0, N);
+        } else {
+          for (int64_t i = 0; i < kk; ++i) widen(w + (k0 + i) * N + n0, f16, nn, scratch.data() + i * nn);
+          sgemm('N', 'N', M, nn, kk, x + k0, K, scratch.data(), nn, beta, y + n0, N);
+        }
+      }
+      if (bias)
+        for (int64_t m = 0; m < M; ++m)
+          for (int64_t n = n0; n < n0 + nn; ++n) y[m * N + n] += bias[n];
+    }
+  }
+}
+
+// ---- GEMV: y[m, n] = Σ_k x[m, k] w[n, k] (+ bias[n]) for M <= kGemvMaxRows ----
+// Bandwidth bound: each weight row is streamed once. One parallel region, a static contiguous
+// split of the rows per thread (no scheduling, one join), R = 4 rows per step so four weight
+// streams are in flight with M·R independent accumulators.
+
+struct GemvArgs {
+  const void* x;  // [M, K]: bf16 in the bf16-weights BF16-mode kernel, else f32
+  const uint16_t* w;
+  bool f16;
+  const float* bias;
+  float* y;
+  int64_t M, N, K;
+};
+
+#if defined(__AVX512F__)
+// 32 weights of a 16-bit row as two f32 vectors.
+inline void widen32(const uint16_t* p, bool f16, __mmask32 mask, __m512& lo, __m512& hi) {
+  const __m512i v = _mm512_maskz_loadu_epi16(mask, p);
+  const __m256i a = _mm512_castsi512_si256(v), b = _mm512_extracti64x4_epi64(v, 1);
+  if (f16) {
+    lo = _mm512_cvtph_ps(a);
+    hi = _mm512_cvtph_ps(b);
+  } else {
+    lo = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(a), 16));
+    hi = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(b), 16));
+  }
+}
+
+// f32 activations, 16-bit weights widened to f32 (F32 precision).
+template <int M, int R>
+inline void gemv_f32_step(const GemvArgs& g, int64_t n) {
+  const float* x = static_cast<const float*>(g.x);
+  __m512 acc[R][M];
+  for (int r = 0; r < R; ++r)
+    for (int m = 0; m < M; ++m) acc[r][m] = _mm512_setzero_ps();
+  for (int64_t k = 0; k < g.K; k += 32) {
+    const int64_t left = g.K - k;
+    const __mmask32 mask = left >= 32 ? __mmask32(~0u) : __mmask32((1u << left) - 1);
+    __m512 xl[M], xh[M];
+    for (int m = 0; m < M; ++m) {
+      xl[m] = _mm512_maskz_loadu_ps(__mmask16(mask), x + m * g.K + k);
+      xh[m] = _mm512_maskz_loadu_ps(__mmask16(mask >> 16), x + m * g.K + k + 16);
+    }
+    for (int r = 0; r < R; ++r) {
+      __m512 lo, hi;
+      widen32(g.w + (n + r) * g.K + k, g.f16, mask, lo, hi);
+      for (int m = 0; m < M; ++m) acc[r][m] = _mm512_fmadd_ps(xh[m], hi, _mm512_fmadd_ps(xl[m], lo, acc[r][m]));
+    }
+  }
+  for (int r = 0; r < R; ++r)
+    for (int m = 0; m < M; ++m)
+      g.y[m * g.N + n + r] = _mm512_reduce_add_ps(acc[r][m]) + (g.bias ? g.bias[n + r] : 0.0f);
+}
+#endif
 
 #if defined(__AVX512BF16__)
-inline float hsum(__m512 v) { return _mm512_reduce_add_ps(v); }
-
 // bf16 weights, bf16-rounded activations, fp32 accumulation (BF16 precision).
-void gemv_bf16_bf16(const uint16_t* xb, const uint16_t* w, float* y, int64_t M, int64_t N,
-                    int64_t K, int64_t ldy) {
-#pragma omp parallel for schedule(static)
-  for (int64_t n = 0; n < N; ++n) {
-    const uint16_t* wr = w + n * K;
-    __m512 acc[kGemvMaxRows];
-    for (int m = 0; m < M; ++m) acc[m] = _mm512_setzero_ps();
-    int64_t k = 0;
-    for (; k + 32 <= K; k += 32) {
-      __m512bh wv = (__m512bh)_mm512_loadu_si512(wr + k);
-      for (int m = 0; m < M; ++m)
-        acc[m] = _mm512_dpbf16_ps(acc[m], (__m512bh)_mm512_loadu_si512(xb + m * K + k), wv);
+template <int M, int R>
+inline void gemv_bf16_step(const GemvArgs& g, int64_t n) {
+  const uint16_t* x = static_cast<const uint16_t*>(g.x);
+  __m512 acc[R][M];
+  for (int r = 0; r < R; ++r)
+    for (int m = 0; m < M; ++m) acc[r][m] = _mm512_setzero_ps();
+  for (int64_t k = 0; k < g.K; k += 32) {
+    const int64_t left = g.K - k;
+    const __mmask32 mask = left >= 32 ? __mmask32(~0u) : __mmask32((1u << left) - 1);
+    __m512bh xv[M];
+    for (int m = 0; m < M; ++m) xv[m] = (__m512bh)_mm512_maskz_loadu_epi16(mask, x + m * g.K + k);
+    for (int r = 0; r < R; ++r) {
+      const __m512bh wv = (__m512bh)_mm512_maskz_loadu_epi16(mask, g.w + (n + r) * g.K + k);
+      for (int m = 0; m < M; ++m) acc[r][m] = _mm512_dpbf16_ps(acc[r][m], xv[m], wv);
     }
-    if (k < K) {
-      __mmask32 mask = (__mmask32)((1ull << (K - k)) - 1);
-      __m512bh wv = (__m512bh)_mm512_maskz_loadu_epi16(mask, wr + k);
-      for (int m = 0; m < M; ++m)
-        acc[m] = _mm512_dpbf16_ps(acc[m], (__m512bh)_mm512_maskz_loadu_epi16(mask, xb + m * K + k), wv);
-    }
-    for (int m = 0; m < M; ++m) y[m * ldy + n] = hsum(acc[m]);
   }
+  for (int r = 0; r < R; ++r)
+    for (int m = 0; m < M; ++m)
+      g.y[m * g.N + n + r] = _mm512_reduce_add_ps(acc[r][m]) + (g.bias ? g.bias[n + r] : 0.0f);
 }
 #endif
 
-inline float load_w(const uint16_t* w, int64_t i, bool f16) {
-  return f16 ? f16_to_f32(w[i]) : bf16_to_f32(w[i]);
+// Portable fallback: f32 activations, 16-bit weights.
+void gemv_scalar_row(const GemvArgs& g, int64_t n) {
+  const float* x = static_cast<const float*>(g.x);
+  const uint16_t* wr = g.w + n * g.K;
+  for (int64_t m = 0; m < g.M; ++m) {
+    float s = 0;
+    for (int64_t k = 0; k < g.K; ++k)
+      s += x[m * g.K + k] * (g.f16 ? f16_to_f32(wr[k]) : bf16_to_f32(wr[k]));
+    g.y[m * g.N + n] = s + (g.bias ? g.bias[n] : 0.0f);
+  }
 }
 
-// 16-bit weights upcast to fp32, fp32 activations (F32 precision).
-void gemv_f32_w16(const float* x, const uint16_t* w, bool f16, float* y, int64_t M, int64_t N,
-                  int64_t K, int64_t ldy) {
-#pragma omp parallel for schedule(static)
-  for (int64_t n = 0; n < N; ++n) {
-    const uint16_t* wr = w + n * K;
+template <bool kBf16, int M>
+void gemv_range(const GemvArgs& g, int64_t n0, int64_t n1) {
+  int64_t n = n0;
+#if defined(__AVX512BF16__)
+  if constexpr (kBf16) {
+    for (; n + 4 <= n1; n += 4) gemv_bf16_step<M, 4>(g, n);
+    for (; n < n1; ++n) gemv_bf16_step<M, 1>(g, n);
+    return;
+  }
+#endif
 #if defined(__AVX512F__)
-    if (!f16) {
-      __m512 acc[kGemvMaxRows];
-      for (int m = 0; m < M; ++m) acc[m] = _mm512_setzero_ps();
-      int64_t k = 0;
-      for (; k + 16 <= K; k += 16) {
-        __m512 wv = _mm512_castsi512_ps(_mm512_slli_epi32(
-            _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i*)(wr + k))), 16));
-        for (int m = 0; m < M; ++m) acc[m] = _mm512_fmadd_ps(_mm512_loadu_ps(x + m * K + k), wv, acc[m]);
-      }
-      for (int m = 0; m < M; ++m) {
-        float s = _mm512_reduce_add_ps(acc[m]);
-        for (int64_t kk = k; kk < K; ++kk) s += x[m * K + kk] * bf16_to_f32(wr[kk]);
-        y[m * ldy + n] = s;
-      }
-      continue;
-    }
+  if constexpr (!kBf16) {
+    for (; n + 4 <= n1; n += 4) gemv_f32_step<M, 4>(g, n);
+    for (; n < n1; ++n) gemv_f32_step<M, 1>(g, n);
+    return;
+  }
 #endif
-    for (int m = 0; m < M; ++m) {
-      float s = 0;
-      for (int64_t k = 0; k < K; ++k) s += x[m * K + k] * load_w(wr, k, f16);
-      y[m * ldy + n] = s;
-    }
+  for (; n < n1; ++n) gemv_scalar_row(g, n);
+}
+
+template <bool kBf16>
+void gemv_range_m(const GemvArgs& g, int64_t n0, int64_t n1) {
+  switch (g.M) {
+    case 1: return gemv_range<kBf16, 1>(g, n0, n1);
+    case 2: return gemv_range<kBf16, 2>(g, n0, n1);
+    case 3: return gemv_range<kBf16, 3>(g, n0, n1);
+    default: return gemv_range<kBf16, 4>(g, n0, n1);
   }
 }
 
-Tensor upcast_weight(const Tensor& w) { return w.to_f32(); }
+// kBf16: x is bf16 and w is bf16 (BF16 mode); else x is f32 and w bf16/f16.
+template <bool kBf16>
+void gemv(const GemvArgs& g) {
+  OVIS_ASSERT(g.M >= 1 && g.M <= kGemvMaxRows);
+  // Below ~256 KiB of weights a second thread costs more than it streams.
+  const bool parallel = int64_t(g.N) * g.K >= (int64_t(1) << 17);
+#pragma omp parallel if (parallel)
+  {
+    const int64_t T = omp_get_num_threads(), t = omp_get_thread_num();
+    const int64_t chunk = ((g.N + T - 1) / T + 15) / 16 * 16;
+    const int64_t n0 = std::min(g.N, t * chunk), n1 = std::min(g.N, n0 + chunk);
+    gemv_range_m<kBf16>(g, n0, n1);
+  }
+}
 
 }  // namespace
 
@@ -187,18 +311,15 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor* bias) {
   const bool bf16_mode = precision() == Precision::BF16;
 
   if (M <= kGemvMaxRows && w.dtype() != DType::F32) {
+    const bool f16 = w.dtype() == DType::F16;
 #if defined(__AVX512BF16__)
-    if (bf16_mode && w.dtype() == DType::BF16) {
+    if (bf16_mode && !f16) {
       Tensor xb = to_bf16(x);
-      gemv_bf16_bf16(xb.data<uint16_t>(), w.data<uint16_t>(), y.f32(), M, N, K, N);
-    } else
-#endif
-    {
-      gemv_f32_w16(x.f32(), w.data<uint16_t>(), w.dtype() == DType::F16, y.f32(), M, N, K, N);
+      gemv<true>({xb.raw(), w.data<uint16_t>(), false, bptr, y.f32(), M, N, K});
+      return y;
     }
-    if (bptr)
-      for (int64_t m = 0; m < M; ++m)
-        for (int64_t n = 0; n < N; ++n) y.f32()[m * N + n] += bptr[n];
+#endif
+    gemv<false>({x.raw(), w.data<uint16_t>(), f16, bptr, y.f32(), M, N, K});
     return y;
   }
   if (bf16_mode && w.dtype() == DType::BF16) {
@@ -207,8 +328,7 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor* bias) {
   } else if (w.dtype() == DType::F32) {
     dnnl_gemm(x.raw(), DType::F32, w.raw(), DType::F32, true, bptr, y.f32(), M, N, K);
   } else {
-    Tensor wf = upcast_weight(w);
-    dnnl_gemm(x.raw(), DType::F32, wf.raw(), DType::F32, true, bptr, y.f32(), M, N, K);
+    gemm_f32_w16(x.f32(), w.data<uint16_t>(), w.dtype() == DType::F16, true, bptr, y.f32(), M, N, K);
   }
   return y;
 }
@@ -228,8 +348,8 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   } else if (b.dtype() == DType::F32) {
     dnnl_gemm(a.raw(), DType::F32, b.raw(), DType::F32, false, nullptr, y.f32(), M, N, K);
   } else {
-    Tensor bf = upcast_weight(b);
-    dnnl_gemm(a.raw(), DType::F32, bf.raw(), DType::F32, false, nullptr, y.f32(), M, N, K);
+    gemm_f32_w16(a.f32(), b.data<uint16_t>(), b.dtype() == DType::F16, false, nullptr, y.f32(), M,
+                 N, K);
   }
   return y;
 }

@@ -33,12 +33,16 @@ Tensor rms_norm(const Tensor& x, const Tensor* w, float eps) {
     const float* r = xp + m * D;
     float* o = yp + m * D;
     double ss = 0;
+#pragma omp simd reduction(+ : ss)
     for (int64_t d = 0; d < D; ++d) ss += double(r[d]) * r[d];
     float inv = 1.0f / std::sqrt(float(ss / double(D)) + eps);
-    if (wp)
+    if (wp) {
+#pragma omp simd
       for (int64_t d = 0; d < D; ++d) o[d] = (r[d] * inv) * wp[d];
-    else
+    } else {
+#pragma omp simd
       for (int64_t d = 0; d < D; ++d) o[d] = r[d] * inv;
+    }
   }
   return y;
 }
@@ -58,9 +62,11 @@ Tensor layer_norm(const Tensor& x, const Tensor* w, const Tensor* b, float eps) 
     const float* r = xp + m * D;
     float* o = yp + m * D;
     double s = 0;
+#pragma omp simd reduction(+ : s)
     for (int64_t d = 0; d < D; ++d) s += r[d];
     const double mean = s / double(D);
     double v = 0;
+#pragma omp simd reduction(+ : v)
     for (int64_t d = 0; d < D; ++d) v += (r[d] - mean) * (r[d] - mean);
     const float inv = float(1.0 / std::sqrt(v / double(D) + eps));
     const float mf = float(mean);
@@ -86,9 +92,11 @@ Tensor group_norm(const Tensor& x, int groups, const Tensor& w, const Tensor& b,
     const float* r = xp + g * cpg * HW;
     const int64_t n = cpg * HW;
     double s = 0;
+#pragma omp simd reduction(+ : s)
     for (int64_t i = 0; i < n; ++i) s += r[i];
     const double mean = s / double(n);
     double v = 0;
+#pragma omp simd reduction(+ : v)
     for (int64_t i = 0; i < n; ++i) v += (r[i] - mean) * (r[i] - mean);
     const float inv = float(1.0 / std::sqrt(v / double(n) + eps));
     const float mf = float(mean);

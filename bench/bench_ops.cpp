@@ -1,0 +1,140 @@
+// Op micro-benchmarks at the real Ovis-U1-3B shapes (Qwen3-1.7B decode/prefill, AIMv2 448²,
+// Yak DiT 512² and 1024²). Not run by CTest; run e.g.
+//   OMP_NUM_THREADS=2 build/bench_ops --benchmark_filter=Gemv
+// Counters: GB/s = weight bytes streamed per second (GEMV), GFLOP/s = 2·M·N·K (GEMM) or
+// 4·Lq·Lk·D·heads (attention, halved when causal) per second.
+#include <benchmark/benchmark.h>
+
+#include <algorithm>
+#include <map>
+#include <random>
+#include <tuple>
+#include <vector>
+
+#include "ops/ops.hpp"
+
+using namespace ovis;
+
+namespace {
+
+Tensor random_tensor(const Shape& s, uint32_t seed, float scale, DType dt) {
+  std::mt19937 g(seed);
+  std::normal_distribution<float> d(0.0f, scale);
+  Tensor t = Tensor::empty(s);
+  for (int64_t i = 0; i < t.numel(); ++i) t.f32()[i] = d(g);
+  return dt == DType::F32 ? t : t.to_dtype(dt);
+}
+
+// Weights are large; build each shape once per process.
+const Tensor& weight(int64_t n, int64_t k, DType dt) {
+  static std::map<std::tuple<int64_t, int64_t, DType>, Tensor> cache;
+  auto key = std::make_tuple(n, k, dt);
+  auto it = cache.find(key);
+  if (it == cache.end()) it = cache.emplace(key, random_tensor({n, k}, 7, 0.02f, dt)).first;
+  return it->second;
+}
+
+ops::Precision precision_arg(int64_t v) { return v ? ops::Precision::BF16 : ops::Precision::F32; }
+
+// Args: M, N, K, bf16 mode.
+void BM_Linear(benchmark::State& st) {
+  const int64_t M = st.range(0), N = st.range(1), K = st.range(2);
+  ops::set_precision(precision_arg(st.range(3)));
+  const Tensor& w = weight(N, K, DType::BF16);
+  Tensor x = random_tensor({M, K}, 3, 1.0f, DType::F32);
+  for (auto _ : st) benchmark::DoNotOptimize(ops::linear(x, w).raw());
+  const double iters = double(st.iterations());
+  st.counters["GB/s"] = benchmark::Counter(iters * double(w.nbytes()) / 1e9, benchmark::Counter::kIsRate);
+  st.counters["GFLOP/s"] =
+      benchmark::Counter(iters * 2.0 * double(M * N) * double(K) / 1e9, benchmark::Counter::kIsRate);
+  ops::set_precision(ops::Precision::F32);
+}
+
+// The same GEMV cycling through enough weight copies (>= 640 MB) that every call streams its
+// weight from DRAM, not from the 300 MB L3: the decode situation (3.4 GB of weights per token).
+void BM_GemvCold(benchmark::State& st) {
+  const int64_t M = st.range(0), N = st.range(1), K = st.range(2);
+  ops::set_precision(precision_arg(st.range(3)));
+  const int64_t copies = std::max<int64_t>(1, (int64_t(640) << 20) / (N * K * 2));
+  std::vector<Tensor> ws;
+  for (int64_t c = 0; c < copies; ++c) ws.push_back(random_tensor({N, K}, uint32_t(c), 0.02f, DType::BF16));
+  Tensor x = random_tensor({M, K}, 3, 1.0f, DType::F32);
+  size_t i = 0;
+  for (auto _ : st) benchmark::DoNotOptimize(ops::linear(x, ws[i++ % ws.size()]).raw());
+  st.counters["GB/s"] = benchmark::Counter(double(st.iterations()) * double(N * K * 2) / 1e9,
+                                           benchmark::Counter::kIsRate);
+  ops::set_precision(ops::Precision::F32);
+}
+
+void GemvArgs(benchmark::internal::Benchmark* b) {
+  // Qwen3-1.7B: fused gate/up sized [6144, 2048], down [2048, 6144], tied LM head.
+  for (int64_t bf16 : {1, 0})
+    for (auto [n, k] : {std::pair<int64_t, int64_t>{6144, 2048}, {2048, 6144}, {151936, 2048}})
+      b->Args({1, n, k, bf16});
+  b->Args({4, 6144, 2048, 1});
+}
+
+void GemmArgs(benchmark::internal::Benchmark* b) {
+  for (int64_t bf16 : {1, 0}) {
+    b->Args({512, 6144, 2048, bf16});   // Qwen3 prefill MLP
+    b->Args({512, 2048, 6144, bf16});
+    b->Args({1324, 10752, 1536, bf16});  // Yak DiT single-block linear1 at 512²
+    b->Args({1324, 1536, 6144, bf16});   // Yak DiT MLP down
+    b->Args({1024, 3072, 1024, bf16});   // AIMv2 qkv
+  }
+}
+
+// Args: Lq, Lk, q_heads, kv_heads, D, causal, bf16 mode.
+void BM_Attention(benchmark::State& st) {
+  const int64_t Lq = st.range(0), Lk = st.range(1), Hq = st.range(2), Hk = st.range(3),
+                D = st.range(4);
+  const bool causal = st.range(5) != 0;
+  ops::set_precision(precision_arg(st.range(6)));
+  Tensor q = random_tensor({Lq, Hq * D}, 1, 1.0f, DType::F32);
+  Tensor k = random_tensor({Lk, Hk * D}, 2, 1.0f, DType::F32);
+  Tensor v = random_tensor({Lk, Hk * D}, 3, 1.0f, DType::F32);
+  const float scale = 1.0f / std::sqrt(float(D));
+  for (auto _ : st)
+    benchmark::DoNotOptimize(ops::attention(q, k, v, int(Hq), int(Hk), scale, causal).raw());
+  double flops = 4.0 * double(Lq) * double(Lk) * double(D) * double(Hq);
+  if (causal && Lq > 1) flops /= 2;
+  st.counters["GFLOP/s"] =
+      benchmark::Counter(double(st.iterations()) * flops / 1e9, benchmark::Counter::kIsRate);
+  ops::set_precision(ops::Precision::F32);
+}
+
+void AttentionArgs(benchmark::internal::Benchmark* b) {
+  for (int64_t bf16 : {1, 0}) {
+    b->Args({1024, 1024, 8, 8, 128, 0, bf16});    // AIMv2 448²
+    b->Args({1324, 1324, 12, 12, 128, 0, bf16});  // Yak DiT 512² joint attention
+    b->Args({4096, 4096, 12, 12, 128, 0, bf16});  // Yak DiT 1024² image tokens
+    b->Args({512, 512, 16, 8, 128, 1, bf16});     // Qwen3 prefill (GQA, causal)
+    b->Args({1, 1024, 16, 8, 128, 1, bf16});      // Qwen3 decode at 1k context
+  }
+}
+
+void ElementwiseArgs(benchmark::internal::Benchmark* b) { b->Arg(1324 * 6144); }
+
+void BM_GeluTanh(benchmark::State& st) {
+  Tensor x = random_tensor({st.range(0)}, 4, 1.0f, DType::F32);
+  for (auto _ : st) ops::gelu_tanh_(x);
+  st.SetBytesProcessed(int64_t(st.iterations()) * st.range(0) * 8);
+}
+
+void BM_Swiglu(benchmark::State& st) {
+  Tensor g = random_tensor({st.range(0)}, 4, 1.0f, DType::F32);
+  Tensor u = random_tensor({st.range(0)}, 5, 1.0f, DType::F32);
+  for (auto _ : st) benchmark::DoNotOptimize(ops::swiglu(g, u).raw());
+  st.SetBytesProcessed(int64_t(st.iterations()) * st.range(0) * 12);
+}
+
+}  // namespace
+
+BENCHMARK(BM_Linear)->Name("Gemv")->Apply(GemvArgs)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_GemvCold)->Apply(GemvArgs)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_Linear)->Name("Gemm")->Apply(GemmArgs)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_Attention)->Apply(AttentionArgs)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_GeluTanh)->Apply(ElementwiseArgs)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_Swiglu)->Apply(ElementwiseArgs)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+BENCHMARK_MAIN();
