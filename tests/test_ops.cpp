@@ -341,3 +341,30 @@ TEST(Ops, VectorisedActivationsAndSoftmaxMatchDefinitions) {
 }
 
 }  // namespace
+
+namespace {
+
+// ctest runs one OpenMP thread per test process; this exercises the multi-thread paths.
+TEST(Ops, TwoThreadsAgreeWithOne) {
+  const int before = ops::num_threads();
+  std::vector<Tensor> results[2];
+  for (int threads : {1, 2}) {
+    ops::set_num_threads(threads);
+    for (ops::Precision p : {ops::Precision::F32, ops::Precision::BF16}) {
+      if (p == ops::Precision::BF16 && !ops::cpu_has_avx512_bf16()) continue;
+      ops::set_precision(p);
+      Tensor w = randn({96, 160}, 21, 0.1f).to_dtype(DType::BF16);
+      results[threads - 1].push_back(ops::linear(randn({1, 160}, 22), w));
+      results[threads - 1].push_back(ops::linear(randn({50, 160}, 23), w));
+      Tensor q = randn({130, 4 * 32}, 24), k = randn({130, 2 * 32}, 25), v = randn({130, 2 * 32}, 26);
+      results[threads - 1].push_back(ops::attention(q, k, v, 4, 2, 0.17f, true));
+    }
+  }
+  ops::set_precision(ops::Precision::F32);
+  ops::set_num_threads(before);
+  ASSERT_EQ(results[0].size(), results[1].size());
+  for (size_t i = 0; i < results[0].size(); ++i)
+    EXPECT_TRUE(test::close_to(results[1][i], results[0][i], 1e-5, "result " + std::to_string(i)));
+}
+
+}  // namespace

@@ -1,6 +1,7 @@
 #include <omp.h>
 
 #include <atomic>
+#include <cstdlib>
 
 #include "ops/ops.hpp"
 
@@ -21,7 +22,11 @@ Precision precision() { return g_precision; }
 const char* precision_name(Precision p) { return p == Precision::BF16 ? "bf16" : "f32"; }
 
 void set_num_threads(int n) {
-  if (n <= 0) n = omp_get_num_procs();
+  if (n <= 0) {
+    // "All cores" unless the environment pins a count (OMP_NUM_THREADS), e.g. under ctest -j.
+    const char* env = std::getenv("OMP_NUM_THREADS");
+    n = env && std::atoi(env) > 0 ? std::atoi(env) : omp_get_num_procs();
+  }
   omp_set_num_threads(n);
 }
 int num_threads() { return omp_get_max_threads(); }

@@ -21,7 +21,7 @@ Precision precision();
 Precision default_precision();
 bool cpu_has_avx512_bf16();
 const char* precision_name(Precision p);
-void set_num_threads(int n);  // <= 0: all cores
+void set_num_threads(int n);  // <= 0: OMP_NUM_THREADS if set, else all cores
 int num_threads();
 
 // ---- GEMM ----
