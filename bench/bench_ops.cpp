@@ -82,6 +82,7 @@ void GemmArgs(benchmark::internal::Benchmark* b) {
     b->Args({1324, 10752, 1536, bf16});  // Yak DiT single-block linear1 at 512²
     b->Args({1324, 1536, 6144, bf16});   // Yak DiT MLP down
     b->Args({1024, 3072, 1024, bf16});   // AIMv2 qkv
+    b->Args({256, 65532, 4096, bf16});   // AIMv2 visual head (1 GB as f32)
   }
 }
 
