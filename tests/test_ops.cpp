@@ -166,6 +166,7 @@ TEST_P(OpsTest, AttentionKernelsMatchReferenceAtLongOddAndCausalShapes) {
       {64, 64, 16, 2, 2, true, 0},       // tiny head dim, exact tiles
       {40, 90, 64, 2, 2, false, 1.0f},   // peaky logits (std 8): max subtraction matters
       {600, 600, 64, 1, 1, true, 0},     // long causal
+      {40, 40, 512, 1, 1, false, 0},     // VAE mid-block attention: one head of 512
   };
   const bool amx_before = ops::cpu::set_amx_allowed(true);
   for (bool amx : {true, false}) {
@@ -185,6 +186,15 @@ TEST_P(OpsTest, AttentionKernelsMatchReferenceAtLongOddAndCausalShapes) {
       const ::testing::AssertionResult r = test::close_to(y, ref, bf16() ? 1e-2 : 1e-5, what);
       std::printf("  %s\n", r.message());
       EXPECT_TRUE(r);
+    }
+    // Causal with Lq > Lk: the first Lq - Lk queries see no key (zeros); the others are the
+    // square causal problem of the last Lk queries. Covers the tiled and the few-query kernels.
+    for (auto [lq, lk] : {std::pair<int64_t, int64_t>{40, 10}, {6, 2}}) {
+      Tensor q = randn({lq, 2 * 64}, 24), k = randn({lk, 2 * 64}, 25), v = randn({lk, 2 * 64}, 26);
+      Tensor y = ops::attention(q, k, v, 2, 2, 0.125f, true);
+      Tensor tail = ops::attention(q.slice_rows(lq - lk, lq).clone(), k, v, 2, 2, 0.125f, true);
+      for (int64_t i = 0; i < (lq - lk) * 128; ++i) ASSERT_EQ(y.f32()[i], 0.0f) << "Lq=" << lq;
+      EXPECT_TRUE(test::close_to(y.slice_rows(lq - lk, lq), tail, bf16() ? 1e-2 : 1e-5, "Lq > Lk"));
     }
   }
   ops::cpu::set_amx_allowed(amx_before);

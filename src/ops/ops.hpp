@@ -1,7 +1,8 @@
 // The op interface every model is written against (spec §9 numerics). Activations are float32
 // tensors, contiguous, row-major; weights may be F32, BF16 or F16 views into the checkpoint.
-// The backend is chosen by where the tensor lives (today: CPU only, src/ops/cpu/). Every op has
-// a naive reference in src/ops/reference.hpp used by the op tests.
+// The backend is chosen by where the tensor lives (today: CPU only, src/ops/cpu/). Every op is
+// tested against a naive double-precision reference in tests/test_ops.cpp; speed claims live in
+// bench/bench_ops.cpp.
 //
 // Precision policy: in Precision::F32 every product is computed in float32 from the (upcast)
 // stored weights, matching the golden reference. In Precision::BF16 the GEMM inputs (activations
@@ -73,8 +74,11 @@ void rope_(Tensor& x, int heads, const Tensor& cos, const Tensor& sin, RopeLayou
 
 // ---- attention ----
 // softmax(q kᵀ · scale) v per head. q [Lq, Hq·D], k/v [Lk, Hk·D] with Hq % Hk == 0 (GQA: query
-// head h reads kv head h / (Hq/Hk)). With causal, query i may see keys j <= i + (Lk - Lq).
-// Tiled over queries with an online softmax: memory is O(Lq·D + tile·Lk), never Lq×Lk.
+// head h reads kv head h / (Hq/Hk)). With causal, query i may see keys j <= i + (Lk - Lq); a
+// query that sees no key gets zeros. Tiled over (head, query tile) with an exact fp32 softmax per
+// [tile, Lk] block: memory is O((Lq + Lk)·H·D + threads·tile·Lk), never Lq×Lk. In BF16 mode q, k,
+// v and the probabilities enter the two products as bf16 (fp32 accumulation), as the reference's
+// flash attention does; calls with Lq <= 8 (decode) run in fp32 in both modes.
 Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, int q_heads, int kv_heads,
                  float scale, bool causal);
 

