@@ -20,11 +20,13 @@ namespace ovis::ops::cpu {
 
 namespace {
 
-constexpr int64_t kRows = 32;    // queries per task: two 16-row A tiles
-constexpr int64_t kBlock = 32;   // keys per step: two 16-key B tiles for S, one 32-deep step for P·V
-constexpr int64_t kDepth = 32;   // bf16 elements per tile row (64 bytes)
+constexpr int64_t kRows = 32;   // queries per task: two 16-row A tiles
+constexpr int64_t kBlock = 32;  // keys per step: two 16-key B tiles for S, one 32-deep step for P·V
+constexpr int64_t kDepth = 32;  // bf16 elements per tile row (64 bytes)
 
-int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
+int64_t round_up(int64_t x, int64_t m) {
+  return (x + m - 1) / m * m;
+}
 
 struct alignas(64) TileConfig {
   uint8_t palette = 1;
@@ -106,7 +108,7 @@ void pack_values(const AttentionArgs& a, int g, int64_t lk_pad, int64_t dp, uint
 inline __m512 exp2_nonpositive(__m512 t) {
   const __m512 n = _mm512_roundscale_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   const __m512 f = _mm512_sub_ps(t, n);
-  __m512 p = _mm512_set1_ps(1.3333558146428443e-3f);  // ln2^5 / 5!
+  __m512 p = _mm512_set1_ps(1.3333558146428443e-3f);                 // ln2^5 / 5!
   p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(9.618129107628477e-3f));  // ln2^4 / 4!
   p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(5.550410866482158e-2f));  // ln2^3 / 3!
   p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(2.402265069591007e-1f));  // ln2^2 / 2!
@@ -132,7 +134,8 @@ float exp_row_bf16(const float* s, int64_t n, int64_t n_pad, float scale, float 
     }
     const __mmask16 k = n - j >= 16 ? __mmask16(0xffff) : tail_mask(n - j);
     const __m512 t = _mm512_fmsub_ps(_mm512_maskz_loadu_ps(k, s + j), vc, vm);
-    const __m512 e = _mm512_maskz_mov_ps(k, exp2_nonpositive(_mm512_min_ps(t, _mm512_setzero_ps())));
+    const __m512 e =
+        _mm512_maskz_mov_ps(k, exp2_nonpositive(_mm512_min_ps(t, _mm512_setzero_ps())));
     acc = _mm512_add_ps(acc, e);
     _mm256_storeu_si256((__m256i*)dst, (__m256i)_mm512_cvtneps_pbh(e));
   }
@@ -163,7 +166,8 @@ void attention_amx(const AttentionArgs& a) {
 
 #pragma omp parallel
   {
-    std::vector<uint16_t> qb(static_cast<size_t>(kRows * dp)), p(static_cast<size_t>(kRows * lk_pad));
+    std::vector<uint16_t> qb(static_cast<size_t>(kRows * dp)),
+        p(static_cast<size_t>(kRows * lk_pad));
     std::vector<float> s(static_cast<size_t>(kRows * lds)), o(static_cast<size_t>(kRows * dp));
     float sum[kRows];
     __m512 row_max[kRows];
@@ -210,7 +214,8 @@ void attention_amx(const AttentionArgs& a) {
           const int64_t valid = std::clamp<int64_t>(a.key_end(i0 + r) - b * kBlock, 0, kBlock);
           const __mmask32 m = __mmask32((uint64_t(1) << valid) - 1);
           const float* sr = sb + r * lds;
-          row_max[r] = _mm512_mask_max_ps(row_max[r], __mmask16(m), row_max[r], _mm512_loadu_ps(sr));
+          row_max[r] =
+              _mm512_mask_max_ps(row_max[r], __mmask16(m), row_max[r], _mm512_loadu_ps(sr));
           row_max[r] = _mm512_mask_max_ps(row_max[r], __mmask16(m >> 16), row_max[r],
                                           _mm512_loadu_ps(sr + 16));
         }
@@ -261,7 +266,9 @@ void attention_amx(const AttentionArgs& a) {
 
 #else
 
-void attention_amx(const AttentionArgs&) { fail("internal error: AMX attention not compiled in"); }
+void attention_amx(const AttentionArgs&) {
+  fail("internal error: AMX attention not compiled in");
+}
 
 #endif
 
