@@ -336,13 +336,17 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor* bias) {
 
   if (M <= kGemvMaxRows && w.dtype() != DType::F32) {
     const bool f16 = w.dtype() == DType::F16;
-#if defined(__AVX512BF16__)
     if (bf16_mode && !f16) {
       Tensor xb = to_bf16(x);
+#if defined(__AVX512BF16__)
       gemv<true>({xb.raw(), w.data<uint16_t>(), false, bptr, y.f32(), M, N, K});
+#else
+      // Same products without the dot-product instruction: bf16-rounded x, f32 math.
+      Tensor xr = xb.to_f32();
+      gemv<false>({xr.raw(), w.data<uint16_t>(), false, bptr, y.f32(), M, N, K});
+#endif
       return y;
     }
-#endif
     gemv<false>({x.raw(), w.data<uint16_t>(), f16, bptr, y.f32(), M, N, K});
     return y;
   }
