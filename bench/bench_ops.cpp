@@ -35,7 +35,9 @@ const Tensor& weight(int64_t n, int64_t k, DType dt) {
   return it->second;
 }
 
-ops::Precision precision_arg(int64_t v) { return v ? ops::Precision::BF16 : ops::Precision::F32; }
+ops::Precision precision_arg(int64_t v) {
+  return v ? ops::Precision::BF16 : ops::Precision::F32;
+}
 
 // Args: M, N, K, bf16 mode.
 void BM_Linear(benchmark::State& st) {
@@ -45,9 +47,10 @@ void BM_Linear(benchmark::State& st) {
   Tensor x = random_tensor({M, K}, 3, 1.0f, DType::F32);
   for (auto _ : st) benchmark::DoNotOptimize(ops::linear(x, w).raw());
   const double iters = double(st.iterations());
-  st.counters["GB/s"] = benchmark::Counter(iters * double(w.nbytes()) / 1e9, benchmark::Counter::kIsRate);
-  st.counters["GFLOP/s"] =
-      benchmark::Counter(iters * 2.0 * double(M * N) * double(K) / 1e9, benchmark::Counter::kIsRate);
+  st.counters["GB/s"] =
+      benchmark::Counter(iters * double(w.nbytes()) / 1e9, benchmark::Counter::kIsRate);
+  st.counters["GFLOP/s"] = benchmark::Counter(iters * 2.0 * double(M * N) * double(K) / 1e9,
+                                              benchmark::Counter::kIsRate);
   ops::set_precision(ops::Precision::F32);
 }
 
@@ -58,7 +61,8 @@ void BM_GemvCold(benchmark::State& st) {
   ops::set_precision(precision_arg(st.range(3)));
   const int64_t copies = std::max<int64_t>(1, (int64_t(640) << 20) / (N * K * 2));
   std::vector<Tensor> ws;
-  for (int64_t c = 0; c < copies; ++c) ws.push_back(random_tensor({N, K}, uint32_t(c), 0.02f, DType::BF16));
+  for (int64_t c = 0; c < copies; ++c)
+    ws.push_back(random_tensor({N, K}, uint32_t(c), 0.02f, DType::BF16));
   Tensor x = random_tensor({M, K}, 3, 1.0f, DType::F32);
   size_t i = 0;
   for (auto _ : st) benchmark::DoNotOptimize(ops::linear(x, ws[i++ % ws.size()]).raw());
@@ -77,7 +81,7 @@ void GemvArgs(benchmark::internal::Benchmark* b) {
 
 void GemmArgs(benchmark::internal::Benchmark* b) {
   for (int64_t bf16 : {1, 0}) {
-    b->Args({512, 6144, 2048, bf16});   // Qwen3 prefill MLP
+    b->Args({512, 6144, 2048, bf16});  // Qwen3 prefill MLP
     b->Args({512, 2048, 6144, bf16});
     b->Args({1324, 10752, 1536, bf16});  // Yak DiT single-block linear1 at 512²
     b->Args({1324, 1536, 6144, bf16});   // Yak DiT MLP down
@@ -115,7 +119,9 @@ void AttentionArgs(benchmark::internal::Benchmark* b) {
   }
 }
 
-void ElementwiseArgs(benchmark::internal::Benchmark* b) { b->Arg(1324 * 6144); }
+void ElementwiseArgs(benchmark::internal::Benchmark* b) {
+  b->Arg(1324 * 6144);
+}
 
 // In place ops run on a fresh copy each iteration (counted in the time): applied repeatedly to
 // one buffer the values would decay into denormals.

@@ -21,7 +21,9 @@ Tensor randn(const Shape& s, uint32_t seed, float scale = 1.0f) {
   return t;
 }
 
-Tensor bf16_round(const Tensor& t) { return t.to_dtype(DType::BF16).to_f32(); }
+Tensor bf16_round(const Tensor& t) {
+  return t.to_dtype(DType::BF16).to_f32();
+}
 
 // y = x wᵀ + b in double
 Tensor ref_linear(const Tensor& x, const Tensor& w, const Tensor* b) {
@@ -49,7 +51,8 @@ Tensor ref_attention(const Tensor& q, const Tensor& k, const Tensor& v, int hq, 
       for (int64_t j = 0; j < Lk; ++j) {
         if (causal && j > i + (Lk - Lq)) continue;
         double d = 0;
-        for (int64_t c = 0; c < D; ++c) d += double(q.f32()[i * hq * D + h * D + c]) * k.f32()[j * hk * D + kh * D + c];
+        for (int64_t c = 0; c < D; ++c)
+          d += double(q.f32()[i * hq * D + h * D + c]) * k.f32()[j * hk * D + kh * D + c];
         s[j] = d * scale;
         mx = std::max(mx, s[j]);
       }
@@ -105,7 +108,8 @@ TEST_P(OpsTest, LinearAndMatmulMatchReferenceAcrossKernelBlocks) {
       Tensor y = ops::linear(x, w, &b);
       const bool bf16_path = bf16() && wt == DType::BF16;
       Tensor ref = ref_linear(bf16_path ? bf16_round(x) : x, w, &b);
-      EXPECT_TRUE(test::close_to(y, ref, 1e-5, "linear M=" + std::to_string(M) + " " + dtype_name(wt)));
+      EXPECT_TRUE(
+          test::close_to(y, ref, 1e-5, "linear M=" + std::to_string(M) + " " + dtype_name(wt)));
     }
   }
   Tensor a = randn({6, 1500}, 34);
@@ -114,8 +118,9 @@ TEST_P(OpsTest, LinearAndMatmulMatchReferenceAcrossKernelBlocks) {
   Tensor bf = bm.to_f32();
   for (int i = 0; i < 1500; ++i)
     for (int j = 0; j < 300; ++j) bt.f32()[j * 1500 + i] = bf.f32()[i * 300 + j];
-  EXPECT_TRUE(test::close_to(ops::matmul(a, bm), ref_linear(bf16() ? bf16_round(a) : a, bt, nullptr),
-                             1e-5, "matmul 6x1500x300"));
+  EXPECT_TRUE(test::close_to(ops::matmul(a, bm),
+                             ref_linear(bf16() ? bf16_round(a) : a, bt, nullptr), 1e-5,
+                             "matmul 6x1500x300"));
 }
 
 TEST_P(OpsTest, MatmulMatchesReference) {
@@ -156,17 +161,17 @@ TEST_P(OpsTest, AttentionKernelsMatchReferenceAtLongOddAndCausalShapes) {
     float scale;  // 0: 1/sqrt(d)
   };
   const Case cases[] = {
-      {1, 300, 128, 4, 2, true, 0},      // decode: one query sees every key
-      {3, 41, 64, 6, 2, true, 0},        // speculative-style few queries, causal offset 38
-      {300, 300, 128, 2, 2, false, 0},   // long, not a multiple of any tile
-      {77, 77, 128, 4, 1, true, 0},      // causal prefill, GQA group 4
-      {45, 62, 64, 2, 1, true, 0},       // causal with offset 17
-      {33, 129, 32, 3, 3, false, 0},     // short head dim, keys one past a block
-      {50, 20, 72, 2, 2, false, 0},      // head dim padded to the tile depth, Lq > Lk
-      {64, 64, 16, 2, 2, true, 0},       // tiny head dim, exact tiles
-      {40, 90, 64, 2, 2, false, 1.0f},   // peaky logits (std 8): max subtraction matters
-      {600, 600, 64, 1, 1, true, 0},     // long causal
-      {40, 40, 512, 1, 1, false, 0},     // VAE mid-block attention: one head of 512
+      {1, 300, 128, 4, 2, true, 0},     // decode: one query sees every key
+      {3, 41, 64, 6, 2, true, 0},       // speculative-style few queries, causal offset 38
+      {300, 300, 128, 2, 2, false, 0},  // long, not a multiple of any tile
+      {77, 77, 128, 4, 1, true, 0},     // causal prefill, GQA group 4
+      {45, 62, 64, 2, 1, true, 0},      // causal with offset 17
+      {33, 129, 32, 3, 3, false, 0},    // short head dim, keys one past a block
+      {50, 20, 72, 2, 2, false, 0},     // head dim padded to the tile depth, Lq > Lk
+      {64, 64, 16, 2, 2, true, 0},      // tiny head dim, exact tiles
+      {40, 90, 64, 2, 2, false, 1.0f},  // peaky logits (std 8): max subtraction matters
+      {600, 600, 64, 1, 1, true, 0},    // long causal
+      {40, 40, 512, 1, 1, false, 0},    // VAE mid-block attention: one head of 512
   };
   const bool amx_before = ops::cpu::set_amx_allowed(true);
   for (bool amx : {true, false}) {
@@ -180,8 +185,8 @@ TEST_P(OpsTest, AttentionKernelsMatchReferenceAtLongOddAndCausalShapes) {
       Tensor ref = bf16() ? ref_attention(bf16_round(q), bf16_round(k), bf16_round(v), c.hq, c.hk,
                                           scale, c.causal)
                           : ref_attention(q, k, v, c.hq, c.hk, scale, c.causal);
-      const std::string what = "attention Lq=" + std::to_string(c.lq) + " Lk=" +
-                               std::to_string(c.lk) + " D=" + std::to_string(c.d) +
+      const std::string what = "attention Lq=" + std::to_string(c.lq) +
+                               " Lk=" + std::to_string(c.lk) + " D=" + std::to_string(c.d) +
                                (c.causal ? " causal" : "") + (amx ? "" : " no-AMX");
       const ::testing::AssertionResult r = test::close_to(y, ref, bf16() ? 1e-2 : 1e-5, what);
       std::printf("  %s\n", r.message());
@@ -222,7 +227,8 @@ TEST_P(OpsTest, Conv2dMatchesReference) {
               for (int dj = 0; dj < 3; ++dj) {
                 int64_t yy = i * p.stride + di - p.pad_top, xx = j * p.stride + dj - p.pad_left;
                 if (yy < 0 || yy >= H || xx < 0 || xx >= W) continue;
-                s += double(xr.f32()[(c * H + yy) * W + xx]) * wf.f32()[((o * C + c) * 3 + di) * 3 + dj];
+                s += double(xr.f32()[(c * H + yy) * W + xx]) *
+                     wf.f32()[((o * C + c) * 3 + di) * 3 + dj];
               }
           ref.f32()[(o * OH + i) * OW + j] = float(s);
         }
@@ -232,7 +238,9 @@ TEST_P(OpsTest, Conv2dMatchesReference) {
 
 INSTANTIATE_TEST_SUITE_P(Precisions, OpsTest,
                          ::testing::Values(ops::Precision::F32, ops::Precision::BF16),
-                         [](const auto& info) { return std::string(ops::precision_name(info.param)); });
+                         [](const auto& info) {
+                           return std::string(ops::precision_name(info.param));
+                         });
 
 TEST(Ops, NormsMatchDefinitions) {
   Tensor x = randn({3, 10}, 12, 2.0f);
@@ -242,13 +250,17 @@ TEST(Ops, NormsMatchDefinitions) {
   Tensor l = ops::layer_norm(x, &w, &b, 1e-6f);
   for (int m = 0; m < 3; ++m) {
     double ss = 0, mean = 0, var = 0;
-    for (int d = 0; d < 10; ++d) ss += x.f32()[m * 10 + d] * x.f32()[m * 10 + d], mean += x.f32()[m * 10 + d];
+    for (int d = 0; d < 10; ++d)
+      ss += x.f32()[m * 10 + d] * x.f32()[m * 10 + d], mean += x.f32()[m * 10 + d];
     mean /= 10;
     for (int d = 0; d < 10; ++d) var += std::pow(x.f32()[m * 10 + d] - mean, 2);
     var /= 10;
     for (int d = 0; d < 10; ++d) {
-      EXPECT_NEAR(r.f32()[m * 10 + d], x.f32()[m * 10 + d] / std::sqrt(ss / 10 + 1e-6) * w.f32()[d], 1e-5);
-      EXPECT_NEAR(l.f32()[m * 10 + d], (x.f32()[m * 10 + d] - mean) / std::sqrt(var + 1e-6) * w.f32()[d] + b.f32()[d], 1e-5);
+      EXPECT_NEAR(r.f32()[m * 10 + d], x.f32()[m * 10 + d] / std::sqrt(ss / 10 + 1e-6) * w.f32()[d],
+                  1e-5);
+      EXPECT_NEAR(l.f32()[m * 10 + d],
+                  (x.f32()[m * 10 + d] - mean) / std::sqrt(var + 1e-6) * w.f32()[d] + b.f32()[d],
+                  1e-5);
     }
   }
   Tensor g = randn({4, 3, 5}, 15);
@@ -262,7 +274,9 @@ TEST(Ops, NormsMatchDefinitions) {
     var /= 30;
     for (int i = 0; i < 30; ++i) {
       int c = grp * 2 + i / 15;
-      EXPECT_NEAR(gn.f32()[grp * 30 + i], (g.f32()[grp * 30 + i] - mean) / std::sqrt(var + 1e-6) * gw.f32()[c] + gb.f32()[c], 1e-5);
+      EXPECT_NEAR(
+          gn.f32()[grp * 30 + i],
+          (g.f32()[grp * 30 + i] - mean) / std::sqrt(var + 1e-6) * gw.f32()[c] + gb.f32()[c], 1e-5);
     }
   }
 }
@@ -294,7 +308,8 @@ TEST(Ops, ElementwiseAndLayout) {
   for (int i = 0; i < 4; ++i) {
     float v = x.f32()[i];
     EXPECT_NEAR(s.f32()[i], v / (1 + std::exp(-v)), 1e-6);
-    EXPECT_NEAR(g.f32()[i], 0.5 * v * (1 + std::tanh(std::sqrt(2 / M_PI) * (v + 0.044715 * v * v * v))), 1e-6);
+    EXPECT_NEAR(g.f32()[i],
+                0.5 * v * (1 + std::tanh(std::sqrt(2 / M_PI) * (v + 0.044715 * v * v * v))), 1e-6);
   }
   Tensor sm = x.clone();
   ops::softmax_(sm);
@@ -327,7 +342,8 @@ TEST(Ops, VectorisedActivationsAndSoftmaxMatchDefinitions) {
     const double gelu = 0.5 * v * (1 + std::tanh(std::sqrt(2 / M_PI) * (v + 0.044715 * v * v * v)));
     es = std::max(es, std::abs(s.f32()[i] - silu) / std::max(1.0, std::abs(silu)));
     eg = std::max(eg, std::abs(g.f32()[i] - gelu) / std::max(1.0, std::abs(gelu)));
-    ew = std::max(ew, std::abs(sw.f32()[i] - silu * u.f32()[i]) / std::max(1.0, std::abs(silu * u.f32()[i])));
+    ew = std::max(
+        ew, std::abs(sw.f32()[i] - silu * u.f32()[i]) / std::max(1.0, std::abs(silu * u.f32()[i])));
   }
   EXPECT_LT(es, 1e-6);
   EXPECT_LT(eg, 1e-6);

@@ -44,8 +44,8 @@ void silu_(Tensor& x);
 void gelu_tanh_(Tensor& x);
 // out = silu(gate) * up, same shapes.
 Tensor swiglu(const Tensor& gate, const Tensor& up);
-void add_(Tensor& y, const Tensor& x);                 // y += x (same numel)
-void scale_(Tensor& y, float s);                        // y *= s
+void add_(Tensor& y, const Tensor& x);  // y += x (same numel)
+void scale_(Tensor& y, float s);        // y *= s
 // Rows of x [M, D]: x * (1 + scale[D]) + shift[D]  (adaLN modulation, broadcast over rows).
 Tensor modulate(const Tensor& x, const float* shift, const float* scale);
 // y[M, D] += gate[D] ⊙ x[M, D]  (gated residual, gate broadcast over rows; gate may be null = 1).

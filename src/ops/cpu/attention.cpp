@@ -6,8 +6,8 @@
 //  - otherwise: per (head, query tile) two oneDNN sgemm calls on the strided head views around
 //    an fp32 softmax. In BF16 mode without AMX, Q/K/V and P are rounded to bf16 first, so both
 //    BF16 kernels compute the same products.
-#include <oneapi/dnnl/dnnl.h>
 #include <omp.h>
+#include <oneapi/dnnl/dnnl.h>
 
 #include <algorithm>
 #include <cmath>
@@ -150,13 +150,13 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, int q_heads,
   OVIS_ASSERT(q_heads > 0 && kv_heads > 0 && q_heads % kv_heads == 0);
   const int64_t Lq = q.dim(0), Lk = k.dim(0);
   const int64_t D = q.dim(-1) / q_heads;
-  OVIS_ASSERT(q.dim(-1) == q_heads * D && k.dim(-1) == kv_heads * D &&
-              v.dim(-1) == kv_heads * D && v.dim(0) == Lk);
+  OVIS_ASSERT(q.dim(-1) == q_heads * D && k.dim(-1) == kv_heads * D && v.dim(-1) == kv_heads * D &&
+              v.dim(0) == Lk);
   Tensor out = Tensor::empty({Lq, q_heads * D});
   if (Lq == 0) return out;
   if (Lk == 0 || D == 0) return Tensor::zeros({Lq, q_heads * D});
-  const AttentionArgs a{q.f32(), k.f32(), v.f32(), out.f32(), Lq, Lk, D,
-                        q_heads, kv_heads, scale, causal};
+  const AttentionArgs a{q.f32(), k.f32(), v.f32(),  out.f32(), Lq,    Lk,
+                        D,       q_heads, kv_heads, scale,     causal};
   const bool bf16 = precision() == Precision::BF16;
   if (Lq <= kDecodeMaxQueries)
     attention_few_queries(a);

@@ -20,11 +20,13 @@ namespace ovis::ops::cpu {
 
 namespace {
 
-constexpr int64_t kRows = 32;    // queries per task: two 16-row A tiles
-constexpr int64_t kBlock = 32;   // keys per step: two 16-key B tiles for S, one 32-deep step for P·V
-constexpr int64_t kDepth = 32;   // bf16 elements per tile row (64 bytes)
+constexpr int64_t kRows = 32;   // queries per task: two 16-row A tiles
+constexpr int64_t kBlock = 32;  // keys per step: two 16-key B tiles for S, one 32-deep step for P·V
+constexpr int64_t kDepth = 32;  // bf16 elements per tile row (64 bytes)
 
-int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
+int64_t round_up(int64_t x, int64_t m) {
+  return (x + m - 1) / m * m;
+}
 
 struct alignas(64) TileConfig {
   uint8_t palette = 1;
@@ -74,8 +76,9 @@ void pack_keys(const AttentionArgs& a, int g, int64_t lk_pad, int64_t dp, uint16
   }
 }
 
-// Values of kv head g as the B operand of O = P·V: [lk_pad/2][dp][2 keys], i.e. a tile row holds
-// one key pair for 16 dims.
+// Values of kv head g as the B operand of O = P·V: [dp/32][lk_pad/2][32 dims][2 keys], i.e. a
+// tile row holds one key pair for 16 dims, and each 32-dim pass of P·V streams one contiguous
+// quarter (at D = 128).
 void pack_values(const AttentionArgs& a, int g, int64_t lk_pad, int64_t dp, uint16_t* out) {
   std::vector<uint16_t> r0(static_cast<size_t>(dp)), r1(r0.size());
   // Interleaves two rows of 16 bf16: lanes (r0[c], r1[c]) for c = 0..15.
@@ -90,12 +93,12 @@ void pack_values(const AttentionArgs& a, int g, int64_t lk_pad, int64_t dp, uint
       else
         std::memset(r, 0, size_t(dp) * 2);
     }
-    uint16_t* o = out + j * dp;
     for (int64_t c = 0; c < dp; c += 16) {
       const __m512i both = _mm512_inserti64x4(
           _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i*)(r0.data() + c))),
           _mm256_loadu_si256((const __m256i*)(r1.data() + c)), 1);
-      _mm512_storeu_si512(o + 2 * c, _mm512_permutexvar_epi16(perm, both));
+      uint16_t* o = out + ((c / 32) * (lk_pad / 2) + j / 2) * 64 + (c % 32) * 2;
+      _mm512_storeu_si512(o, _mm512_permutexvar_epi16(perm, both));
     }
   }
 }
@@ -105,7 +108,7 @@ void pack_values(const AttentionArgs& a, int g, int64_t lk_pad, int64_t dp, uint
 inline __m512 exp2_nonpositive(__m512 t) {
   const __m512 n = _mm512_roundscale_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   const __m512 f = _mm512_sub_ps(t, n);
-  __m512 p = _mm512_set1_ps(1.3333558146428443e-3f);  // ln2^5 / 5!
+  __m512 p = _mm512_set1_ps(1.3333558146428443e-3f);                 // ln2^5 / 5!
   p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(9.618129107628477e-3f));  // ln2^4 / 4!
   p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(5.550410866482158e-2f));  // ln2^3 / 3!
   p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(2.402265069591007e-1f));  // ln2^2 / 2!
@@ -114,22 +117,28 @@ inline __m512 exp2_nonpositive(__m512 t) {
   return _mm512_scalef_ps(p, n);
 }
 
-// s[j] → bf16 p[j] = e^((s[j] − mx)·scale) for j < n, zeros up to n_pad; returns the fp32 sum.
-// Needs scale > 0 and mx = max_j<n s[j].
-float exp_row_bf16(const float* s, int64_t n, int64_t n_pad, float scale, float mx, uint16_t* p) {
+// Row r of the probabilities, stored block-major for the P·V tiles: key j of row r lives at
+// p[(j / 32)·32·32 + r·32 + j % 32], so each 32-key step reads two contiguous 1 KiB tiles.
+// Writes e^((s[j] − mx)·scale) in bf16 for j < n and zeros for n <= j < n_pad (a multiple of
+// 32); returns the fp32 sum. Needs scale > 0 and mx = max_j<n s[j].
+float exp_row_bf16(const float* s, int64_t n, int64_t n_pad, float scale, float mx, uint16_t* p,
+                   int64_t r) {
   const float c = scale * 1.44269504088896341f;  // e^x = 2^(x·log2 e)
   const __m512 vc = _mm512_set1_ps(c), vm = _mm512_set1_ps(mx * c);
   __m512 acc = _mm512_setzero_ps();
-  int64_t j = 0;
-  for (; j < n; j += 16) {
+  for (int64_t j = 0; j < n_pad; j += 16) {
+    uint16_t* dst = p + (j / 32) * 32 * 32 + r * 32 + j % 32;
+    if (j >= n) {
+      _mm256_storeu_si256((__m256i*)dst, _mm256_setzero_si256());
+      continue;
+    }
     const __mmask16 k = n - j >= 16 ? __mmask16(0xffff) : tail_mask(n - j);
     const __m512 t = _mm512_fmsub_ps(_mm512_maskz_loadu_ps(k, s + j), vc, vm);
-    const __m512 e = _mm512_maskz_mov_ps(k, exp2_nonpositive(_mm512_min_ps(t, _mm512_setzero_ps())));
+    const __m512 e =
+        _mm512_maskz_mov_ps(k, exp2_nonpositive(_mm512_min_ps(t, _mm512_setzero_ps())));
     acc = _mm512_add_ps(acc, e);
-    _mm256_storeu_si256((__m256i*)(p + j), (__m256i)_mm512_cvtneps_pbh(e));
+    _mm256_storeu_si256((__m256i*)dst, (__m256i)_mm512_cvtneps_pbh(e));
   }
-  // j is now a multiple of 16 >= n and the lanes past n were written as zeros.
-  std::memset(p + j, 0, size_t(std::max<int64_t>(n_pad - j, 0)) * 2);
   return _mm512_reduce_add_ps(acc);
 }
 
@@ -137,9 +146,9 @@ float exp_row_bf16(const float* s, int64_t n, int64_t n_pad, float scale, float 
 
 void attention_amx(const AttentionArgs& a) {
   const int64_t d = a.d, dp = round_up(d, kDepth), lk_pad = round_up(a.lk, kBlock);
-  // Row strides of the score and probability blocks, one cache line past the padded length so
+  // Row stride of the score block, one cache line past the padded length so
   // the 16 rows of a tile do not all map to the same L1 set when Lk is a multiple of 1024.
-  const int64_t lds = lk_pad + 16, ldp = lk_pad + 32;
+  const int64_t lds = lk_pad + 16;
   const int64_t ldq = a.ldq();
   const int64_t tiles = (a.lq + kRows - 1) / kRows;
   const int64_t tasks = tiles * a.q_heads;
@@ -157,7 +166,8 @@ void attention_amx(const AttentionArgs& a) {
 
 #pragma omp parallel
   {
-    std::vector<uint16_t> qb(static_cast<size_t>(kRows * dp)), p(static_cast<size_t>(kRows * ldp));
+    std::vector<uint16_t> qb(static_cast<size_t>(kRows * dp)),
+        p(static_cast<size_t>(kRows * lk_pad));
     std::vector<float> s(static_cast<size_t>(kRows * lds)), o(static_cast<size_t>(kRows * dp));
     float sum[kRows];
     __m512 row_max[kRows];
@@ -204,21 +214,21 @@ void attention_amx(const AttentionArgs& a) {
           const int64_t valid = std::clamp<int64_t>(a.key_end(i0 + r) - b * kBlock, 0, kBlock);
           const __mmask32 m = __mmask32((uint64_t(1) << valid) - 1);
           const float* sr = sb + r * lds;
-          row_max[r] = _mm512_mask_max_ps(row_max[r], __mmask16(m), row_max[r], _mm512_loadu_ps(sr));
+          row_max[r] =
+              _mm512_mask_max_ps(row_max[r], __mmask16(m), row_max[r], _mm512_loadu_ps(sr));
           row_max[r] = _mm512_mask_max_ps(row_max[r], __mmask16(m >> 16), row_max[r],
                                           _mm512_loadu_ps(sr + 16));
         }
       }
 
       for (int64_t r = 0; r < kRows; ++r) {
-        uint16_t* pr = p.data() + r * ldp;
-        if (r >= rows) {
-          std::memset(pr, 0, size_t(blocks * kBlock) * 2);
-          continue;
+        if (r < rows) {
+          const float* sr = s.data() + r * lds;
+          sum[r] = exp_row_bf16(sr, a.key_end(i0 + r), blocks * kBlock, a.scale,
+                                _mm512_reduce_max_ps(row_max[r]), p.data(), r);
+        } else {
+          exp_row_bf16(nullptr, 0, blocks * kBlock, a.scale, 0.0f, p.data(), r);
         }
-        const float* sr = s.data() + r * lds;
-        const int64_t n = a.key_end(i0 + r);
-        sum[r] = exp_row_bf16(sr, n, blocks * kBlock, a.scale, _mm512_reduce_max_ps(row_max[r]), pr);
       }
 
       // O = P·V, 32 output dims per pass, 32 keys (16 pairs) per step.
@@ -228,11 +238,11 @@ void attention_amx(const AttentionArgs& a) {
         _tile_zero(2);
         _tile_zero(3);
         for (int64_t b = 0; b < blocks; ++b) {
-          const uint16_t* vb = vh + (b * kBlock) * dp + 2 * c;
-          _tile_loadd(4, p.data() + b * kBlock, ldp * 2);
-          _tile_loadd(5, p.data() + 16 * ldp + b * kBlock, ldp * 2);
-          _tile_loadd(6, vb, dp * 4);
-          _tile_loadd(7, vb + 32, dp * 4);
+          const uint16_t* vb = vh + ((c / 32) * (lk_pad / 2) + b * 16) * 64;
+          _tile_loadd(4, p.data() + b * kBlock * kRows, 64);
+          _tile_loadd(5, p.data() + b * kBlock * kRows + 16 * kBlock, 64);
+          _tile_loadd(6, vb, 128);
+          _tile_loadd(7, vb + 32, 128);
           _tile_dpbf16ps(0, 4, 6);
           _tile_dpbf16ps(1, 4, 7);
           _tile_dpbf16ps(2, 5, 6);
@@ -256,7 +266,9 @@ void attention_amx(const AttentionArgs& a) {
 
 #else
 
-void attention_amx(const AttentionArgs&) { fail("internal error: AMX attention not compiled in"); }
+void attention_amx(const AttentionArgs&) {
+  fail("internal error: AMX attention not compiled in");
+}
 
 #endif
 

@@ -48,7 +48,9 @@ void x_sigmoid(const float* x, const float* u, float* o, int64_t n, Y y) {
 struct SiluY {
   float operator()(float v) const { return v; }
 #if defined(__AVX512F__)
-  __m512 operator()(__m512 v) const { return v; }
+  __m512 operator()(__m512 v) const {
+    return v;
+  }
 #endif
 };
 
@@ -66,9 +68,13 @@ struct GeluTanhY {
 
 }  // namespace
 
-void silu_(Tensor& x) { x_sigmoid(x.f32(), nullptr, x.f32(), x.numel(), SiluY{}); }
+void silu_(Tensor& x) {
+  x_sigmoid(x.f32(), nullptr, x.f32(), x.numel(), SiluY{});
+}
 
-void gelu_tanh_(Tensor& x) { x_sigmoid(x.f32(), nullptr, x.f32(), x.numel(), GeluTanhY{}); }
+void gelu_tanh_(Tensor& x) {
+  x_sigmoid(x.f32(), nullptr, x.f32(), x.numel(), GeluTanhY{});
+}
 
 Tensor swiglu(const Tensor& gate, const Tensor& up) {
   OVIS_ASSERT(gate.numel() == up.numel());
@@ -139,7 +145,8 @@ void softmax_(Tensor& x) {
       const __m512 e = cpu::exp_ps(_mm512_sub_ps(_mm512_loadu_ps(r + d), vm));
       _mm512_storeu_ps(r + d, e);
       acc = _mm512_add_pd(acc, _mm512_cvtps_pd(_mm512_castps512_ps256(e)));
-      acc = _mm512_add_pd(acc, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(e), 1))));
+      acc = _mm512_add_pd(
+          acc, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(e), 1))));
     }
     s = _mm512_reduce_add_pd(acc);
 #endif
@@ -179,7 +186,8 @@ Tensor concat_cols(const std::vector<Tensor>& parts) {
   int64_t off = 0;
   for (const auto& p : parts) {
     const int64_t W = p.dim(-1);
-    for (int64_t m = 0; m < M; ++m) std::memcpy(y.f32() + m * N + off, p.f32() + m * W, size_t(W) * 4);
+    for (int64_t m = 0; m < M; ++m)
+      std::memcpy(y.f32() + m * N + off, p.f32() + m * W, size_t(W) * 4);
     off += W;
   }
   return y;
@@ -190,8 +198,9 @@ Tensor concat_rows(const std::vector<Tensor>& parts) {
   Shape s = parts[0].shape();
   int64_t rows = 0;
   for (const auto& p : parts) {
-    OVIS_ASSERT(p.ndim() == int(s.size()) && p.numel() / std::max<int64_t>(p.dim(0), 1) ==
-                                                  parts[0].numel() / std::max<int64_t>(parts[0].dim(0), 1));
+    OVIS_ASSERT(p.ndim() == int(s.size()) &&
+                p.numel() / std::max<int64_t>(p.dim(0), 1) ==
+                    parts[0].numel() / std::max<int64_t>(parts[0].dim(0), 1));
     rows += p.dim(0);
   }
   s[0] = rows;
@@ -208,7 +217,8 @@ Tensor embedding(const Tensor& table, const std::vector<int64_t>& ids) {
   const int64_t V = table.dim(0), D = table.dim(1);
   Tensor y = Tensor::empty({int64_t(ids.size()), D});
   for (size_t i = 0; i < ids.size(); ++i) {
-    if (ids[i] < 0 || ids[i] >= V) fail("token id ", ids[i], " outside the embedding table of ", V, " rows");
+    if (ids[i] < 0 || ids[i] >= V)
+      fail("token id ", ids[i], " outside the embedding table of ", V, " rows");
     float* o = y.f32() + int64_t(i) * D;
     const int64_t base = ids[i] * D;
     if (table.dtype() == DType::F32) {

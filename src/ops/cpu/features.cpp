@@ -33,6 +33,8 @@ bool amx_enabled() {
   return usable && g_amx_allowed.load(std::memory_order_relaxed);
 }
 
-bool set_amx_allowed(bool allowed) { return g_amx_allowed.exchange(allowed); }
+bool set_amx_allowed(bool allowed) {
+  return g_amx_allowed.exchange(allowed);
+}
 
 }  // namespace ovis::ops::cpu

@@ -1,7 +1,7 @@
 // GEMM for the CPU backend: oneDNN matmul (brgemm/AMX kernels) for M > kGemvMaxRows, a
 // bandwidth-bound hand-written GEMV for decode-sized M that streams each weight row once.
-#include <oneapi/dnnl/dnnl.h>
 #include <omp.h>
+#include <oneapi/dnnl/dnnl.h>
 
 #include <algorithm>
 #include <cstring>
@@ -33,18 +33,22 @@ dnnl::stream& dnnl_stream() {
 
 namespace {
 
-using dnnl::memory;
 using cpu::dnnl_engine;
 using cpu::dnnl_stream;
+using dnnl::memory;
 
 constexpr int64_t kGemvMaxRows = 4;
 
 memory::data_type dnnl_dt(DType t) {
   switch (t) {
-    case DType::F32: return memory::data_type::f32;
-    case DType::BF16: return memory::data_type::bf16;
-    case DType::F16: return memory::data_type::f16;
-    default: fail("internal error: GEMM on unsupported dtype ", dtype_name(t));
+    case DType::F32:
+      return memory::data_type::f32;
+    case DType::BF16:
+      return memory::data_type::bf16;
+    case DType::F16:
+      return memory::data_type::f16;
+    default:
+      fail("internal error: GEMM on unsupported dtype ", dtype_name(t));
   }
 }
 
@@ -84,10 +88,12 @@ void dnnl_gemm(const void* a, DType adt, const void* b, DType bdt, bool b_transp
   GemmKey key{m, n, k, adt, bdt, b_transposed, bias != nullptr};
   dnnl::matmul& prim = matmul_primitive(key);
   memory a_mem({{m, k}, dnnl_dt(adt), memory::format_tag::ab}, dnnl_engine(), const_cast<void*>(a));
-  memory b_mem({{k, n}, dnnl_dt(bdt), b_transposed ? memory::format_tag::ba : memory::format_tag::ab},
-               dnnl_engine(), const_cast<void*>(b));
+  memory b_mem(
+      {{k, n}, dnnl_dt(bdt), b_transposed ? memory::format_tag::ba : memory::format_tag::ab},
+      dnnl_engine(), const_cast<void*>(b));
   memory c_mem({{m, n}, memory::data_type::f32, memory::format_tag::ab}, dnnl_engine(), c);
-  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, a_mem}, {DNNL_ARG_WEIGHTS, b_mem}, {DNNL_ARG_DST, c_mem}};
+  std::unordered_map<int, memory> args{
+      {DNNL_ARG_SRC, a_mem}, {DNNL_ARG_WEIGHTS, b_mem}, {DNNL_ARG_DST, c_mem}};
   if (bias)
     args.emplace(DNNL_ARG_BIAS, memory({{1, n}, memory::data_type::f32, memory::format_tag::ab},
                                        dnnl_engine(), const_cast<float*>(bias)));
@@ -113,8 +119,9 @@ void widen(const uint16_t* src, bool f16, int64_t n, float* dst) {
 #if defined(__AVX512F__)
   for (; i + 16 <= n; i += 16) {
     const __m256i h = _mm256_loadu_si256((const __m256i*)(src + i));
-    _mm512_storeu_ps(dst + i, f16 ? _mm512_cvtph_ps(h)
-                                  : _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)));
+    _mm512_storeu_ps(dst + i,
+                     f16 ? _mm512_cvtph_ps(h)
+                         : _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)));
   }
 #endif
   for (; i < n; ++i) dst[i] = f16 ? f16_to_f32(src[i]) : bf16_to_f32(src[i]);
@@ -130,8 +137,8 @@ void sgemm(char ta, char tb, int64_t m, int64_t n, int64_t k, const float* a, in
 // nk = true) or b[K, N] (matmul). Each task widens one [<=256 x <=1024] weight block into a
 // per-thread scratch (1 MiB) and runs a single-threaded sgemm on it, so the weight is read once
 // and never upcast as a whole.
-void gemm_f32_w16(const float* x, const uint16_t* w, bool f16, bool nk, const float* bias,
-                  float* y, int64_t M, int64_t N, int64_t K) {
+void gemm_f32_w16(const float* x, const uint16_t* w, bool f16, bool nk, const float* bias, float* y,
+                  int64_t M, int64_t N, int64_t K) {
   constexpr int64_t kNb = 256, kKb = 1024;
   const int64_t nblocks = (N + kNb - 1) / kNb;
 #pragma omp parallel
@@ -144,10 +151,12 @@ void gemm_f32_w16(const float* x, const uint16_t* w, bool f16, bool nk, const fl
         const int64_t kk = std::min(kKb, K - k0);
         const float beta = k0 == 0 ? 0.0f : 1.0f;
         if (nk) {
-          for (int64_t i = 0; i < nn; ++i) widen(w + (n0 + i) * K + k0, f16, kk, scratch.data() + i * kk);
+          for (int64_t i = 0; i < nn; ++i)
+            widen(w + (n0 + i) * K + k0, f16, kk, scratch.data() + i * kk);
           sgemm('N', 'T', M, nn, kk, x + k0, K, scratch.data(), kk, beta, y + n0, N);
         } else {
-          for (int64_t i = 0; i < kk; ++i) widen(w + (k0 + i) * N + n0, f16, nn, scratch.data() + i * nn);
+          for (int64_t i = 0; i < kk; ++i)
+            widen(w + (k0 + i) * N + n0, f16, nn, scratch.data() + i * nn);
           sgemm('N', 'N', M, nn, kk, x + k0, K, scratch.data(), nn, beta, y + n0, N);
         }
       }
@@ -213,7 +222,8 @@ inline void gemv_f32_step(const GemvArgs& g, int64_t n) {
       prefetch_ahead(g, n + r, k);
       __m512 lo, hi;
       widen32(g.w + (n + r) * g.K + k, g.f16, mask, lo, hi);
-      for (int m = 0; m < M; ++m) acc[r][m] = _mm512_fmadd_ps(xh[m], hi, _mm512_fmadd_ps(xl[m], lo, acc[r][m]));
+      for (int m = 0; m < M; ++m)
+        acc[r][m] = _mm512_fmadd_ps(xh[m], hi, _mm512_fmadd_ps(xl[m], lo, acc[r][m]));
     }
   }
   for (int r = 0; r < R; ++r)
@@ -282,10 +292,14 @@ void gemv_range(const GemvArgs& g, int64_t n0, int64_t n1) {
 template <bool kBf16>
 void gemv_range_m(const GemvArgs& g, int64_t n0, int64_t n1) {
   switch (g.M) {
-    case 1: return gemv_range<kBf16, 1>(g, n0, n1);
-    case 2: return gemv_range<kBf16, 2>(g, n0, n1);
-    case 3: return gemv_range<kBf16, 3>(g, n0, n1);
-    default: return gemv_range<kBf16, 4>(g, n0, n1);
+    case 1:
+      return gemv_range<kBf16, 1>(g, n0, n1);
+    case 2:
+      return gemv_range<kBf16, 2>(g, n0, n1);
+    case 3:
+      return gemv_range<kBf16, 3>(g, n0, n1);
+    default:
+      return gemv_range<kBf16, 4>(g, n0, n1);
   }
 }
 
@@ -322,13 +336,17 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor* bias) {
 
   if (M <= kGemvMaxRows && w.dtype() != DType::F32) {
     const bool f16 = w.dtype() == DType::F16;
-#if defined(__AVX512BF16__)
     if (bf16_mode && !f16) {
       Tensor xb = to_bf16(x);
+#if defined(__AVX512BF16__)
       gemv<true>({xb.raw(), w.data<uint16_t>(), false, bptr, y.f32(), M, N, K});
+#else
+      // Same products without the dot-product instruction: bf16-rounded x, f32 math.
+      Tensor xr = xb.to_f32();
+      gemv<false>({xr.raw(), w.data<uint16_t>(), false, bptr, y.f32(), M, N, K});
+#endif
       return y;
     }
-#endif
     gemv<false>({x.raw(), w.data<uint16_t>(), f16, bptr, y.f32(), M, N, K});
     return y;
   }
@@ -338,7 +356,8 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor* bias) {
   } else if (w.dtype() == DType::F32) {
     dnnl_gemm(x.raw(), DType::F32, w.raw(), DType::F32, true, bptr, y.f32(), M, N, K);
   } else {
-    gemm_f32_w16(x.f32(), w.data<uint16_t>(), w.dtype() == DType::F16, true, bptr, y.f32(), M, N, K);
+    gemm_f32_w16(x.f32(), w.data<uint16_t>(), w.dtype() == DType::F16, true, bptr, y.f32(), M, N,
+                 K);
   }
   return y;
 }

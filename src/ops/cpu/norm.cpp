@@ -6,14 +6,20 @@
 
 namespace ovis::ops {
 
-Tensor weight_f32(const Tensor& w) { return w.dtype() == DType::F32 ? w : w.to_f32(); }
+Tensor weight_f32(const Tensor& w) {
+  return w.dtype() == DType::F32 ? w : w.to_f32();
+}
 
 float weight_at(const Tensor& w, int64_t i) {
   switch (w.dtype()) {
-    case DType::F32: return w.data<float>()[i];
-    case DType::BF16: return bf16_to_f32(w.data<uint16_t>()[i]);
-    case DType::F16: return f16_to_f32(w.data<uint16_t>()[i]);
-    default: fail("internal error: weight_at on ", dtype_name(w.dtype()));
+    case DType::F32:
+      return w.data<float>()[i];
+    case DType::BF16:
+      return bf16_to_f32(w.data<uint16_t>()[i]);
+    case DType::F16:
+      return f16_to_f32(w.data<uint16_t>()[i]);
+    default:
+      fail("internal error: weight_at on ", dtype_name(w.dtype()));
   }
 }
 

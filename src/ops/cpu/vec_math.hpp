@@ -43,7 +43,9 @@ inline __m512 x_sigmoid_ps(__m512 x, __m512 y) {
 }
 
 // Tail mask for the last n < 16 lanes.
-inline __mmask16 tail_mask(int64_t n) { return __mmask16((1u << n) - 1u); }
+inline __mmask16 tail_mask(int64_t n) {
+  return __mmask16((1u << n) - 1u);
+}
 #endif
 
 }  // namespace ovis::ops::cpu
