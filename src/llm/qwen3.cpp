@@ -119,8 +119,8 @@ void Qwen3::run_layer(int index, Tensor& x, const Tensor& cos, const Tensor& sin
   ops::rope_(q, H, cos, sin, ops::RopeLayout::HalfSplit);
   ops::rope_(k, Hkv, cos, sin, ops::RopeLayout::HalfSplit);
   const float scale = 1.0f / std::sqrt(float(D));
-  // Long-prompt prefill hot spot: ops::attention is O(L^2 * head_dim) per head on AVX-512 FMA;
-  // at ~1k tokens (one image prompt) its FLOPs are ~8% of the layer GEMMs' but run without AMX.
+  // Long prompts: attention is O(L^2 * head_dim) per head (tiled, AMX in bf16 mode); at ~1k
+  // tokens (one image prompt) its FLOPs are ~8% of the layer GEMMs'.
   Tensor attn;
   if (cache) {
     cache->write(index, k, v);
