@@ -10,6 +10,9 @@
 #include "core/error.hpp"
 #include "core/timer.hpp"
 #include "gen/latents.hpp"
+#include "gen/rng.hpp"
+#include "gen/sampler.hpp"
+#include "gen/schedule.hpp"
 #include "gen/vae.hpp"
 #include "gen/yak_dit.hpp"
 #include "io/config.hpp"
@@ -18,6 +21,7 @@
 #include "llm/qwen3.hpp"
 #include "ops/ops.hpp"
 #include "real_config.hpp"
+#include "vision/preprocess.hpp"
 #include "vision/visual_tokenizer.hpp"
 
 namespace ovis::cli {
@@ -32,6 +36,7 @@ struct BenchOptions {
   int decode_tokens = 32;
   int text_tokens = 300;
   int repeat = 1;
+  int steps = 1;
 };
 
 double peak_rss_gb() {
@@ -188,6 +193,61 @@ nlohmann::json bench_vae(const BenchOptions& o, const ModelConfig& cfg) {
           {"peak_rss_gb", peak_rss_gb()}};
 }
 
+// The whole text-to-image flow at the real shapes (all four models resident, as in `generate`):
+// white-image vision encode, two LLM conditions of ~text_tokens, `steps` Euler steps with CFG
+// (2 DiT forwards each), fp32 VAE decode. Token ids are random (no tokenizer file needed); the
+// point is the time per stage and the peak memory of a real-size run.
+nlohmann::json bench_t2i(const BenchOptions& o, const ModelConfig& cfg) {
+  if (o.size % 16 || o.size < 16) fail("--size must be a positive multiple of 16");
+  Timer t;
+  WeightBinder wb = WeightBinder::synthetic(12);
+  VisualTokenizer vt = VisualTokenizer::load(wb, cfg);
+  Qwen3 llm = Qwen3::load(wb, cfg.llm);
+  YakDiT dit = YakDiT::load(wb, cfg.dit);
+  Vae vae = Vae::load(wb, cfg.vae);
+  const double build_s = t.seconds();
+  t.reset();
+  PreprocessedImage pre = preprocess_image(Image::filled(448, 448, 255, 255, 255), cfg.preprocessor);
+  Tensor visual = vt.encode(pre.pixel_values, pre.grid_h, pre.grid_w);
+  std::mt19937 gen(13);
+  auto condition = [&](int64_t text_len) {
+    std::vector<int64_t> ids(static_cast<size_t>(text_len));
+    for (auto& id : ids) id = int64_t(gen() % 150000);
+    Tensor embeds = ops::concat_rows({llm.embed(ids), visual});
+    return llm.condition(embeds);
+  };
+  Tensor cond = condition(o.text_tokens - visual.dim(0));
+  Tensor uncond = condition(12);
+  const double condition_s = t.seconds();
+  t.reset();
+  const int64_t h16 = o.size / 16;
+  Tensor img = pack_latents(gaussian_noise({cfg.vae.latent_channels, o.size / 8, o.size / 8}, 42));
+  Tensor out = denoise_t2i(dit, img, latent_ids(h16, h16, 0.0f), cond, uncond,
+                           flow_schedule(o.steps, img.dim(0), cfg.dit), 5.0f);
+  const double denoise_s = t.seconds();
+  t.reset();
+  Tensor z = unpack_latents(out, cfg.vae.latent_channels, o.size / 8, o.size / 8);
+  ops::scale_(z, 1.0f / cfg.vae.scaling_factor);
+  const ops::Precision saved = ops::precision();
+  ops::set_precision(ops::Precision::F32);
+  Tensor x = vae.decode_auto(z);
+  ops::set_precision(saved);
+  const double decode_s = t.seconds();
+  return {{"bench", "t2i"},
+          {"model", "Ovis-U1-3B shapes, synthetic bf16 weights, random prompt ids"},
+          {"precision", ops::precision_name(ops::precision())},
+          {"threads", ops::num_threads()},
+          {"size", o.size},
+          {"steps", o.steps},
+          {"weights_gb", double(wb.bound_bytes()) / 1e9},
+          {"build_s", build_s},
+          {"condition_s", condition_s},
+          {"denoise_s", denoise_s},
+          {"s_per_step", denoise_s / o.steps},
+          {"vae_decode_s", decode_s},
+          {"peak_rss_gb", peak_rss_gb()}};
+}
+
 int run_bench(const BenchOptions& o, const GlobalOptions& g) {
   apply_global_options(g);
   const ModelConfig cfg = real_config();
@@ -196,6 +256,7 @@ int run_bench(const BenchOptions& o, const GlobalOptions& g) {
   else if (o.what == "vision") r = bench_vision(o, cfg);
   else if (o.what == "dit") r = bench_dit(o, cfg);
   else if (o.what == "vae") r = bench_vae(o, cfg);
+  else if (o.what == "t2i") r = bench_t2i(o, cfg);
   else fail("unknown benchmark '", o.what, "' (llm, vision, dit, vae)");
   if (o.json) {
     std::printf("%s\n", r.dump().c_str());
@@ -211,14 +272,15 @@ void add_bench_command(CLI::App& app, GlobalOptions& g, int& exit_code) {
   auto o = std::make_shared<BenchOptions>();
   CLI::App* cmd = app.add_subcommand(
       "bench", "Measure a stage at the real Ovis-U1-3B shapes with synthetic weights (no checkpoint needed)");
-  cmd->add_option("what", o->what, "llm | vision | dit | vae")
+  cmd->add_option("what", o->what, "llm | vision | dit | vae | t2i (whole text-to-image flow)")
       ->required()
-      ->check(CLI::IsMember({"llm", "vision", "dit", "vae"}));
+      ->check(CLI::IsMember({"llm", "vision", "dit", "vae", "t2i"}));
   cmd->add_flag("--json", o->json, "Print one JSON object on stdout");
-  cmd->add_option("--size", o->size, "dit/vae: image side in pixels")->capture_default_str();
+  cmd->add_option("--size", o->size, "dit/vae/t2i: image side in pixels")->capture_default_str();
+  cmd->add_option("--steps", o->steps, "t2i: denoising steps")->capture_default_str();
   cmd->add_option("--prompt-tokens", o->prompt_tokens, "llm: prefill length")->capture_default_str();
   cmd->add_option("--decode-tokens", o->decode_tokens, "llm: tokens to decode")->capture_default_str();
-  cmd->add_option("--text-tokens", o->text_tokens, "dit: condition length")->capture_default_str();
+  cmd->add_option("--text-tokens", o->text_tokens, "dit/t2i: condition length")->capture_default_str();
   cmd->add_option("--repeat", o->repeat, "Timed repetitions (best is reported)")->capture_default_str();
   cmd->callback([o, &g, &exit_code] { exit_code = run_bench(*o, g); });
 }
