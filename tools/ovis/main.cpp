@@ -70,8 +70,15 @@ int main(int argc, char** argv) {
                  "bf16: bf16 GEMM inputs with fp32 accumulation (fast); auto: bf16 if the CPU has "
                  "AVX512_BF16, else f32")
       ->capture_default_str();
-  app.add_option("-t,--threads", g.threads, "CPU threads (0 = all cores)")->capture_default_str();
+  app.add_option("-t,--threads", g.threads, "CPU threads (0 = OMP_NUM_THREADS if set, else all cores)")->capture_default_str();
   app.add_flag("-q,--quiet", g.quiet, "No progress or timing output on stderr");
+  app.footer(
+      "\nExamples:\n"
+      "  ovis ask -m Ovis-U1-3B --image cat.png -p \"What is it?\"\n"
+      "  ovis generate -m Ovis-U1-3B -p \"a cute cat\" -W 1024 -H 1024 --steps 50 --cfg-scale 5 -o cat.png\n"
+      "  ovis edit -m Ovis-U1-3B -i cat.png -p \"add a hat to this cat.\" --cfg-scale 6 --img-cfg-scale 1.5 -o hat.png\n"
+      "  ovis bench dit --json --size 512\n"
+      "Run 'ovis <command> --help' for the options of a command.");
   app.fallthrough();
   app.require_subcommand(1, 1);
   int exit_code = 0;
