@@ -32,8 +32,9 @@ std::string slurp(const fs::path& p) {
 class Cli : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("ovis_cli_" + std::to_string(::getpid()) + "_" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    dir_ = fs::temp_directory_path() /
+           ("ovis_cli_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(dir_);
     fs::create_directories(dir_);
   }
@@ -41,7 +42,8 @@ class Cli : public ::testing::Test {
 
   CliRun run(const std::string& args) {
     const fs::path out = dir_ / "stdout.txt", err = dir_ / "stderr.txt";
-    const std::string cmd = std::string(OVIS_BINARY) + " " + args + " >" + out.string() + " 2>" + err.string() + " </dev/null";
+    const std::string cmd = std::string(OVIS_BINARY) + " " + args + " >" + out.string() + " 2>" +
+                            err.string() + " </dev/null";
     int status = std::system(cmd.c_str());
     CliRun r;
     r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
@@ -62,7 +64,8 @@ class Cli : public ::testing::Test {
 
 std::string golden_noise_file(const std::string& name) {
   // The golden shards hold several tensors: --init-noise FILE:TENSOR picks one.
-  for (const char* shard : {"goldens-00001-of-00002.safetensors", "goldens-00002-of-00002.safetensors"}) {
+  for (const char* shard :
+       {"goldens-00001-of-00002.safetensors", "goldens-00002-of-00002.safetensors"}) {
     auto f = SafetensorsFile::open(test::fixture_path(shard));
     if (f->has(name)) return test::fixture_path(shard) + ":" + name;
   }
@@ -73,7 +76,8 @@ int max_diff(const Image& a, const std::string& golden) {
   Tensor g = test::golden(golden);
   if (g.numel() != int64_t(a.rgb.size())) return 999;
   int m = 0;
-  for (size_t i = 0; i < a.rgb.size(); ++i) m = std::max(m, std::abs(int(a.rgb[i]) - int(g.data<uint8_t>()[i])));
+  for (size_t i = 0; i < a.rgb.size(); ++i)
+    m = std::max(m, std::abs(int(a.rgb[i]) - int(g.data<uint8_t>()[i])));
   return m;
 }
 
@@ -83,7 +87,8 @@ TEST_F(Cli, HelpListsEveryCommandAndFlag) {
   for (const char* s : {"ask", "generate", "edit", "bench", "--precision", "--threads"})
     EXPECT_NE(r.out.find(s), std::string::npos) << s;
   CliRun g = run("generate --help");
-  for (const char* s : {"-m", "-p", "-W", "-H", "--steps", "--cfg-scale", "-s", "-o", "-b", "--init-noise"})
+  for (const char* s :
+       {"-m", "-p", "-W", "-H", "--steps", "--cfg-scale", "-s", "-o", "-b", "--init-noise"})
     EXPECT_NE(g.out.find(s), std::string::npos) << s;
   CliRun e = run("edit --help");
   EXPECT_NE(e.out.find("--img-cfg-scale"), std::string::npos);
@@ -93,7 +98,8 @@ TEST_F(Cli, HelpListsEveryCommandAndFlag) {
 }
 
 TEST_F(Cli, AskPrintsTheGoldenAnswer) {
-  CliRun r = run("ask --precision f32 " + model() + " --image " + input("cat.png") + " -p 'What is it?' -n 8");
+  CliRun r = run("ask --precision f32 " + model() + " --image " + input("cat.png") +
+                 " -p 'What is it?' -n 8");
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(r.out, test::manifest_case("und_single")["greedy_text"].get<std::string>() + "\n");
   EXPECT_NE(r.err.find("prefill"), std::string::npos);
@@ -102,8 +108,9 @@ TEST_F(Cli, AskPrintsTheGoldenAnswer) {
 
 TEST_F(Cli, GenerateWritesTheGoldenImageWithParameters) {
   const fs::path out = dir_ / "t2i.png";
-  CliRun r = run("generate --precision f32 " + model() + " -p 'a cute cat' -W 128 -H 128 --steps 4 --cfg-scale 5 --init-noise " +
-              golden_noise_file("t2i_128x128.noise") + " -o " + out.string());
+  CliRun r = run("generate --precision f32 " + model() +
+                 " -p 'a cute cat' -W 128 -H 128 --steps 4 --cfg-scale 5 --init-noise " +
+                 golden_noise_file("t2i_128x128.noise") + " -o " + out.string());
   ASSERT_EQ(r.code, 0) << r.err;
   Image img = read_image(out.string());
   EXPECT_LE(max_diff(img, "t2i_128x128.image_u8"), 2);
@@ -118,16 +125,18 @@ TEST_F(Cli, GenerateWritesTheGoldenImageWithParameters) {
 
 TEST_F(Cli, EditWritesTheGoldenImage) {
   const fs::path out = dir_ / "edit.png";
-  CliRun r = run("edit --precision f32 " + model() + " -i " + input("edit_128x160_input.png") +
-              " -p 'add a hat to this cat.' --steps 3 --cfg-scale 6 --img-cfg-scale 1.5 --init-noise " +
-              golden_noise_file("edit_128x160.noise") + " -o " + out.string());
+  CliRun r =
+      run("edit --precision f32 " + model() + " -i " + input("edit_128x160_input.png") +
+          " -p 'add a hat to this cat.' --steps 3 --cfg-scale 6 --img-cfg-scale 1.5 --init-noise " +
+          golden_noise_file("edit_128x160.noise") + " -o " + out.string());
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_LE(max_diff(read_image(out.string()), "edit_128x160.image_u8"), 2);
   EXPECT_NE(r.err.find("warning"), std::string::npos);  // 163x112 -> 160x128
 }
 
 TEST_F(Cli, BatchPatternWritesOneFilePerSeedAndJpeg) {
-  CliRun r = run("generate " + model() + " -p 'x' -W 32 -H 32 --steps 1 -b 2 -s 5 -o " + (dir_ / "img_%02d.jpg").string());
+  CliRun r = run("generate " + model() + " -p 'x' -W 32 -H 32 --steps 1 -b 2 -s 5 -o " +
+                 (dir_ / "img_%02d.jpg").string());
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_TRUE(fs::exists(dir_ / "img_00.jpg"));
   EXPECT_TRUE(fs::exists(dir_ / "img_01.jpg"));
@@ -136,17 +145,22 @@ TEST_F(Cli, BatchPatternWritesOneFilePerSeedAndJpeg) {
 
 TEST_F(Cli, BadInputGivesOneLineErrorAndNoOutput) {
   const fs::path out = dir_ / "never.png";
-  expect_one_line_error(run("generate -m " + (dir_ / "nope").string() + " -p x -o " + out.string()));
+  expect_one_line_error(
+      run("generate -m " + (dir_ / "nope").string() + " -p x -o " + out.string()));
   expect_one_line_error(run("generate " + model() + " -p '' -o " + out.string()));
   expect_one_line_error(run("generate " + model() + " -p x -W 4 -o " + out.string()));
   expect_one_line_error(run("generate " + model() + " -p x -o " + (dir_ / "x.gif").string()));
   expect_one_line_error(run("generate " + model() + " -p x --steps 0 -o " + out.string()));
-  expect_one_line_error(run("generate " + model() + " -p x -W 64 -H 64 --init-noise " + goldens() + ":t2i_128x128.noise -o " + out.string()));
-  expect_one_line_error(run("edit " + model() + " -i " + (dir_ / "missing.png").string() + " -p x -o " + out.string()));
+  expect_one_line_error(run("generate " + model() + " -p x -W 64 -H 64 --init-noise " + goldens() +
+                            ":t2i_128x128.noise -o " + out.string()));
+  expect_one_line_error(run("edit " + model() + " -i " + (dir_ / "missing.png").string() +
+                            " -p x -o " + out.string()));
   std::ofstream(dir_ / "garbage.png") << "not an image at all";
-  expect_one_line_error(run("edit " + model() + " -i " + (dir_ / "garbage.png").string() + " -p x -o " + out.string()));
+  expect_one_line_error(run("edit " + model() + " -i " + (dir_ / "garbage.png").string() +
+                            " -p x -o " + out.string()));
   expect_one_line_error(run("ask " + model() + " -p ''"));
-  expect_one_line_error(run("ask " + model() + " --image " + input("cat.png") + " -p '<image><image>'"));
+  expect_one_line_error(
+      run("ask " + model() + " --image " + input("cat.png") + " -p '<image><image>'"));
   expect_one_line_error(run("--precision f16 ask " + model() + " -p hi"));
   EXPECT_FALSE(fs::exists(out));
 }

@@ -382,7 +382,8 @@ TEST(Ops, TwoThreadsAgreeWithOne) {
       Tensor w = randn({96, 160}, 21, 0.1f).to_dtype(DType::BF16);
       results[threads - 1].push_back(ops::linear(randn({1, 160}, 22), w));
       results[threads - 1].push_back(ops::linear(randn({50, 160}, 23), w));
-      Tensor q = randn({130, 4 * 32}, 24), k = randn({130, 2 * 32}, 25), v = randn({130, 2 * 32}, 26);
+      Tensor q = randn({130, 4 * 32}, 24), k = randn({130, 2 * 32}, 25),
+             v = randn({130, 2 * 32}, 26);
       results[threads - 1].push_back(ops::attention(q, k, v, 4, 2, 0.17f, true));
     }
   }

@@ -38,17 +38,21 @@ Components* PipelineGolden::comps_ = nullptr;
 
 std::vector<int32_t> golden_greedy(const std::string& name) {
   std::vector<int32_t> ids;
-  for (const auto& v : test::manifest_case(name)["greedy_ids_generate"]) ids.push_back(v.get<int32_t>());
+  for (const auto& v : test::manifest_case(name)["greedy_ids_generate"])
+    ids.push_back(v.get<int32_t>());
   return ids;
 }
 
-Image fixture_image(const std::string& file) { return read_image(test::fixture_path("inputs/" + file)); }
+Image fixture_image(const std::string& file) {
+  return read_image(test::fixture_path("inputs/" + file));
+}
 
 // The manifest's image tolerance: max |a-b| <= 2 and mean |a-b| <= 0.02.
 ::testing::AssertionResult image_matches(const Image& img, const std::string& golden_name) {
   Tensor g = test::golden(golden_name);
   if (g.dim(0) != img.height || g.dim(1) != img.width)
-    return ::testing::AssertionFailure() << golden_name << ": size " << img.width << "x" << img.height;
+    return ::testing::AssertionFailure()
+           << golden_name << ": size " << img.width << "x" << img.height;
   const uint8_t* b = g.data<uint8_t>();
   int maxd = 0;
   double sum = 0;
@@ -58,7 +62,8 @@ Image fixture_image(const std::string& file) { return read_image(test::fixture_p
     sum += d;
   }
   const double mean = sum / double(img.rgb.size());
-  auto r = (maxd <= 2 && mean <= 0.02) ? ::testing::AssertionSuccess() : ::testing::AssertionFailure();
+  auto r =
+      (maxd <= 2 && mean <= 0.02) ? ::testing::AssertionSuccess() : ::testing::AssertionFailure();
   return r << golden_name << ": max|a-b|=" << maxd << " mean|a-b|=" << mean;
 }
 
@@ -106,9 +111,11 @@ TEST_F(PipelineGolden, AskRejectsMarkerImageMismatch) {
 TEST_F(PipelineGolden, TextToImageConditionsMatch) {
   const Image white = Image::filled(128, 128, 255, 255, 255);
   Image llm_image;
-  Tensor cond = build_condition(*comps_, t2i_condition_query("a cute cat"), white, 128, 128, &llm_image);
+  Tensor cond =
+      build_condition(*comps_, t2i_condition_query("a cute cat"), white, 128, 128, &llm_image);
   EXPECT_TRUE(test::matches_golden(cond, "t2i_128x128.cond_txt.txt"));
-  EXPECT_TRUE(test::equals_golden_u8(image_to_tensor_u8(llm_image), "t2i_128x128.cond_txt.llm_image_u8"));
+  EXPECT_TRUE(
+      test::equals_golden_u8(image_to_tensor_u8(llm_image), "t2i_128x128.cond_txt.llm_image_u8"));
   Tensor uncond = build_condition(*comps_, unconditional_query(), white, 128, 128);
   EXPECT_TRUE(test::matches_golden(uncond, "t2i_128x128.cond_no_both.txt"));
 }
@@ -127,7 +134,8 @@ TEST_F(PipelineGolden, EditConditionsMatch) {
   EXPECT_TRUE(test::matches_golden(build_condition(*comps_, unconditional_query(), resized, W, H),
                                    "edit_128x160.cond_no_txt.txt"));
   EXPECT_TRUE(test::matches_golden(
-      build_condition(*comps_, edit_condition_query(c["instruction"].get<std::string>()), resized, W, H),
+      build_condition(*comps_, edit_condition_query(c["instruction"].get<std::string>()), resized,
+                      W, H),
       "edit_128x160.cond_txt.txt"));
 }
 
@@ -145,8 +153,12 @@ void run_t2i(Pipeline* pipe, const std::string& name) {
   EXPECT_TRUE(image_matches(r.image, name + ".image_u8"));
 }
 
-TEST_F(PipelineGolden, TextToImageSquareReproducesTheReferenceImage) { run_t2i(pipe_, "t2i_128x128"); }
-TEST_F(PipelineGolden, TextToImageWideReproducesTheReferenceImage) { run_t2i(pipe_, "t2i_128x192"); }
+TEST_F(PipelineGolden, TextToImageSquareReproducesTheReferenceImage) {
+  run_t2i(pipe_, "t2i_128x128");
+}
+TEST_F(PipelineGolden, TextToImageWideReproducesTheReferenceImage) {
+  run_t2i(pipe_, "t2i_128x192");
+}
 
 TEST_F(PipelineGolden, EditReproducesTheReferenceImage) {
   const auto& c = test::manifest_case("edit_128x160");

@@ -1,9 +1,9 @@
 #include <gtest/gtest.h>
 
-#include "io/safetensors.hpp"
-#include "io/config.hpp"
-#include "io/weight_binder.hpp"
 #include "core/error.hpp"
+#include "io/config.hpp"
+#include "io/safetensors.hpp"
+#include "io/weight_binder.hpp"
 #include "support/golden.hpp"
 
 using namespace ovis;
@@ -39,7 +39,8 @@ fs::path temp_dir(const std::string& name) {
   return d;
 }
 
-void write_raw(const fs::path& p, uint64_t header_len, const std::string& header, size_t data_bytes) {
+void write_raw(const fs::path& p, uint64_t header_len, const std::string& header,
+               size_t data_bytes) {
   std::ofstream out(p, std::ios::binary);
   out.write(reinterpret_cast<const char*>(&header_len), 8);
   out << header;
@@ -58,8 +59,9 @@ std::string open_error(const fs::path& p) {
 TEST(Safetensors, RoundTripsEveryDtype) {
   fs::path d = temp_dir("roundtrip");
   Tensor f = Tensor::from_vector({1, -2, 3.5f, 4}, {2, 2});
-  write_safetensors((d / "a.safetensors").string(),
-                    {{"f32", f}, {"bf16", f.to_dtype(DType::BF16)}, {"f16", f.to_dtype(DType::F16)}});
+  write_safetensors(
+      (d / "a.safetensors").string(),
+      {{"f32", f}, {"bf16", f.to_dtype(DType::BF16)}, {"f16", f.to_dtype(DType::F16)}});
   auto file = SafetensorsFile::open((d / "a.safetensors").string());
   for (const char* n : {"f32", "bf16", "f16"}) {
     Tensor t = file->tensor(n).to_f32();

@@ -6,36 +6,55 @@ namespace ovis {
 
 size_t dtype_size(DType t) {
   switch (t) {
-    case DType::F32: return 4;
-    case DType::BF16: return 2;
-    case DType::F16: return 2;
-    case DType::I64: return 8;
-    case DType::I32: return 4;
-    case DType::U8: return 1;
+    case DType::F32:
+      return 4;
+    case DType::BF16:
+      return 2;
+    case DType::F16:
+      return 2;
+    case DType::I64:
+      return 8;
+    case DType::I32:
+      return 4;
+    case DType::U8:
+      return 1;
   }
   return 0;
 }
 
 const char* dtype_name(DType t) {
   switch (t) {
-    case DType::F32: return "F32";
-    case DType::BF16: return "BF16";
-    case DType::F16: return "F16";
-    case DType::I64: return "I64";
-    case DType::I32: return "I32";
-    case DType::U8: return "U8";
+    case DType::F32:
+      return "F32";
+    case DType::BF16:
+      return "BF16";
+    case DType::F16:
+      return "F16";
+    case DType::I64:
+      return "I64";
+    case DType::I32:
+      return "I32";
+    case DType::U8:
+      return "U8";
   }
   return "?";
 }
 
 bool dtype_from_safetensors(const std::string& s, DType* out) {
-  if (s == "F32") *out = DType::F32;
-  else if (s == "BF16") *out = DType::BF16;
-  else if (s == "F16") *out = DType::F16;
-  else if (s == "I64") *out = DType::I64;
-  else if (s == "I32") *out = DType::I32;
-  else if (s == "U8") *out = DType::U8;
-  else return false;
+  if (s == "F32")
+    *out = DType::F32;
+  else if (s == "BF16")
+    *out = DType::BF16;
+  else if (s == "F16")
+    *out = DType::F16;
+  else if (s == "I64")
+    *out = DType::I64;
+  else if (s == "I32")
+    *out = DType::I32;
+  else if (s == "U8")
+    *out = DType::U8;
+  else
+    return false;
   return true;
 }
 

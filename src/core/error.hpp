@@ -27,8 +27,8 @@ template <class... Args>
 
 }  // namespace ovis
 
-#define OVIS_ASSERT(cond)                                                                   \
-  do {                                                                                      \
-    if (!(cond)) ::ovis::fail("internal error: assertion failed: ", #cond, " at ", __FILE__, \
-                              ":", __LINE__);                                               \
+#define OVIS_ASSERT(cond)                                                                         \
+  do {                                                                                            \
+    if (!(cond))                                                                                  \
+      ::ovis::fail("internal error: assertion failed: ", #cond, " at ", __FILE__, ":", __LINE__); \
   } while (0)

@@ -143,7 +143,9 @@ Tensor Tensor::to_dtype(DType target) const {
   return to_f32().to_dtype(target);
 }
 
-Tensor Tensor::to_f32() const { return dtype_ == DType::F32 ? clone() : to_dtype(DType::F32); }
+Tensor Tensor::to_f32() const {
+  return dtype_ == DType::F32 ? clone() : to_dtype(DType::F32);
+}
 
 std::vector<float> Tensor::to_vector() const {
   Tensor f = dtype_ == DType::F32 ? *this : to_f32();

@@ -40,7 +40,9 @@ class Tensor {
 
   void* raw() const { return data_; }
   template <class T>
-  T* data() const { return static_cast<T*>(data_); }
+  T* data() const {
+    return static_cast<T*>(data_);
+  }
   float* f32() const;  // asserts dtype F32
 
   // Same storage, new shape (numel must match). One dimension may be -1.

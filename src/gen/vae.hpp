@@ -64,7 +64,6 @@ class Vae {
   // Pixel size of one latent pixel (8 for the SDXL layout).
   int64_t upscale_factor() const;
 
-
  private:
   struct Weights;  // vae.cpp
   explicit Vae(std::shared_ptr<const Weights> w) : w_(std::move(w)) {}

@@ -62,7 +62,8 @@ struct Reader {
   }
   std::vector<int> ints(const char* key) const {
     const json& v = at(key);
-    if (!v.is_array() || v.empty()) fail(file, ": field '", prefix, key, "' must be a non-empty array");
+    if (!v.is_array() || v.empty())
+      fail(file, ": field '", prefix, key, "' must be a non-empty array");
     std::vector<int> r;
     for (const auto& x : v) {
       if (!x.is_number_integer() || x.get<int64_t>() <= 0)
@@ -111,14 +112,16 @@ ModelConfig parse_model_config(const nlohmann::json& root, const std::string& cf
     check(L.num_heads % L.num_kv_heads == 0, cfg_path,
           "llm_config.num_attention_heads must be a multiple of num_key_value_heads");
     check(L.head_dim % 2 == 0, cfg_path, "llm_config.head_dim must be even");
-    check(c.hidden_size == L.hidden_size, cfg_path, "hidden_size must equal llm_config.hidden_size");
+    check(c.hidden_size == L.hidden_size, cfg_path,
+          "hidden_size must equal llm_config.hidden_size");
   }
   {
     Reader v = r.sub("visual_tokenizer_config");
     VisualTokenizerConfig& V = c.visual_tokenizer;
     V.vocab_size = v.i("vocab_size");
     V.hidden_stride = v.i_or("hidden_stride", 2);
-    if (v.has("tokenize_function")) V.tokenize_function = v.at("tokenize_function").get<std::string>();
+    if (v.has("tokenize_function"))
+      V.tokenize_function = v.at("tokenize_function").get<std::string>();
     if (V.tokenize_function != "softmax")
       fail(cfg_path, ": visual_tokenizer_config.tokenize_function '", V.tokenize_function,
            "' is not supported (only softmax)");
@@ -163,7 +166,8 @@ ModelConfig parse_model_config(const nlohmann::json& root, const std::string& cf
     D.timestep_shift = g.b_or("timestep_shift", false);
     D.base_shift = g.d_or("base_shift", 0.5);
     D.max_shift = g.d_or("max_shift", 1.15);
-    if (D.guidance_embed) fail(cfg_path, ": visual_generator_config.guidance_embed=true is not supported");
+    if (D.guidance_embed)
+      fail(cfg_path, ": visual_generator_config.guidance_embed=true is not supported");
     check(D.hidden_size % D.num_heads == 0, cfg_path, "generator hidden_size % num_heads");
     int sum = 0;
     for (int a : D.axes_dim) sum += a;

@@ -42,7 +42,7 @@ struct VisionConfig {  // spec §2.3 backbone (AIMv2)
 };
 
 struct VisualTokenizerConfig {  // spec §2.3
-  int vocab_size = 0;  // head outputs vocab_size - 4 logits
+  int vocab_size = 0;           // head outputs vocab_size - 4 logits
   int hidden_stride = 2;
   std::string tokenize_function = "softmax";
   VisionConfig backbone;

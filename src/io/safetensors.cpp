@@ -141,10 +141,12 @@ TensorStore TensorStore::open_dir(const std::string& dir, const std::string& ind
     std::vector<std::string> shards;
     std::map<std::string, std::string> expected;
     for (auto it = j["weight_map"].begin(); it != j["weight_map"].end(); ++it) {
-      if (!it.value().is_string()) fail(index.string(), ": weight_map entry '", it.key(), "' is not a string");
+      if (!it.value().is_string())
+        fail(index.string(), ": weight_map entry '", it.key(), "' is not a string");
       std::string shard = it.value().get<std::string>();
       if (shard.find('/') != std::string::npos || shard.find("..") != std::string::npos)
-        fail(index.string(), ": weight_map entry '", it.key(), "' names an unsafe path '", shard, "'");
+        fail(index.string(), ": weight_map entry '", it.key(), "' names an unsafe path '", shard,
+             "'");
       expected[it.key()] = shard;
       if (std::find(shards.begin(), shards.end(), shard) == shards.end()) shards.push_back(shard);
     }
@@ -156,7 +158,8 @@ TensorStore TensorStore::open_dir(const std::string& dir, const std::string& ind
     }
     TensorStore st = open_files(paths);
     for (const auto& [name, shard] : expected) {
-      if (!st.has(name)) fail(dir, "/", shard, ": missing tensor '", name, "' listed in ", index_name);
+      if (!st.has(name))
+        fail(dir, "/", shard, ": missing tensor '", name, "' listed in ", index_name);
     }
     st.origin_ = dir;
     return st;
@@ -197,7 +200,8 @@ void write_safetensors(const std::string& path,
   nlohmann::json h = nlohmann::json::object();
   size_t off = 0;
   for (const auto& [name, t] : tensors) {
-    h[name] = {{"dtype", dtype_name(t.dtype())}, {"shape", t.shape()},
+    h[name] = {{"dtype", dtype_name(t.dtype())},
+               {"shape", t.shape()},
                {"data_offsets", {off, off + t.nbytes()}}};
     off += t.nbytes();
   }

@@ -28,7 +28,8 @@ Tensor synthetic_tensor(const std::string& name, const Shape& shape, uint64_t se
   const bool is_norm = shape.size() == 1 && (name.find("norm") != std::string::npos ||
                                              name.find("scale") != std::string::npos);
   const int64_t fan_in = shape.size() >= 2 ? n / shape[0] : 1;
-  const float amp = is_norm ? 0.05f : std::sqrt(3.0f / float(fan_in)) * (shape.size() == 1 ? 0.1f : 1.0f);
+  const float amp =
+      is_norm ? 0.05f : std::sqrt(3.0f / float(fan_in)) * (shape.size() == 1 ? 0.1f : 1.0f);
   const float base = is_norm ? 1.0f : 0.0f;
   uint16_t* p = t.data<uint16_t>();
   const uint64_t s0 = seed ^ hash_name(name);
@@ -66,8 +67,8 @@ Tensor WeightBinder::get(const std::string& name, const Shape& shape) {
     fail(store_.file_of(name), ": tensor '", name, "' has dtype ", dtype_name(e.dtype),
          ", expected BF16, F16 or F32");
   if (e.shape != shape)
-    fail(store_.file_of(name), ": tensor '", name, "' has shape ", shape_str(e.shape), ", expected ",
-         shape_str(shape));
+    fail(store_.file_of(name), ": tensor '", name, "' has shape ", shape_str(e.shape),
+         ", expected ", shape_str(shape));
   used_.insert(name);
   bound_bytes_ += store_.entry(name).end - store_.entry(name).begin;
   return store_.get(name);
@@ -80,7 +81,8 @@ void WeightBinder::check_no_extra(const std::vector<std::string>& prefixes) cons
     if (used_.count(n)) continue;
     for (const auto& p : prefixes)
       if (n.rfind(p, 0) == 0)
-        fail(store_.file_of(n), ": unexpected tensor '", n, "' (not part of the Ovis-U1 architecture "
+        fail(store_.file_of(n), ": unexpected tensor '", n,
+             "' (not part of the Ovis-U1 architecture "
              "described by config.json)");
   }
 }

@@ -16,10 +16,18 @@ bool cpu_has_avx512_bf16() {
   return has;
 }
 
-Precision default_precision() { return cpu_has_avx512_bf16() ? Precision::BF16 : Precision::F32; }
-void set_precision(Precision p) { g_precision = p; }
-Precision precision() { return g_precision; }
-const char* precision_name(Precision p) { return p == Precision::BF16 ? "bf16" : "f32"; }
+Precision default_precision() {
+  return cpu_has_avx512_bf16() ? Precision::BF16 : Precision::F32;
+}
+void set_precision(Precision p) {
+  g_precision = p;
+}
+Precision precision() {
+  return g_precision;
+}
+const char* precision_name(Precision p) {
+  return p == Precision::BF16 ? "bf16" : "f32";
+}
 
 void set_num_threads(int n) {
   if (n <= 0) {
@@ -29,6 +37,8 @@ void set_num_threads(int n) {
   }
   omp_set_num_threads(n);
 }
-int num_threads() { return omp_get_max_threads(); }
+int num_threads() {
+  return omp_get_max_threads();
+}
 
 }  // namespace ovis::ops

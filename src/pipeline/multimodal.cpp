@@ -20,7 +20,8 @@ Tensor merge_multimodal(const std::vector<int32_t>& ids, const std::vector<Tenso
   size_t atoms = 0;
   for (int32_t id : ids) {
     if (id == kImageAtomId) {
-      if (atoms >= visual.size()) fail("prompt has more <image> markers than images (", visual.size(), ")");
+      if (atoms >= visual.size())
+        fail("prompt has more <image> markers than images (", visual.size(), ")");
       total += visual[atoms++].dim(0);
     } else {
       ++total;

@@ -49,7 +49,8 @@ class TextStreamer {
     static const std::string kReplacement = "\xEF\xBF\xBD";
     if (!final && ready >= 3 && text.compare(ready - 3, 3, kReplacement) == 0) ready -= 3;
     bool keep_going = true;
-    if (ready > emitted_ && sink_) keep_going = sink_(std::string_view(text).substr(emitted_, ready - emitted_));
+    if (ready > emitted_ && sink_)
+      keep_going = sink_(std::string_view(text).substr(emitted_, ready - emitted_));
     emitted_ = std::max(emitted_, ready);
     return keep_going;
   }
@@ -87,7 +88,8 @@ class OvisPipeline final : public Pipeline {
     if (req.max_new_tokens <= 0) fail("--max-tokens must be positive");
     AskResult res;
     Timer t;
-    FormattedPrompt fp = format_understanding_prompt(c_.tok, ask_query(req.prompt, int(req.images.size())));
+    FormattedPrompt fp =
+        format_understanding_prompt(c_.tok, ask_query(req.prompt, int(req.images.size())));
     if (fp.num_images() != int(req.images.size()))
       fail("the prompt has ", fp.num_images(), " <image> markers but ", req.images.size(),
            " images were given");
@@ -97,7 +99,8 @@ class OvisPipeline final : public Pipeline {
       visual.push_back(c_.encode_image(req.images[i]));
     }
     report(req.on_progress, "vision", int(req.images.size()), int(req.images.size()), t);
-    Tensor embeds = merge_multimodal(fp.input_ids, visual, c_.llm, c_.vt, c_.cfg.multimodal_max_length);
+    Tensor embeds =
+        merge_multimodal(fp.input_ids, visual, c_.llm, c_.vt, c_.cfg.multimodal_max_length);
     res.vision_s = t.seconds();
     res.prompt_tokens = int(embeds.dim(0));
 
@@ -133,8 +136,8 @@ class OvisPipeline final : public Pipeline {
     ImageResult res;
     const int W = req.width / 16 * 16, H = req.height / 16 * 16;
     if (W != req.width || H != req.height)
-      res.warnings.push_back(str("size ", req.width, "x", req.height, " is not a multiple of 16; generating ",
-                                 W, "x", H));
+      res.warnings.push_back(str("size ", req.width, "x", req.height,
+                                 " is not a multiple of 16; generating ", W, "x", H));
     Tensor noise = initial_noise(req.init_noise, req.seed, H, W);  // validated before any work
     Timer t;
     // spec §7.2: T2I conditions on a blank white image of the requested size.
@@ -165,8 +168,8 @@ class OvisPipeline final : public Pipeline {
     const ImageSize sz = smart_resize(req.input.height, req.input.width, kEditSizeFactor);
     const int W = sz.width, H = sz.height;
     if (W != req.input.width || H != req.input.height)
-      res.warnings.push_back(str("input ", req.input.width, "x", req.input.height, " is edited at ", W, "x", H,
-                                 " (multiple of 32, reference size rule)"));
+      res.warnings.push_back(str("input ", req.input.width, "x", req.input.height, " is edited at ",
+                                 W, "x", H, " (multiple of 32, reference size rule)"));
     Tensor noise = initial_noise(req.init_noise, req.seed, H, W);  // validated before any work
     Timer t;
     const Image resized = resize_bicubic(req.input, W, H);
@@ -193,8 +196,8 @@ class OvisPipeline final : public Pipeline {
     Tensor img = pack_latents(noise);
     Tensor ids = latent_ids(H / 16, W / 16, 0.0f);
     std::vector<float> ts = flow_schedule(req.steps, img.dim(0), c_.cfg.dit);
-    Tensor out = denoise_edit(c_.dit, img, ids, cond_txt, no_txt, no_both, cond_latents, cond_ids, ts,
-                              req.cfg_scale, req.img_cfg_scale,
+    Tensor out = denoise_edit(c_.dit, img, ids, cond_txt, no_txt, no_both, cond_latents, cond_ids,
+                              ts, req.cfg_scale, req.img_cfg_scale,
                               step_reporter(req.on_progress, "denoise", t));
     res.denoise_s = t.seconds();
     finish(out, H, W, req.on_progress, res);
@@ -221,14 +224,17 @@ class OvisPipeline final : public Pipeline {
     Tensor n = *given;
     if (n.ndim() == 4 && n.dim(0) == 1) n = n.reshape({n.dim(1), n.dim(2), n.dim(3)});
     if (n.shape() != want)
-      fail("--init-noise tensor has shape ", shape_str(given->shape()), ", expected ", shape_str(want),
-           " for a ", W, "x", H, " image");
+      fail("--init-noise tensor has shape ", shape_str(given->shape()), ", expected ",
+           shape_str(want), " for a ", W, "x", H, " image");
     return n.to_f32();
   }
 
-  static StepCallback step_reporter(const ProgressFn& fn, const std::string& stage, const Timer& t) {
+  static StepCallback step_reporter(const ProgressFn& fn, const std::string& stage,
+                                    const Timer& t) {
     if (!fn) return nullptr;
-    return [fn, stage, &t](int step, int total) { fn(ProgressEvent{stage, step, total, t.seconds()}); };
+    return [fn, stage, &t](int step, int total) {
+      fn(ProgressEvent{stage, step, total, t.seconds()});
+    };
   }
 
   void finish(const Tensor& packed, int H, int W, const ProgressFn& progress, ImageResult& res) {

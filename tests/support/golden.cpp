@@ -14,7 +14,9 @@ std::string fixture_dir() {
   return env && *env ? env : OVIS_FIXTURE_DIR;
 }
 
-std::string fixture_path(const std::string& rel) { return fixture_dir() + "/" + rel; }
+std::string fixture_path(const std::string& rel) {
+  return fixture_dir() + "/" + rel;
+}
 
 const nlohmann::json& manifest() {
   static nlohmann::json j = [] {
@@ -34,14 +36,18 @@ const nlohmann::json& manifest_case(const std::string& name) {
 }
 
 static const TensorStore& goldens() {
-  static TensorStore s = TensorStore::open_files(
-      {fixture_path("goldens-00001-of-00002.safetensors"),
-       fixture_path("goldens-00002-of-00002.safetensors")});
+  static TensorStore s =
+      TensorStore::open_files({fixture_path("goldens-00001-of-00002.safetensors"),
+                               fixture_path("goldens-00002-of-00002.safetensors")});
   return s;
 }
 
-Tensor golden(const std::string& name) { return goldens().get(name); }
-bool has_golden(const std::string& name) { return goldens().has(name); }
+Tensor golden(const std::string& name) {
+  return goldens().get(name);
+}
+bool has_golden(const std::string& name) {
+  return goldens().has(name);
+}
 
 std::string golden_tolerance(const std::string& name) {
   for (const auto& c : manifest()["cases"]) {
@@ -121,9 +127,9 @@ CompareResult compare(const float* a, const float* b, int64_t n) {
 ::testing::AssertionResult equals_golden_u8(const Tensor& actual, const std::string& name) {
   Tensor g = golden(name);
   if (actual.numel() != g.numel() || actual.dtype() != DType::U8)
-    return ::testing::AssertionFailure() << name << ": shape/dtype mismatch "
-                                         << shape_str(actual.shape()) << " vs "
-                                         << shape_str(g.shape());
+    return ::testing::AssertionFailure()
+           << name << ": shape/dtype mismatch " << shape_str(actual.shape()) << " vs "
+           << shape_str(g.shape());
   const uint8_t* a = actual.data<uint8_t>();
   const uint8_t* b = g.data<uint8_t>();
   int64_t bad = 0, first = -1;
@@ -133,9 +139,9 @@ CompareResult compare(const float* a, const float* b, int64_t n) {
       ++bad;
     }
   if (bad == 0) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << name << ": " << bad << " of " << g.numel()
-                                       << " bytes differ, first at " << first << " ("
-                                       << int(a[first]) << " vs " << int(b[first]) << ")";
+  return ::testing::AssertionFailure()
+         << name << ": " << bad << " of " << g.numel() << " bytes differ, first at " << first
+         << " (" << int(a[first]) << " vs " << int(b[first]) << ")";
 }
 
 }  // namespace ovis::test

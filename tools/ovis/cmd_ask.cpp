@@ -48,13 +48,14 @@ int run_ask(const AskOptions& o, const GlobalOptions& g) {
   std::fflush(stdout);
   if (!g.quiet) {
     const int n = int(r.tokens.size());
-    std::fprintf(stderr,
-                 "\n[%s, %d threads] load %.2f s | vision %.2f s (%zu image%s) | prefill %d tok %.2f s "
-                 "(%.1f tok/s) | decode %d tok %.2f s (%.2f tok/s)\n",
-                 prec.c_str(), ops::num_threads(), load_s, r.vision_s, o.images.size(),
-                 o.images.size() == 1 ? "" : "s", r.prompt_tokens, r.prefill_s,
-                 r.prefill_s > 0 ? r.prompt_tokens / r.prefill_s : 0.0, n, r.decode_s,
-                 r.decode_s > 0 ? n / r.decode_s : 0.0);
+    std::fprintf(
+        stderr,
+        "\n[%s, %d threads] load %.2f s | vision %.2f s (%zu image%s) | prefill %d tok %.2f s "
+        "(%.1f tok/s) | decode %d tok %.2f s (%.2f tok/s)\n",
+        prec.c_str(), ops::num_threads(), load_s, r.vision_s, o.images.size(),
+        o.images.size() == 1 ? "" : "s", r.prompt_tokens, r.prefill_s,
+        r.prefill_s > 0 ? r.prompt_tokens / r.prefill_s : 0.0, n, r.decode_s,
+        r.decode_s > 0 ? n / r.decode_s : 0.0);
   }
   return 0;
 }
@@ -65,13 +66,15 @@ void add_ask_command(CLI::App& app, GlobalOptions& g, int& exit_code) {
   auto o = std::make_shared<AskOptions>();
   CLI::App* cmd = app.add_subcommand(
       "ask", "Answer a question about images (or chat without images). The answer goes to stdout.");
-  cmd->add_option("-m,--model", o->model, "Ovis-U1 checkpoint folder (Hugging Face snapshot)")->required();
+  cmd->add_option("-m,--model", o->model, "Ovis-U1 checkpoint folder (Hugging Face snapshot)")
+      ->required();
   cmd->add_option("--image", o->images,
                   "Image file (PNG or JPEG); repeat for several. Placed before the prompt unless "
                   "the prompt has <image> markers");
   cmd->add_option("-p,--prompt", o->prompt, "The question");
   cmd->add_option("-n,--max-tokens", o->max_tokens, "Maximum new tokens")->capture_default_str();
-  cmd->add_option("--temp", o->temperature, "Sampling temperature (0 = greedy, the reference's setting)")
+  cmd->add_option("--temp", o->temperature,
+                  "Sampling temperature (0 = greedy, the reference's setting)")
       ->capture_default_str();
   cmd->add_option("--top-k", o->top_k, "Top-k sampling (0 = off)")->capture_default_str();
   cmd->add_option("--top-p", o->top_p, "Top-p (nucleus) sampling")->capture_default_str();

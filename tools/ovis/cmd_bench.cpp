@@ -67,9 +67,10 @@ nlohmann::json bench_llm(const BenchOptions& o, const ModelConfig& cfg) {
   const LlmConfig& c = cfg.llm;
   // Weights read per decoded token: every layer + the tied LM head (= embedding table).
   const double layer_params =
-      double(c.num_layers) * (double(c.hidden_size) * (c.num_heads + 2 * c.num_kv_heads) * c.head_dim +
-                              double(c.num_heads) * c.head_dim * c.hidden_size +
-                              3.0 * c.hidden_size * c.intermediate_size);
+      double(c.num_layers) *
+      (double(c.hidden_size) * (c.num_heads + 2 * c.num_kv_heads) * c.head_dim +
+       double(c.num_heads) * c.head_dim * c.hidden_size +
+       3.0 * c.hidden_size * c.intermediate_size);
   const double head_params = double(c.vocab_size) * c.hidden_size;
   std::mt19937 g(7);
   std::vector<int64_t> ids(size_t(o.prompt_tokens));
@@ -126,7 +127,8 @@ nlohmann::json bench_vision(const BenchOptions& o, const ModelConfig& cfg) {
     best = std::min(best, t.seconds());
   }
   return {{"bench", "vision"},
-          {"model", "AIMv2-L visual tokenizer + head + VTE (Ovis-U1-3B shapes), synthetic bf16 weights"},
+          {"model",
+           "AIMv2-L visual tokenizer + head + VTE (Ovis-U1-3B shapes), synthetic bf16 weights"},
           {"precision", ops::precision_name(ops::precision())},
           {"threads", ops::num_threads()},
           {"image", "448x448"},
@@ -151,7 +153,10 @@ nlohmann::json bench_dit(const BenchOptions& o, const ModelConfig& cfg) {
   for (int r = 0; r <= o.repeat; ++r) {
     t.reset();
     Tensor v = dit.forward(img, ids, txt, 0.5f);
-    if (r == 0) first = t.seconds(); else best = std::min(best, t.seconds());
+    if (r == 0)
+      first = t.seconds();
+    else
+      best = std::min(best, t.seconds());
   }
   return {{"bench", "dit"},
           {"model", "Yak MMDiT 1.1B (Ovis-U1-3B shapes), synthetic bf16 weights"},
@@ -207,7 +212,8 @@ nlohmann::json bench_t2i(const BenchOptions& o, const ModelConfig& cfg) {
   Vae vae = Vae::load(wb, cfg.vae);
   const double build_s = t.seconds();
   t.reset();
-  PreprocessedImage pre = preprocess_image(Image::filled(448, 448, 255, 255, 255), cfg.preprocessor);
+  PreprocessedImage pre =
+      preprocess_image(Image::filled(448, 448, 255, 255, 255), cfg.preprocessor);
   Tensor visual = vt.encode(pre.pixel_values, pre.grid_h, pre.grid_w);
   std::mt19937 gen(13);
   auto condition = [&](int64_t text_len) {
@@ -252,16 +258,23 @@ int run_bench(const BenchOptions& o, const GlobalOptions& g) {
   apply_global_options(g);
   const ModelConfig cfg = real_config();
   nlohmann::json r;
-  if (o.what == "llm") r = bench_llm(o, cfg);
-  else if (o.what == "vision") r = bench_vision(o, cfg);
-  else if (o.what == "dit") r = bench_dit(o, cfg);
-  else if (o.what == "vae") r = bench_vae(o, cfg);
-  else if (o.what == "t2i") r = bench_t2i(o, cfg);
-  else fail("unknown benchmark '", o.what, "' (llm, vision, dit, vae)");
+  if (o.what == "llm")
+    r = bench_llm(o, cfg);
+  else if (o.what == "vision")
+    r = bench_vision(o, cfg);
+  else if (o.what == "dit")
+    r = bench_dit(o, cfg);
+  else if (o.what == "vae")
+    r = bench_vae(o, cfg);
+  else if (o.what == "t2i")
+    r = bench_t2i(o, cfg);
+  else
+    fail("unknown benchmark '", o.what, "' (llm, vision, dit, vae)");
   if (o.json) {
     std::printf("%s\n", r.dump().c_str());
   } else {
-    for (auto it = r.begin(); it != r.end(); ++it) std::printf("%-18s %s\n", it.key().c_str(), it.value().dump().c_str());
+    for (auto it = r.begin(); it != r.end(); ++it)
+      std::printf("%-18s %s\n", it.key().c_str(), it.value().dump().c_str());
   }
   return 0;
 }
@@ -270,18 +283,23 @@ int run_bench(const BenchOptions& o, const GlobalOptions& g) {
 
 void add_bench_command(CLI::App& app, GlobalOptions& g, int& exit_code) {
   auto o = std::make_shared<BenchOptions>();
-  CLI::App* cmd = app.add_subcommand(
-      "bench", "Measure a stage at the real Ovis-U1-3B shapes with synthetic weights (no checkpoint needed)");
+  CLI::App* cmd = app.add_subcommand("bench",
+                                     "Measure a stage at the real Ovis-U1-3B shapes with synthetic "
+                                     "weights (no checkpoint needed)");
   cmd->add_option("what", o->what, "llm | vision | dit | vae | t2i (whole text-to-image flow)")
       ->required()
       ->check(CLI::IsMember({"llm", "vision", "dit", "vae", "t2i"}));
   cmd->add_flag("--json", o->json, "Print one JSON object on stdout");
   cmd->add_option("--size", o->size, "dit/vae/t2i: image side in pixels")->capture_default_str();
   cmd->add_option("--steps", o->steps, "t2i: denoising steps")->capture_default_str();
-  cmd->add_option("--prompt-tokens", o->prompt_tokens, "llm: prefill length")->capture_default_str();
-  cmd->add_option("--decode-tokens", o->decode_tokens, "llm: tokens to decode")->capture_default_str();
-  cmd->add_option("--text-tokens", o->text_tokens, "dit/t2i: condition length")->capture_default_str();
-  cmd->add_option("--repeat", o->repeat, "Timed repetitions (best is reported)")->capture_default_str();
+  cmd->add_option("--prompt-tokens", o->prompt_tokens, "llm: prefill length")
+      ->capture_default_str();
+  cmd->add_option("--decode-tokens", o->decode_tokens, "llm: tokens to decode")
+      ->capture_default_str();
+  cmd->add_option("--text-tokens", o->text_tokens, "dit/t2i: condition length")
+      ->capture_default_str();
+  cmd->add_option("--repeat", o->repeat, "Timed repetitions (best is reported)")
+      ->capture_default_str();
   cmd->callback([o, &g, &exit_code] { exit_code = run_bench(*o, g); });
 }
 

@@ -37,7 +37,8 @@ std::string output_path(const std::string& pattern, int i, int batch) {
   }
   if (batch == 1) return pattern;
   std::filesystem::path p(pattern);
-  return (p.parent_path() / (p.stem().string() + "_" + std::to_string(i) + p.extension().string())).string();
+  return (p.parent_path() / (p.stem().string() + "_" + std::to_string(i) + p.extension().string()))
+      .string();
 }
 
 void validate_output(const ImageOptions& o) {
@@ -53,7 +54,8 @@ void validate_output(const ImageOptions& o) {
       fail("-o ", o.output, ": the pattern may hold one integer conversion such as %03d");
   }
   if (o.batch < 1 || o.batch > 1000) fail("-b/--batch-count must be between 1 and 1000");
-  std::filesystem::path dir = std::filesystem::path(output_path(o.output, 0, o.batch)).parent_path();
+  std::filesystem::path dir =
+      std::filesystem::path(output_path(o.output, 0, o.batch)).parent_path();
   if (!dir.empty() && !std::filesystem::is_directory(dir))
     fail("-o ", o.output, ": folder ", dir.string(), " does not exist");
 }
@@ -67,11 +69,12 @@ std::string format_float(float v) {
 // A1111 / sd-cli style "parameters" text.
 std::string parameters_text(const ImageOptions& o, bool edit, uint64_t seed, int w, int h) {
   std::ostringstream os;
-  os << o.prompt << "\nSteps: " << o.steps << ", Sampler: Euler (flow matching), CFG scale: "
-     << format_float(o.cfg_scale);
+  os << o.prompt << "\nSteps: " << o.steps
+     << ", Sampler: Euler (flow matching), CFG scale: " << format_float(o.cfg_scale);
   if (edit) os << ", Image CFG scale: " << format_float(o.img_cfg_scale);
-  os << ", Seed: " << seed << ", Size: " << w << "x" << h << ", Model: "
-     << std::filesystem::path(o.model).filename().string() << ", Version: ovis.cpp 0.1.0";
+  os << ", Seed: " << seed << ", Size: " << w << "x" << h
+     << ", Model: " << std::filesystem::path(o.model).filename().string()
+     << ", Version: ovis.cpp 0.1.0";
   return os.str();
 }
 
@@ -122,20 +125,24 @@ int run_image(const ImageOptions& o, const GlobalOptions& g, bool edit) {
       std::fprintf(stderr,
                    "saved %s (%dx%d, seed %llu) [%s, %d threads] load %.2f s | condition %.2f s | "
                    "denoise %.2f s (%.2f s/step) | vae decode %.2f s\n",
-                   path.c_str(), r.width, r.height, static_cast<unsigned long long>(seed), prec.c_str(),
-                   ops::num_threads(), i == 0 ? load_s : 0.0, r.condition_s, r.denoise_s,
-                   r.denoise_s / o.steps, r.decode_s);
+                   path.c_str(), r.width, r.height, static_cast<unsigned long long>(seed),
+                   prec.c_str(), ops::num_threads(), i == 0 ? load_s : 0.0, r.condition_s,
+                   r.denoise_s, r.denoise_s / o.steps, r.decode_s);
   }
   return 0;
 }
 
 void add_common(CLI::App* cmd, ImageOptions& o) {
-  cmd->add_option("-m,--model", o.model, "Ovis-U1 checkpoint folder (Hugging Face snapshot)")->required();
-  cmd->add_option("-o,--output", o.output,
-                  "Output .png or .jpg; with -b N a pattern such as out_%03d.png (image i uses seed+i)")
+  cmd->add_option("-m,--model", o.model, "Ovis-U1 checkpoint folder (Hugging Face snapshot)")
+      ->required();
+  cmd->add_option(
+         "-o,--output", o.output,
+         "Output .png or .jpg; with -b N a pattern such as out_%03d.png (image i uses seed+i)")
       ->capture_default_str();
-  cmd->add_option("--steps", o.steps, "Denoising steps (Euler, rectified flow)")->capture_default_str();
-  cmd->add_option("-s,--seed", o.seed, "Noise seed (negative = random, printed)")->capture_default_str();
+  cmd->add_option("--steps", o.steps, "Denoising steps (Euler, rectified flow)")
+      ->capture_default_str();
+  cmd->add_option("-s,--seed", o.seed, "Noise seed (negative = random, printed)")
+      ->capture_default_str();
   cmd->add_option("--init-noise", o.init_noise,
                   "Start from this float noise tensor [4,H/8,W/8] instead of the seeded generator: "
                   "FILE.safetensors[:TENSOR]");
@@ -148,20 +155,26 @@ void add_image_commands(CLI::App& app, GlobalOptions& g, int& exit_code) {
   CLI::App* cmd = app.add_subcommand("generate", "Generate an image from a text prompt");
   add_common(cmd, *gen);
   cmd->add_option("-p,--prompt", gen->prompt, "What to draw")->required();
-  cmd->add_option("-W,--width", gen->width, "Width in pixels (floored to a multiple of 16)")->capture_default_str();
-  cmd->add_option("-H,--height", gen->height, "Height in pixels (floored to a multiple of 16)")->capture_default_str();
-  cmd->add_option("--cfg-scale", gen->cfg_scale, "Text classifier-free guidance scale")->capture_default_str();
-  cmd->add_option("-b,--batch-count", gen->batch, "Number of images (seed, seed+1, ...)")->capture_default_str();
+  cmd->add_option("-W,--width", gen->width, "Width in pixels (floored to a multiple of 16)")
+      ->capture_default_str();
+  cmd->add_option("-H,--height", gen->height, "Height in pixels (floored to a multiple of 16)")
+      ->capture_default_str();
+  cmd->add_option("--cfg-scale", gen->cfg_scale, "Text classifier-free guidance scale")
+      ->capture_default_str();
+  cmd->add_option("-b,--batch-count", gen->batch, "Number of images (seed, seed+1, ...)")
+      ->capture_default_str();
   cmd->callback([gen, &g, &exit_code] { exit_code = run_image(*gen, g, false); });
 
   auto ed = std::make_shared<ImageOptions>();
   ed->cfg_scale = 6.0f;
-  CLI::App* ecmd = app.add_subcommand(
-      "edit", "Edit an image following an instruction (output size: the input's, rounded to multiples of 32)");
+  CLI::App* ecmd = app.add_subcommand("edit",
+                                      "Edit an image following an instruction (output size: the "
+                                      "input's, rounded to multiples of 32)");
   add_common(ecmd, *ed);
   ecmd->add_option("-i,--input", ed->input, "Image to edit (PNG or JPEG)")->required();
   ecmd->add_option("-p,--prompt", ed->prompt, "The edit instruction")->required();
-  ecmd->add_option("--cfg-scale", ed->cfg_scale, "Text classifier-free guidance scale")->capture_default_str();
+  ecmd->add_option("--cfg-scale", ed->cfg_scale, "Text classifier-free guidance scale")
+      ->capture_default_str();
   ecmd->add_option("--img-cfg-scale", ed->img_cfg_scale, "Image classifier-free guidance scale")
       ->capture_default_str();
   ecmd->callback([ed, &g, &exit_code] { exit_code = run_image(*ed, g, true); });

@@ -44,7 +44,8 @@ Tensor load_init_noise(const std::string& spec) {
   }
   Tensor t = f->tensor(name);
   if (t.dtype() != DType::F32 && t.dtype() != DType::BF16 && t.dtype() != DType::F16)
-    fail(file, ": tensor '", name, "' has dtype ", dtype_name(t.dtype()), ", expected a float type");
+    fail(file, ": tensor '", name, "' has dtype ", dtype_name(t.dtype()),
+         ", expected a float type");
   return t.to_f32();
 }
 
@@ -62,7 +63,8 @@ int main(int argc, char** argv) {
   using namespace ovis::cli;
   CLI::App app{
       "ovis.cpp: Ovis-U1 inference on CPU. Ask questions about images, generate images from text,\n"
-      "edit images from instructions. Loads the official Hugging Face checkpoint folder unchanged."};
+      "edit images from instructions. Loads the official Hugging Face checkpoint folder "
+      "unchanged."};
   app.set_version_flag("--version", "ovis.cpp 0.1.0");
   GlobalOptions g;
   app.add_option("--precision", g.precision,
@@ -70,13 +72,17 @@ int main(int argc, char** argv) {
                  "bf16: bf16 GEMM inputs with fp32 accumulation (fast); auto: bf16 if the CPU has "
                  "AVX512_BF16, else f32")
       ->capture_default_str();
-  app.add_option("-t,--threads", g.threads, "CPU threads (0 = OMP_NUM_THREADS if set, else all cores)")->capture_default_str();
+  app.add_option("-t,--threads", g.threads,
+                 "CPU threads (0 = OMP_NUM_THREADS if set, else all cores)")
+      ->capture_default_str();
   app.add_flag("-q,--quiet", g.quiet, "No progress or timing output on stderr");
   app.footer(
       "\nExamples:\n"
       "  ovis ask -m Ovis-U1-3B --image cat.png -p \"What is it?\"\n"
-      "  ovis generate -m Ovis-U1-3B -p \"a cute cat\" -W 1024 -H 1024 --steps 50 --cfg-scale 5 -o cat.png\n"
-      "  ovis edit -m Ovis-U1-3B -i cat.png -p \"add a hat to this cat.\" --cfg-scale 6 --img-cfg-scale 1.5 -o hat.png\n"
+      "  ovis generate -m Ovis-U1-3B -p \"a cute cat\" -W 1024 -H 1024 --steps 50 --cfg-scale 5 -o "
+      "cat.png\n"
+      "  ovis edit -m Ovis-U1-3B -i cat.png -p \"add a hat to this cat.\" --cfg-scale 6 "
+      "--img-cfg-scale 1.5 -o hat.png\n"
       "  ovis bench dit --json --size 512\n"
       "Run 'ovis <command> --help' for the options of a command.");
   app.fallthrough();

@@ -12,9 +12,9 @@ namespace ovis::ops {
 
 namespace {
 
-using dnnl::memory;
 using cpu::dnnl_engine;
 using cpu::dnnl_stream;
+using dnnl::memory;
 
 struct ConvKey {
   int64_t c, h, w, o, kh, kw;
@@ -22,7 +22,8 @@ struct ConvKey {
   bool bf16, bias;
   bool operator<(const ConvKey& x) const {
     return std::tie(c, h, w, o, kh, kw, stride, pt, pl, pb, pr, bf16, bias) <
-           std::tie(x.c, x.h, x.w, x.o, x.kh, x.kw, x.stride, x.pt, x.pl, x.pb, x.pr, x.bf16, x.bias);
+           std::tie(x.c, x.h, x.w, x.o, x.kh, x.kw, x.stride, x.pt, x.pl, x.pb, x.pr, x.bf16,
+                    x.bias);
   }
 };
 
@@ -47,7 +48,19 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor* bias, const Conv2d
   const int64_t OW = (W + p.pad_left + p.pad_right - KW) / p.stride + 1;
   const bool bf16 = precision() == Precision::BF16;
   const auto act_dt = bf16 ? memory::data_type::bf16 : memory::data_type::f32;
-  ConvKey key{C, H, W, O, KH, KW, p.stride, p.pad_top, p.pad_left, p.pad_bottom, p.pad_right, bf16, bias != nullptr};
+  ConvKey key{C,
+              H,
+              W,
+              O,
+              KH,
+              KW,
+              p.stride,
+              p.pad_top,
+              p.pad_left,
+              p.pad_bottom,
+              p.pad_right,
+              bf16,
+              bias != nullptr};
 
   static std::mutex mu;
   static std::map<ConvKey, ConvPlan> plans;
@@ -59,10 +72,11 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor* bias, const Conv2d
     memory::desc wei_md({O, C, KH, KW}, act_dt, memory::format_tag::any);
     memory::desc bias_md({O}, memory::data_type::f32, memory::format_tag::a);
     memory::desc dst_md({1, O, OH, OW}, memory::data_type::f32, memory::format_tag::any);
-    memory::dims strides{p.stride, p.stride}, pad_l{p.pad_top, p.pad_left}, pad_r{p.pad_bottom, p.pad_right};
-    auto desc = bias ? dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference,
-                                                       dnnl::algorithm::convolution_direct, src_md,
-                                                       wei_md, bias_md, dst_md, strides, pad_l, pad_r)
+    memory::dims strides{p.stride, p.stride}, pad_l{p.pad_top, p.pad_left},
+        pad_r{p.pad_bottom, p.pad_right};
+    auto desc = bias ? dnnl::convolution_forward::desc(
+                           dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
+                           src_md, wei_md, bias_md, dst_md, strides, pad_l, pad_r)
                      : dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference,
                                                        dnnl::algorithm::convolution_direct, src_md,
                                                        wei_md, dst_md, strides, pad_l, pad_r);
@@ -76,8 +90,8 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor* bias, const Conv2d
   auto wkey = std::make_pair(w.raw(), bf16);
   auto wit = weights.find(wkey);
   if (wit == weights.end() || wit->second.md != plan.pd.weights_desc()) {
-    Tensor plain = bf16 ? (w.dtype() == DType::BF16 ? w : w.to_f32().to_dtype(DType::BF16))
-                        : weight_f32(w);
+    Tensor plain =
+        bf16 ? (w.dtype() == DType::BF16 ? w : w.to_f32().to_dtype(DType::BF16)) : weight_f32(w);
     memory src({{O, C, KH, KW}, act_dt, memory::format_tag::oihw}, dnnl_engine(), plain.raw());
     memory dst(plan.pd.weights_desc(), dnnl_engine());
     dnnl::reorder(src, dst).execute(s, src, dst);
@@ -96,13 +110,18 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor* bias, const Conv2d
     dnnl::reorder(x_plain, x_mem).execute(s, x_plain, x_mem);
   }
   Tensor y = Tensor::empty({O, OH, OW});
-  memory y_plain({{1, O, OH, OW}, memory::data_type::f32, memory::format_tag::nchw}, dnnl_engine(), y.raw());
-  memory y_mem = plan.pd.dst_desc() == y_plain.get_desc() ? y_plain : memory(plan.pd.dst_desc(), dnnl_engine());
-  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, x_mem}, {DNNL_ARG_WEIGHTS, wmem}, {DNNL_ARG_DST, y_mem}};
+  memory y_plain({{1, O, OH, OW}, memory::data_type::f32, memory::format_tag::nchw}, dnnl_engine(),
+                 y.raw());
+  memory y_mem = plan.pd.dst_desc() == y_plain.get_desc()
+                     ? y_plain
+                     : memory(plan.pd.dst_desc(), dnnl_engine());
+  std::unordered_map<int, memory> args{
+      {DNNL_ARG_SRC, x_mem}, {DNNL_ARG_WEIGHTS, wmem}, {DNNL_ARG_DST, y_mem}};
   Tensor bias_f32;
   if (bias) {
     bias_f32 = weight_f32(*bias);
-    args.emplace(DNNL_ARG_BIAS, memory({{O}, memory::data_type::f32, memory::format_tag::a}, dnnl_engine(), bias_f32.raw()));
+    args.emplace(DNNL_ARG_BIAS, memory({{O}, memory::data_type::f32, memory::format_tag::a},
+                                       dnnl_engine(), bias_f32.raw()));
   }
   plan.prim.execute(s, args);
   if (y_mem != y_plain) dnnl::reorder(y_mem, y_plain).execute(s, y_mem, y_plain);
