@@ -22,6 +22,17 @@ Precision precision();
 Precision default_precision();
 bool cpu_has_avx512_bf16();
 const char* precision_name(Precision p);
+// Sets the precision for a scope and restores the previous one on exit (also on exceptions).
+class PrecisionScope {
+ public:
+  explicit PrecisionScope(Precision p) : saved_(precision()) { set_precision(p); }
+  ~PrecisionScope() { set_precision(saved_); }
+  PrecisionScope(const PrecisionScope&) = delete;
+  PrecisionScope& operator=(const PrecisionScope&) = delete;
+
+ private:
+  Precision saved_;
+};
 void set_num_threads(int n);  // <= 0: OMP_NUM_THREADS if set, else all cores
 int num_threads();
 

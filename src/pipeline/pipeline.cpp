@@ -61,18 +61,6 @@ class TextStreamer {
   size_t emitted_ = 0;
 };
 
-// Sets the op precision for a scope and restores the previous one on exit.
-class PrecisionScope {
- public:
-  explicit PrecisionScope(ops::Precision p) : saved_(ops::precision()) { ops::set_precision(p); }
-  ~PrecisionScope() { ops::set_precision(saved_); }
-  PrecisionScope(const PrecisionScope&) = delete;
-  PrecisionScope& operator=(const PrecisionScope&) = delete;
-
- private:
-  ops::Precision saved_;
-};
-
 void report(const ProgressFn& fn, const std::string& stage, int step, int total, const Timer& t) {
   if (fn) fn(ProgressEvent{stage, step, total, t.seconds()});
 }
@@ -248,7 +236,7 @@ class OvisPipeline final : public Pipeline {
     // spec §9.1: the reference decodes in fp32 (CUDA autocast) even when the rest runs in bf16.
     Tensor x;
     {
-      PrecisionScope fp32(ops::Precision::F32);
+      ops::PrecisionScope fp32(ops::Precision::F32);
       x = c_.vae.decode_auto(z);
     }
     res.image = image_from_tensor_u8(image_to_u8(x));

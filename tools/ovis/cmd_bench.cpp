@@ -180,15 +180,13 @@ nlohmann::json bench_vae(const BenchOptions& o, const ModelConfig& cfg) {
   const double build_s = t.seconds();
   Tensor z = random_tensor({cfg.vae.latent_channels, o.size / 8, o.size / 8}, 9, 1.0f);
   // The pipeline decodes in fp32 whatever --precision says (spec §9.1); measure that.
-  const ops::Precision saved = ops::precision();
-  ops::set_precision(ops::Precision::F32);
+  ops::PrecisionScope fp32(ops::Precision::F32);
   double best = 1e30;
   for (int r = 0; r < o.repeat; ++r) {
     t.reset();
     Tensor x = vae.decode_auto(z);
     best = std::min(best, t.seconds());
   }
-  ops::set_precision(saved);
   return {{"bench", "vae"},
           {"model", "SDXL-type VAE decoder (Ovis-U1-3B shapes), synthetic bf16 weights"},
           {"precision", "f32 (the pipeline always decodes in fp32, spec 9.1)"},
@@ -235,10 +233,10 @@ nlohmann::json bench_t2i(const BenchOptions& o, const ModelConfig& cfg) {
   t.reset();
   Tensor z = unpack_latents(out, cfg.vae.latent_channels, o.size / 8, o.size / 8);
   ops::scale_(z, 1.0f / cfg.vae.scaling_factor);
-  const ops::Precision saved = ops::precision();
-  ops::set_precision(ops::Precision::F32);
-  Tensor x = vae.decode_auto(z);
-  ops::set_precision(saved);
+  {
+    ops::PrecisionScope fp32(ops::Precision::F32);  // as the pipeline (spec §9.1)
+    Tensor x = vae.decode_auto(z);
+  }
   const double decode_s = t.seconds();
   return {{"bench", "t2i"},
           {"model", "Ovis-U1-3B shapes, synthetic bf16 weights, random prompt ids"},
