@@ -332,3 +332,11 @@ TEST(Rng, StandardNormalMoments) {
   EXPECT_NEAR(sd, 1.0, 0.01);
   EXPECT_NEAR(double(beyond3) / n, 0.0027, 0.0006);
 }
+
+TEST(Latents, PositionIds) {
+  Tensor ids = ovis::latent_ids(2, 3, 1.0f);
+  ASSERT_EQ(ids.shape(), (ovis::Shape{6, 3}));
+  const float expected[] = {1, 0, 0, 1, 0, 1, 1, 0, 2, 1, 1, 0, 1, 1, 1, 1, 1, 2};
+  for (int i = 0; i < 18; ++i) EXPECT_EQ(ids.f32()[i], expected[i]) << i;
+  EXPECT_THROW(ovis::latent_ids(0, 3, 0.0f), ovis::Error);
+}

@@ -6,6 +6,7 @@
 #include <map>
 
 #include "core/error.hpp"
+#include "gen/latents.hpp"
 #include "io/config.hpp"
 #include "io/image.hpp"
 #include "support/golden.hpp"
@@ -158,7 +159,7 @@ TEST(ConditionImage, AspectRatioCropAndPreshrink) {
     EXPECT_TRUE(test::equals_golden_u8(image_to_tensor_u8(c.cropped), prefix + ".cropped_u8"));
     EXPECT_TRUE(test::matches_golden(c.vae_pixel_values, prefix + ".vae_pixel_values"));
     EXPECT_EQ(c.vae_pixel_values.shape(), (Shape{3, h, w}));
-    EXPECT_TRUE(test::matches_golden(latent_position_ids(h / 16, w / 16), prefix + ".img_ids"));
+    EXPECT_TRUE(test::matches_golden(latent_ids(h / 16, w / 16, 0.0f), prefix + ".img_ids"));
 
     Image pre = preshrink_for_llm(c.cropped, processor());
     EXPECT_EQ(pre.height, target["preshrink_hw"][0].get<int>());
@@ -206,12 +207,4 @@ TEST(ConditionImage, CenterCropPadsAndRoundsHalfToEven) {
   EXPECT_EQ(f.pixel(1, 1)[0], 10);
   Image g = center_crop(img, 1, 2);  // offset round(2.0) = 2
   EXPECT_EQ(g.pixel(0, 1)[0], 10);
-}
-
-TEST(ConditionImage, PositionIds) {
-  Tensor ids = latent_position_ids(2, 3, 1.0f);
-  ASSERT_EQ(ids.shape(), (Shape{6, 3}));
-  const float expected[] = {1, 0, 0, 1, 0, 1, 1, 0, 2, 1, 1, 0, 1, 1, 1, 1, 1, 2};
-  for (int i = 0; i < 18; ++i) EXPECT_EQ(ids.f32()[i], expected[i]) << i;
-  EXPECT_THROW(latent_position_ids(0, 3), Error);
 }

@@ -42,6 +42,7 @@ Tensor unpack_latents(const Tensor& packed, int64_t C, int64_t H8, int64_t W8) {
 }
 
 Tensor latent_ids(int64_t h16, int64_t w16, float time_axis) {
+  if (h16 <= 0 || w16 <= 0) fail("latent_ids: token grid ", h16, "x", w16, " must be positive");
   Tensor ids = Tensor::empty({h16 * w16, 3});
   float* o = ids.f32();
   for (int64_t h = 0; h < h16; ++h)

@@ -66,18 +66,4 @@ Image preshrink_for_llm(const Image& img, const PreprocessorConfig& cfg) {
   return resize_bicubic(img, s.width, s.height);
 }
 
-Tensor latent_position_ids(int grid_h, int grid_w, float time) {
-  if (grid_h <= 0 || grid_w <= 0)
-    fail("latent_position_ids: token grid ", grid_h, "x", grid_w, " must be positive");
-  Tensor t = Tensor::empty({int64_t(grid_h) * grid_w, 3}, DType::F32);
-  float* p = t.f32();
-  for (int h = 0; h < grid_h; ++h)
-    for (int w = 0; w < grid_w; ++w, p += 3) {
-      p[0] = time;
-      p[1] = float(h);
-      p[2] = float(w);
-    }
-  return t;
-}
-
 }  // namespace ovis

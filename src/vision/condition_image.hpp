@@ -30,9 +30,4 @@ ConditionImage process_image_aspectratio(const Image& img, int width, int height
 // then Pillow bicubic to that size.
 Image preshrink_for_llm(const Image& img, const PreprocessorConfig& cfg);
 
-// spec §7.3: [grid_h * grid_w, 3] F32, row-major over the token grid, rows (time, h, w).
-// Noisy latents use time 0, the edit conditioning latents time 1. For an H x W image the grid
-// is (H / 16) x (W / 16) (VAE factor 8 times the 2x2 packing).
-Tensor latent_position_ids(int grid_h, int grid_w, float time = 0.0f);
-
 }  // namespace ovis
