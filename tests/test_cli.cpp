@@ -72,15 +72,6 @@ std::string golden_noise_file(const std::string& name) {
   return "";
 }
 
-int max_diff(const Image& a, const std::string& golden) {
-  Tensor g = test::golden(golden);
-  if (g.numel() != int64_t(a.rgb.size())) return 999;
-  int m = 0;
-  for (size_t i = 0; i < a.rgb.size(); ++i)
-    m = std::max(m, std::abs(int(a.rgb[i]) - int(g.data<uint8_t>()[i])));
-  return m;
-}
-
 TEST_F(Cli, HelpListsEveryCommandAndFlag) {
   CliRun r = run("--help");
   EXPECT_EQ(r.code, 0);
@@ -113,7 +104,7 @@ TEST_F(Cli, GenerateWritesTheGoldenImageWithParameters) {
                  golden_noise_file("t2i_128x128.noise") + " -o " + out.string());
   ASSERT_EQ(r.code, 0) << r.err;
   Image img = read_image(out.string());
-  EXPECT_LE(max_diff(img, "t2i_128x128.image_u8"), 2);
+  EXPECT_TRUE(test::matches_image_u8(image_to_tensor_u8(img), "t2i_128x128.image_u8"));
   auto text = read_png_text(out.string());
   ASSERT_FALSE(text.empty());
   EXPECT_EQ(text[0].first, "parameters");
@@ -130,7 +121,8 @@ TEST_F(Cli, EditWritesTheGoldenImage) {
           " -p 'add a hat to this cat.' --steps 3 --cfg-scale 6 --img-cfg-scale 1.5 --init-noise " +
           golden_noise_file("edit_128x160.noise") + " -o " + out.string());
   ASSERT_EQ(r.code, 0) << r.err;
-  EXPECT_LE(max_diff(read_image(out.string()), "edit_128x160.image_u8"), 2);
+  EXPECT_TRUE(test::matches_image_u8(image_to_tensor_u8(read_image(out.string())),
+                                     "edit_128x160.image_u8"));
   EXPECT_NE(r.err.find("warning"), std::string::npos);  // 163x112 -> 160x128
 }
 

@@ -47,26 +47,6 @@ Image fixture_image(const std::string& file) {
   return read_image(test::fixture_path("inputs/" + file));
 }
 
-// The manifest's image tolerance: max |a-b| <= 2 and mean |a-b| <= 0.02.
-::testing::AssertionResult image_matches(const Image& img, const std::string& golden_name) {
-  Tensor g = test::golden(golden_name);
-  if (g.dim(0) != img.height || g.dim(1) != img.width)
-    return ::testing::AssertionFailure()
-           << golden_name << ": size " << img.width << "x" << img.height;
-  const uint8_t* b = g.data<uint8_t>();
-  int maxd = 0;
-  double sum = 0;
-  for (size_t i = 0; i < img.rgb.size(); ++i) {
-    int d = std::abs(int(img.rgb[i]) - int(b[i]));
-    maxd = std::max(maxd, d);
-    sum += d;
-  }
-  const double mean = sum / double(img.rgb.size());
-  auto r =
-      (maxd <= 2 && mean <= 0.02) ? ::testing::AssertionSuccess() : ::testing::AssertionFailure();
-  return r << golden_name << ": max|a-b|=" << maxd << " mean|a-b|=" << mean;
-}
-
 TEST_F(PipelineGolden, AskSingleImageAnswersLikeTheReference) {
   AskRequest req;
   req.prompt = "What is it?";  // the pipeline places the image first: "<image>\nWhat is it?"
@@ -150,7 +130,7 @@ void run_t2i(Pipeline* pipe, const std::string& name) {
   req.init_noise = test::golden(name + ".noise").to_f32();
   ImageResult r = pipe->generate(req);
   EXPECT_TRUE(r.warnings.empty());
-  EXPECT_TRUE(image_matches(r.image, name + ".image_u8"));
+  EXPECT_TRUE(test::matches_image_u8(image_to_tensor_u8(r.image), name + ".image_u8"));
 }
 
 TEST_F(PipelineGolden, TextToImageSquareReproducesTheReferenceImage) {
@@ -170,7 +150,7 @@ TEST_F(PipelineGolden, EditReproducesTheReferenceImage) {
   req.img_cfg_scale = c["img_cfg"];
   req.init_noise = test::golden("edit_128x160.noise").to_f32();
   ImageResult r = pipe_->edit(req);
-  EXPECT_TRUE(image_matches(r.image, "edit_128x160.image_u8"));
+  EXPECT_TRUE(test::matches_image_u8(image_to_tensor_u8(r.image), "edit_128x160.image_u8"));
   EXPECT_FALSE(r.warnings.empty());  // 163x112 input is edited at 160x128
 }
 

@@ -66,37 +66,6 @@ Tensor pack2x2(const Tensor& x) {
     std::printf("  %s\n", r_.message());          \
   } while (0)
 
-struct U8Diff {
-  int max_abs = 0;
-  double mean_abs = 0;
-};
-U8Diff diff_u8(const Tensor& a, const Tensor& b) {
-  U8Diff r;
-  for (int64_t i = 0; i < a.numel(); ++i) {
-    const int d = std::abs(int(a.data<uint8_t>()[i]) - int(b.data<uint8_t>()[i]));
-    r.max_abs = std::max(r.max_abs, d);
-    r.mean_abs += d;
-  }
-  r.mean_abs /= double(a.numel());
-  return r;
-}
-
-// The manifest's image_u8 tolerance: max|a-b| <= 2 and mean|a-b| <= 0.02.
-::testing::AssertionResult matches_image_u8(const Tensor& actual, const std::string& name) {
-  const std::string tol = test::golden_tolerance(name);
-  if (tol.rfind("uint8 decoded image: max|a-b| <= 2 and mean|a-b| <= 0.02", 0) != 0)
-    return ::testing::AssertionFailure() << name << ": unexpected tolerance '" << tol << "'";
-  Tensor g = test::golden(name);
-  if (actual.dtype() != DType::U8 || actual.shape() != g.shape())
-    return ::testing::AssertionFailure()
-           << name << ": got " << dtype_name(actual.dtype()) << " " << shape_str(actual.shape())
-           << ", golden " << shape_str(g.shape());
-  const U8Diff d = diff_u8(actual, g);
-  auto r = (d.max_abs <= 2 && d.mean_abs <= 0.02) ? ::testing::AssertionSuccess()
-                                                  : ::testing::AssertionFailure();
-  return r << name << ": max|a-b|=" << d.max_abs << " mean|a-b|=" << d.mean_abs;
-}
-
 // Deterministic latent-like values in about [-1.7, 1.7] (splitmix64 hash of the index).
 Tensor test_latents(int64_t c, int64_t h, int64_t w) {
   Tensor z = Tensor::empty({c, h, w});
@@ -177,7 +146,7 @@ TEST_P(VaeDecodeCase, DecodeAndImageU8) {
   EXPECT_TRUE(test::matches_golden(out, c + ".vae_decode_out"));
   // Also fwd_f32-tight: the inputs are exact here, unlike the gen_latents chain.
   EXPECT_REPORTED(test::close_rel(out, c + ".vae_decode_out", 1e-4));
-  EXPECT_REPORTED(matches_image_u8(image_to_u8(out), c + ".image_u8"));
+  EXPECT_REPORTED(test::matches_image_u8(image_to_u8(out), c + ".image_u8"));
   // The pixel conversion alone on the reference decode.
   EXPECT_TRUE(
       test::equals_golden_u8(image_to_u8(test::golden(c + ".vae_decode_out")), c + ".image_u8"));
@@ -299,7 +268,7 @@ TEST(VaeTiling, TiledMatchesUntiled) {
   Tensor tiled = vae.decode_tiled(z, 22, 16);
   ASSERT_EQ(tiled.shape(), full.shape());
   const double max_abs = max_abs_diff(tiled, full);
-  const U8Diff d = diff_u8(image_to_u8(tiled), image_to_u8(full));
+  const test::U8Diff d = test::diff_u8(image_to_u8(tiled), image_to_u8(full));
   std::printf("  tiled vs untiled: max|a-b| = %.3g (float), u8 max %d, mean %.4f\n", max_abs,
               d.max_abs, d.mean_abs);
   EXPECT_LE(max_abs, 0.35);
@@ -315,7 +284,7 @@ TEST(VaeTiling, ExactTiledMatchesUntiledWithinImageTolerance) {
   Tensor z = test_latents(vae.config().latent_channels, 28, 28);
   const int overlap = 2 * int(std::ceil(vae.tail_context())) + 1;
   Tensor tiled = vae.decode_tiled(z, 22, std::max(16, overlap), vae.tail_group_norms());
-  const U8Diff d = diff_u8(image_to_u8(tiled), image_to_u8(vae.decode(z)));
+  const test::U8Diff d = test::diff_u8(image_to_u8(tiled), image_to_u8(vae.decode(z)));
   EXPECT_LE(d.max_abs, 2);
   EXPECT_LE(d.mean_abs, 0.02);
 }

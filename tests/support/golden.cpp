@@ -1,5 +1,6 @@
 #include "support/golden.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
@@ -122,6 +123,32 @@ CompareResult compare(const float* a, const float* b, int64_t n) {
   }
   if (tol == "exact match") return close_rel(actual, name, 0.0);
   return ::testing::AssertionFailure() << name << ": unknown tolerance '" << tol << "'";
+}
+
+U8Diff diff_u8(const Tensor& a, const Tensor& b) {
+  U8Diff r;
+  for (int64_t i = 0; i < a.numel(); ++i) {
+    const int d = std::abs(int(a.data<uint8_t>()[i]) - int(b.data<uint8_t>()[i]));
+    r.max_abs = std::max(r.max_abs, d);
+    r.mean_abs += d;
+  }
+  r.mean_abs /= double(a.numel());
+  return r;
+}
+
+::testing::AssertionResult matches_image_u8(const Tensor& actual, const std::string& name) {
+  const std::string tol = golden_tolerance(name);
+  if (tol.rfind("uint8 decoded image: max|a-b| <= 2 and mean|a-b| <= 0.02", 0) != 0)
+    return ::testing::AssertionFailure() << name << ": unexpected tolerance '" << tol << "'";
+  Tensor g = golden(name);
+  if (actual.dtype() != DType::U8 || actual.shape() != g.shape())
+    return ::testing::AssertionFailure()
+           << name << ": got " << dtype_name(actual.dtype()) << " " << shape_str(actual.shape())
+           << ", golden " << shape_str(g.shape());
+  const U8Diff d = diff_u8(actual, g);
+  auto r = (d.max_abs <= 2 && d.mean_abs <= 0.02) ? ::testing::AssertionSuccess()
+                                                  : ::testing::AssertionFailure();
+  return r << name << ": max|a-b|=" << d.max_abs << " mean|a-b|=" << d.mean_abs;
 }
 
 ::testing::AssertionResult equals_golden_u8(const Tensor& actual, const std::string& name) {

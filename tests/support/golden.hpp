@@ -39,6 +39,15 @@ CompareResult compare(const float* actual, const float* expected, int64_t n);
 // Same, but against an explicit tensor with an explicit relative tolerance.
 ::testing::AssertionResult close_to(const Tensor& actual, const Tensor& expected, double rel,
                                     const std::string& what);
+// Per-element |a - b| statistics of two equally sized uint8 tensors.
+struct U8Diff {
+  int max_abs = 0;
+  double mean_abs = 0;
+};
+U8Diff diff_u8(const Tensor& a, const Tensor& b);
+// The manifest's decoded-image tolerance for `name` (max|a-b| <= 2, mean|a-b| <= 0.02); actual is
+// a U8 [H, W, 3] tensor (image_to_tensor_u8 of an Image).
+::testing::AssertionResult matches_image_u8(const Tensor& actual, const std::string& name);
 // Exact equality for integer/uint8 goldens.
 ::testing::AssertionResult equals_golden_u8(const Tensor& actual_u8, const std::string& name);
 
