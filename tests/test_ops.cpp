@@ -239,7 +239,7 @@ TEST_P(OpsTest, Conv2dMatchesReference) {
 INSTANTIATE_TEST_SUITE_P(Precisions, OpsTest,
                          ::testing::Values(ops::Precision::F32, ops::Precision::BF16),
                          [](const auto& info) {
-                           return std::string(ops::precision_name(info.param));
+                           return std::string(precision_name(info.param));
                          });
 
 TEST(Ops, NormsMatchDefinitions) {

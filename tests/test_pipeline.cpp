@@ -23,7 +23,7 @@ class PipelineGolden : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     ops::set_precision(ops::Precision::F32);
-    pipe_ = Pipeline::load(test::fixture_dir()).release();
+    pipe_ = Pipeline::load(test::fixture_dir(), {.precision = Precision::F32}).release();
     comps_ = new Components(test::fixture_dir());
   }
   static void TearDownTestSuite() {
@@ -127,7 +127,7 @@ void run_t2i(Pipeline* pipe, const std::string& name) {
   req.height = c["height"];
   req.steps = c["steps"];
   req.cfg_scale = c["txt_cfg"];
-  req.init_noise = test::golden(name + ".noise").to_f32();
+  req.init_noise = test::golden_host(name + ".noise");
   ImageResult r = pipe->generate(req);
   EXPECT_TRUE(r.warnings.empty());
   EXPECT_TRUE(test::matches_image_u8(image_to_tensor_u8(r.image), name + ".image_u8"));
@@ -148,7 +148,7 @@ TEST_F(PipelineGolden, EditReproducesTheReferenceImage) {
   req.steps = c["steps"];
   req.cfg_scale = c["txt_cfg"];
   req.img_cfg_scale = c["img_cfg"];
-  req.init_noise = test::golden("edit_128x160.noise").to_f32();
+  req.init_noise = test::golden_host("edit_128x160.noise");
   ImageResult r = pipe_->edit(req);
   EXPECT_TRUE(test::matches_image_u8(image_to_tensor_u8(r.image), "edit_128x160.image_u8"));
   EXPECT_FALSE(r.warnings.empty());  // 163x112 input is edited at 160x128
@@ -166,7 +166,7 @@ TEST_F(PipelineGolden, GenerateValidatesRequests) {
   EXPECT_THROW(pipe_->generate(req), Error);
   req.steps = 1;
   req.height = 128;
-  req.init_noise = Tensor::zeros({4, 3, 3});
+  req.init_noise = HostTensor{{4, 3, 3}, std::vector<float>(36, 0.0f)};
   EXPECT_THROW(pipe_->generate(req), Error);
 }
 
@@ -204,8 +204,7 @@ double psnr(const Image& a, const Tensor& golden_u8) {
 // bound is a PSNR, documented in the README: >= 30 dB for T2I and edit (measured 39.1 / 37.3).
 TEST(PipelineBf16, ImagesStayCloseToTheF32Reference) {
   if (!ops::cpu_has_avx512_bf16()) GTEST_SKIP() << "no AVX512_BF16";
-  ops::set_precision(ops::Precision::BF16);
-  auto pipe = Pipeline::load(test::fixture_dir());
+  auto pipe = Pipeline::load(test::fixture_dir(), {.precision = Precision::BF16});
   const auto& c = test::manifest_case("t2i_128x128");
   GenerateRequest g;
   g.prompt = c["prompt"];
@@ -213,7 +212,7 @@ TEST(PipelineBf16, ImagesStayCloseToTheF32Reference) {
   g.height = c["height"];
   g.steps = c["steps"];
   g.cfg_scale = c["txt_cfg"];
-  g.init_noise = test::golden("t2i_128x128.noise").to_f32();
+  g.init_noise = test::golden_host("t2i_128x128.noise");
   const double t2i = psnr(pipe->generate(g).image, test::golden("t2i_128x128.image_u8"));
   const auto& e = test::manifest_case("edit_128x160");
   EditRequest r;
@@ -222,9 +221,8 @@ TEST(PipelineBf16, ImagesStayCloseToTheF32Reference) {
   r.steps = e["steps"];
   r.cfg_scale = e["txt_cfg"];
   r.img_cfg_scale = e["img_cfg"];
-  r.init_noise = test::golden("edit_128x160.noise").to_f32();
+  r.init_noise = test::golden_host("edit_128x160.noise");
   const double edit = psnr(pipe->edit(r).image, test::golden("edit_128x160.image_u8"));
-  ops::set_precision(ops::Precision::F32);
   std::printf("  bf16 vs f32 golden: t2i PSNR %.1f dB, edit PSNR %.1f dB\n", t2i, edit);
   EXPECT_GE(t2i, 30.0);
   EXPECT_GE(edit, 30.0);
@@ -234,14 +232,12 @@ TEST(PipelineBf16, ImagesStayCloseToTheF32Reference) {
 // here the whole ask path runs in bf16 (vision tower, merge, KV-cached decode).
 TEST(PipelineBf16, AskRunsAndStreams) {
   if (!ops::cpu_has_avx512_bf16()) GTEST_SKIP() << "no AVX512_BF16";
-  ops::set_precision(ops::Precision::BF16);
-  auto pipe = Pipeline::load(test::fixture_dir());
+  auto pipe = Pipeline::load(test::fixture_dir(), {.precision = Precision::BF16});
   AskRequest req;
   req.prompt = "What is it?";
   req.images = {read_image(test::fixture_path("inputs/cat.png"))};
   req.max_new_tokens = 4;
   AskResult r = pipe->ask(req);
-  ops::set_precision(ops::Precision::F32);
   EXPECT_EQ(r.prompt_tokens, int(test::manifest_case("und_single")["merged_len"]));
   EXPECT_LE(r.tokens.size(), 4u);
 }

@@ -1,6 +1,7 @@
 // ovis.cpp public C++ API: load an Ovis-U1 Hugging Face snapshot folder once, then answer
 // questions about images (ask), generate images from text (generate) and edit images from
-// instructions (edit). See the README for the command-line front end.
+// instructions (edit). Self-contained: it includes only the other public headers. See the README
+// for the command-line front end.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -10,15 +11,16 @@
 #include <string_view>
 #include <vector>
 
-#include "core/progress.hpp"
-#include "core/tensor.hpp"
-#include "io/image.hpp"
-#include "llm/sampler.hpp"
+#include "ovis/image_io.hpp"
+#include "ovis/types.hpp"
 
 namespace ovis {
 
-struct LoadTimings {
-  double load_s = 0;
+// Where and how a model runs. Owned by the Pipeline: nothing here is process-global.
+struct LoadOptions {
+  std::string device = "auto";  // "cpu", "cuda", "cuda:N"; auto = cuda:0 if present, else cpu
+  Precision precision = Precision::Auto;
+  int threads = 0;  // CPU threads; 0 = OMP_NUM_THREADS if set, else all cores
 };
 
 struct AskRequest {
@@ -47,7 +49,7 @@ struct GenerateRequest {
   float cfg_scale = 5.0f;
   uint64_t seed = 42;
   // Optional initial noise [4, H/8, W/8] (or [1, 4, H/8, W/8]) replacing the seeded generator.
-  std::optional<Tensor> init_noise;
+  std::optional<HostTensor> init_noise;
   ProgressFn on_progress;
 };
 
@@ -58,7 +60,7 @@ struct EditRequest {
   float cfg_scale = 6.0f;      // text CFG
   float img_cfg_scale = 1.5f;  // image CFG
   uint64_t seed = 42;
-  std::optional<Tensor> init_noise;
+  std::optional<HostTensor> init_noise;
   ProgressFn on_progress;
 };
 
@@ -69,16 +71,29 @@ struct ImageResult {
   std::vector<std::string> warnings;  // e.g. the requested size was changed
 };
 
+// Activation memory of the device the pipeline runs on (the caching allocator's counters).
+struct MemoryStats {
+  int64_t in_use_bytes = 0;  // held by live tensors
+  int64_t peak_bytes = 0;    // high-water mark of in_use_bytes
+  int64_t cached_bytes = 0;  // free blocks kept for reuse
+};
+
 class Pipeline {
  public:
-  // Loads and validates the whole checkpoint folder (config, tokenizer, every tensor).
-  static std::unique_ptr<Pipeline> load(const std::string& model_dir);
+  // Loads and validates the whole checkpoint folder (config, tokenizer, every tensor) onto the
+  // device of `opts`.
+  static std::unique_ptr<Pipeline> load(const std::string& model_dir, const LoadOptions& opts = {});
   virtual ~Pipeline() = default;
 
   virtual AskResult ask(const AskRequest& req) = 0;
   virtual ImageResult generate(const GenerateRequest& req) = 0;
   virtual ImageResult edit(const EditRequest& req) = 0;
+
   virtual const std::string& model_dir() const = 0;
+  virtual std::string device_name() const = 0;  // "cpu", "cuda:0"
+  virtual Precision precision() const = 0;      // never Auto
+  virtual int threads() const = 0;
+  virtual MemoryStats memory() const = 0;
 };
 
 }  // namespace ovis

@@ -4,15 +4,9 @@
 #include <functional>
 #include <string>
 
-namespace ovis {
+#include "ovis/types.hpp"
 
-struct ProgressEvent {
-  std::string stage;  // "condition", "denoise", "vae decode", ...
-  int step = 0;       // completed units, 0..total
-  int total = 0;
-  double elapsed_s = 0;  // since the stage started
-};
-using ProgressFn = std::function<void(const ProgressEvent&)>;
+namespace ovis {
 
 // Renders events as one updating line per stage on a stream (stderr by default).
 class ProgressBar {

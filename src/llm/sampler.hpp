@@ -5,14 +5,9 @@
 #include <cstdint>
 #include <vector>
 
-namespace ovis {
+#include "ovis/types.hpp"
 
-struct SamplerParams {
-  float temperature = 0;  // 0 = greedy
-  int top_k = 0;          // 0 = no top-k filter
-  float top_p = 1.0f;     // 1 = no nucleus filter
-  uint64_t seed = 0;
-};
+namespace ovis {
 
 class Sampler {
  public:

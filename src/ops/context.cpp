@@ -3,6 +3,7 @@
 #include <atomic>
 #include <cstdlib>
 
+#include "core/error.hpp"
 #include "ops/ops.hpp"
 
 namespace ovis::ops {
@@ -25,9 +26,6 @@ void set_precision(Precision p) {
 Precision precision() {
   return g_precision;
 }
-const char* precision_name(Precision p) {
-  return p == Precision::BF16 ? "bf16" : "f32";
-}
 
 void set_num_threads(int n) {
   if (n <= 0) {
@@ -42,3 +40,25 @@ int num_threads() {
 }
 
 }  // namespace ovis::ops
+
+namespace ovis {
+
+const char* precision_name(Precision p) {
+  switch (p) {
+    case Precision::F32:
+      return "f32";
+    case Precision::BF16:
+      return "bf16";
+    default:
+      return "auto";
+  }
+}
+
+Precision parse_precision(const std::string& s, const std::string& what) {
+  if (s == "f32") return Precision::F32;
+  if (s == "bf16") return Precision::BF16;
+  if (s == "auto") return Precision::Auto;
+  fail(what, " must be f32, bf16 or auto (got '", s, "')");
+}
+
+}  // namespace ovis

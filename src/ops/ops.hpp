@@ -12,16 +12,16 @@
 #include <vector>
 
 #include "core/tensor.hpp"
+#include "ovis/types.hpp"
 
 namespace ovis::ops {
 
-enum class Precision { F32, BF16 };
+using ovis::Precision;  // F32 | BF16 here (Auto is resolved before anything runs)
 void set_precision(Precision p);
 Precision precision();
 // BF16 where the CPU has AVX512_BF16 (the GEMMs are fast there), else F32.
 Precision default_precision();
 bool cpu_has_avx512_bf16();
-const char* precision_name(Precision p);
 // Sets the precision for a scope and restores the previous one on exit (also on exceptions).
 class PrecisionScope {
  public:

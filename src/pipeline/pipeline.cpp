@@ -17,6 +17,7 @@
 #include "io/weight_binder.hpp"
 #include "llm/kv_cache.hpp"
 #include "llm/qwen3.hpp"
+#include "llm/sampler.hpp"
 #include "ops/ops.hpp"
 #include "ovis/ovis.hpp"
 #include "pipeline/components.hpp"
@@ -65,13 +66,29 @@ void report(const ProgressFn& fn, const std::string& stage, int step, int total,
   if (fn) fn(ProgressEvent{stage, step, total, t.seconds()});
 }
 
+// Transitional: the precision and thread count are applied around each task until the
+// backend context carries them.
+Precision resolve_precision(Precision p) {
+  return p == Precision::Auto ? ops::default_precision() : p;
+}
+
 class OvisPipeline final : public Pipeline {
  public:
-  explicit OvisPipeline(const std::string& dir) : c_(dir) {}
+  OvisPipeline(const std::string& dir, const LoadOptions& o)
+      : precision_(resolve_precision(o.precision)), threads_(o.threads), c_(dir) {
+    if (o.device != "auto" && o.device != "cpu")
+      fail("--device ", o.device, ": this build has only the cpu backend");
+  }
 
   const std::string& model_dir() const override { return c_.dir; }
+  std::string device_name() const override { return "cpu"; }
+  Precision precision() const override { return precision_; }
+  int threads() const override { return ops::num_threads(); }
+  MemoryStats memory() const override { return {}; }
 
   AskResult ask(const AskRequest& req) override {
+    const ops::PrecisionScope scope(precision_);
+    ops::set_num_threads(threads_);
     if (req.prompt.empty() && req.images.empty()) fail("empty prompt: give -p TEXT and/or --image");
     if (req.max_new_tokens <= 0) fail("--max-tokens must be positive");
     AskResult res;
@@ -118,6 +135,8 @@ class OvisPipeline final : public Pipeline {
   }
 
   ImageResult generate(const GenerateRequest& req) override {
+    const ops::PrecisionScope scope(precision_);
+    ops::set_num_threads(threads_);
     if (req.prompt.empty()) fail("empty prompt: -p TEXT is required");
     check_steps(req.steps);
     check_size(req.width, req.height);
@@ -149,6 +168,8 @@ class OvisPipeline final : public Pipeline {
   }
 
   ImageResult edit(const EditRequest& req) override {
+    const ops::PrecisionScope scope(precision_);
+    ops::set_num_threads(threads_);
     if (req.instruction.empty()) fail("empty prompt: -p INSTRUCTION is required");
     if (req.input.empty()) fail("edit needs an input image (-i)");
     check_steps(req.steps);
@@ -206,15 +227,17 @@ class OvisPipeline final : public Pipeline {
     return build_condition(c_, query, image, W, H);
   }
 
-  Tensor initial_noise(const std::optional<Tensor>& given, uint64_t seed, int H, int W) const {
+  Tensor initial_noise(const std::optional<HostTensor>& given, uint64_t seed, int H, int W) const {
     const Shape want{c_.cfg.vae.latent_channels, H / 8, W / 8};
     if (!given) return gaussian_noise(want, seed);
-    Tensor n = *given;
+    if (int64_t(given->data.size()) != shape_numel(given->shape))
+      fail("--init-noise: ", given->data.size(), " values for shape ", shape_str(given->shape));
+    Tensor n = Tensor::from_vector(given->data, given->shape);
     if (n.ndim() == 4 && n.dim(0) == 1) n = n.reshape({n.dim(1), n.dim(2), n.dim(3)});
     if (n.shape() != want)
-      fail("--init-noise tensor has shape ", shape_str(given->shape()), ", expected ",
+      fail("--init-noise tensor has shape ", shape_str(given->shape), ", expected ",
            shape_str(want), " for a ", W, "x", H, " image");
-    return n.to_f32();
+    return n;
   }
 
   static StepCallback step_reporter(const ProgressFn& fn, const std::string& stage,
@@ -246,13 +269,15 @@ class OvisPipeline final : public Pipeline {
     report(progress, "vae decode", 1, 1, t);
   }
 
+  Precision precision_;
+  int threads_;
   Components c_;
 };
 
 }  // namespace
 
-std::unique_ptr<Pipeline> Pipeline::load(const std::string& model_dir) {
-  return std::make_unique<OvisPipeline>(model_dir);
+std::unique_ptr<Pipeline> Pipeline::load(const std::string& model_dir, const LoadOptions& opts) {
+  return std::make_unique<OvisPipeline>(model_dir, opts);
 }
 
 }  // namespace ovis

@@ -49,6 +49,10 @@ Tensor golden(const std::string& name) {
 bool has_golden(const std::string& name) {
   return goldens().has(name);
 }
+HostTensor golden_host(const std::string& name) {
+  const Tensor t = golden(name);
+  return HostTensor{t.shape(), t.to_vector()};
+}
 
 std::string golden_tolerance(const std::string& name) {
   for (const auto& c : manifest()["cases"]) {

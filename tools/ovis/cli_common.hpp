@@ -5,20 +5,25 @@
 #include <string>
 
 #include "core/tensor.hpp"
+#include "ovis/ovis.hpp"
 
 namespace ovis::cli {
 
 struct GlobalOptions {
+  std::string device = "auto";     // cpu | cuda[:N] | auto
   std::string precision = "auto";  // f32 | bf16 | auto
   int threads = 0;                 // 0 = all cores
   bool quiet = false;
 };
 
-// Applies --precision and -t; returns the precision name in effect.
+// --device, --precision and -t as Pipeline load options.
+LoadOptions load_options(const GlobalOptions& g);
+// Applies --precision and -t to code that runs models directly (bench); returns the precision
+// name in effect.
 std::string apply_global_options(const GlobalOptions& g);
 
-// "FILE.safetensors[:TENSOR]" -> f32 tensor (the only tensor of the file when TENSOR is omitted).
-Tensor load_init_noise(const std::string& spec);
+// "FILE.safetensors[:TENSOR]" -> f32 values (the only tensor of the file when TENSOR is omitted).
+HostTensor load_init_noise(const std::string& spec);
 
 // Seed: negative -> a random seed, printed to stderr.
 uint64_t resolve_seed(int64_t seed, bool quiet);

@@ -23,12 +23,12 @@ struct AskOptions {
 };
 
 int run_ask(const AskOptions& o, const GlobalOptions& g) {
-  std::string prec = apply_global_options(g);
   if (o.prompt.empty() && o.images.empty()) fail("empty prompt: give -p TEXT and/or --image PATH");
   Timer t;
   std::vector<Image> images;
   for (const auto& p : o.images) images.push_back(read_image(p));
-  auto pipe = Pipeline::load(o.model);
+  auto pipe = Pipeline::load(o.model, load_options(g));
+  const std::string prec = precision_name(pipe->precision());
   const double load_s = t.seconds();
   AskRequest req;
   req.prompt = o.prompt;
@@ -52,7 +52,7 @@ int run_ask(const AskOptions& o, const GlobalOptions& g) {
         stderr,
         "\n[%s, %d threads] load %.2f s | vision %.2f s (%zu image%s) | prefill %d tok %.2f s "
         "(%.1f tok/s) | decode %d tok %.2f s (%.2f tok/s)\n",
-        prec.c_str(), ops::num_threads(), load_s, r.vision_s, o.images.size(),
+        prec.c_str(), pipe->threads(), load_s, r.vision_s, o.images.size(),
         o.images.size() == 1 ? "" : "s", r.prompt_tokens, r.prefill_s,
         r.prefill_s > 0 ? r.prompt_tokens / r.prefill_s : 0.0, n, r.decode_s,
         r.decode_s > 0 ? n / r.decode_s : 0.0);

@@ -95,7 +95,7 @@ nlohmann::json bench_llm(const BenchOptions& o, const ModelConfig& cfg) {
   const double decode_tok_s = o.decode_tokens / decode_s;
   return {{"bench", "llm"},
           {"model", "Qwen3-1.7B shapes (Ovis-U1-3B llm), synthetic bf16 weights"},
-          {"precision", ops::precision_name(ops::precision())},
+          {"precision", precision_name(ops::precision())},
           {"threads", ops::num_threads()},
           {"weights_gb", weight_bytes / 1e9},
           {"build_s", build_s},
@@ -129,7 +129,7 @@ nlohmann::json bench_vision(const BenchOptions& o, const ModelConfig& cfg) {
   return {{"bench", "vision"},
           {"model",
            "AIMv2-L visual tokenizer + head + VTE (Ovis-U1-3B shapes), synthetic bf16 weights"},
-          {"precision", ops::precision_name(ops::precision())},
+          {"precision", precision_name(ops::precision())},
           {"threads", ops::num_threads()},
           {"image", "448x448"},
           {"patches", grid * grid},
@@ -161,7 +161,7 @@ nlohmann::json bench_dit(const BenchOptions& o, const ModelConfig& cfg) {
   if (o.repeat < 1) best = first;  // --repeat 0: only the first (cold) forward was run
   return {{"bench", "dit"},
           {"model", "Yak MMDiT 1.1B (Ovis-U1-3B shapes), synthetic bf16 weights"},
-          {"precision", ops::precision_name(ops::precision())},
+          {"precision", precision_name(ops::precision())},
           {"threads", ops::num_threads()},
           {"size", o.size},
           {"image_tokens", side * side},
@@ -240,7 +240,7 @@ nlohmann::json bench_t2i(const BenchOptions& o, const ModelConfig& cfg) {
   const double decode_s = t.seconds();
   return {{"bench", "t2i"},
           {"model", "Ovis-U1-3B shapes, synthetic bf16 weights, random prompt ids"},
-          {"precision", ops::precision_name(ops::precision())},
+          {"precision", precision_name(ops::precision())},
           {"threads", ops::num_threads()},
           {"size", o.size},
           {"steps", o.steps},

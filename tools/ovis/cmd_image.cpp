@@ -7,6 +7,7 @@
 #include "core/error.hpp"
 #include "core/timer.hpp"
 #include "ops/ops.hpp"
+#include "core/progress.hpp"
 #include "ovis/ovis.hpp"
 
 namespace ovis::cli {
@@ -79,16 +80,16 @@ std::string parameters_text(const ImageOptions& o, bool edit, uint64_t seed, int
 }
 
 int run_image(const ImageOptions& o, const GlobalOptions& g, bool edit) {
-  std::string prec = apply_global_options(g);
   validate_output(o);
   if (o.prompt.empty()) fail("empty prompt: -p TEXT is required");
   Image input;
   if (edit) input = read_image(o.input);
-  std::optional<Tensor> noise;
+  std::optional<HostTensor> noise;
   if (!o.init_noise.empty()) noise = load_init_noise(o.init_noise);
   const uint64_t seed0 = resolve_seed(o.seed, g.quiet);
   Timer t;
-  auto pipe = Pipeline::load(o.model);
+  auto pipe = Pipeline::load(o.model, load_options(g));
+  const std::string prec = precision_name(pipe->precision());
   const double load_s = t.seconds();
   ProgressBar bar(!g.quiet);
   for (int i = 0; i < o.batch; ++i) {
@@ -126,7 +127,7 @@ int run_image(const ImageOptions& o, const GlobalOptions& g, bool edit) {
                    "saved %s (%dx%d, seed %llu) [%s, %d threads] load %.2f s | condition %.2f s | "
                    "denoise %.2f s (%.2f s/step) | vae decode %.2f s\n",
                    path.c_str(), r.width, r.height, static_cast<unsigned long long>(seed),
-                   prec.c_str(), ops::num_threads(), i == 0 ? load_s : 0.0, r.condition_s,
+                   prec.c_str(), pipe->threads(), i == 0 ? load_s : 0.0, r.condition_s,
                    r.denoise_s, r.denoise_s / o.steps, r.decode_s);
   }
   return 0;

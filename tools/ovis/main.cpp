@@ -11,23 +11,23 @@
 
 namespace ovis::cli {
 
-std::string apply_global_options(const GlobalOptions& g) {
-  ops::set_num_threads(g.threads);
-  ops::Precision p;
-  if (g.precision == "auto") {
-    p = ops::default_precision();
-  } else if (g.precision == "f32") {
-    p = ops::Precision::F32;
-  } else if (g.precision == "bf16") {
-    p = ops::Precision::BF16;
-  } else {
-    fail("--precision must be f32, bf16 or auto (got '", g.precision, "')");
-  }
-  ops::set_precision(p);
-  return ops::precision_name(p);
+LoadOptions load_options(const GlobalOptions& g) {
+  LoadOptions o;
+  o.device = g.device;
+  o.precision = parse_precision(g.precision);
+  o.threads = g.threads;
+  return o;
 }
 
-Tensor load_init_noise(const std::string& spec) {
+std::string apply_global_options(const GlobalOptions& g) {
+  ops::set_num_threads(g.threads);
+  Precision p = parse_precision(g.precision);
+  if (p == Precision::Auto) p = ops::default_precision();
+  ops::set_precision(p);
+  return precision_name(p);
+}
+
+HostTensor load_init_noise(const std::string& spec) {
   std::string file = spec, name;
   if (!std::ifstream(spec).good()) {
     size_t colon = spec.rfind(':');
@@ -46,7 +46,7 @@ Tensor load_init_noise(const std::string& spec) {
   if (t.dtype() != DType::F32 && t.dtype() != DType::BF16 && t.dtype() != DType::F16)
     fail(file, ": tensor '", name, "' has dtype ", dtype_name(t.dtype()),
          ", expected a float type");
-  return t.to_f32();
+  return HostTensor{t.shape(), t.to_vector()};
 }
 
 uint64_t resolve_seed(int64_t seed, bool quiet) {
@@ -74,6 +74,10 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("-t,--threads", g.threads,
                  "CPU threads (0 = OMP_NUM_THREADS if set, else all cores)")
+      ->capture_default_str();
+  app.add_option("--device", g.device,
+                 "cpu, cuda or cuda:N (auto: the first CUDA device if this build has the CUDA "
+                 "backend and a GPU is present, else cpu)")
       ->capture_default_str();
   app.add_flag("-q,--quiet", g.quiet, "No progress or timing output on stderr");
   app.footer(
