@@ -29,6 +29,12 @@ namespace {
 
 constexpr size_t kMaxFileBytes = size_t(1) << 30;  // far above any PNG/JPEG within the pixel cap
 constexpr png_alloc_size_t kMaxPngChunkBytes = 32u << 20;
+// Progressive JPEGs from real encoders have about 10 scans; a file with thousands of tiny scans
+// makes libjpeg re-walk the coefficient buffer for each (minutes for a large image). Refused, as
+// libjpeg-turbo advises ("scan limit"), past this many.
+constexpr int kMaxJpegScans = 500;
+// libjpeg's own working memory (coefficient buffers of a progressive image at the pixel cap).
+constexpr long kMaxJpegWorkBytes = long(1) << 30;
 
 bool is_png(const uint8_t* d, size_t n) {
   static const uint8_t sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
@@ -264,10 +270,25 @@ void init_jpeg_errors(JpegErrors& e) {
   e.mgr.output_message = jpeg_silent_output;
 }
 
+// Called by libjpeg while it reads the input; stops files with too many scans.
+void jpeg_on_progress(j_common_ptr c) {
+  auto* d = reinterpret_cast<j_decompress_ptr>(c);
+  if (d->input_scan_number > kMaxJpegScans) {
+    auto* e = reinterpret_cast<JpegErrors*>(c->err);
+    std::snprintf(e->message, sizeof e->message, "more than %d progressive scans", kMaxJpegScans);
+    std::longjmp(e->jump, 1);
+  }
+}
+
 struct JpegReader {
   jpeg_decompress_struct cinfo;
   JpegErrors err;
-  JpegReader() { std::memset(&cinfo, 0, sizeof cinfo); }
+  jpeg_progress_mgr progress;
+  JpegReader() {
+    std::memset(&cinfo, 0, sizeof cinfo);
+    std::memset(&progress, 0, sizeof progress);
+    progress.progress_monitor = jpeg_on_progress;
+  }
   ~JpegReader() { jpeg_destroy_decompress(&cinfo); }  // safe on a zeroed, never-created struct
 };
 
@@ -275,7 +296,8 @@ bool jpeg_header_guarded(JpegReader& r, const uint8_t* data, size_t size) {
   if (setjmp(r.err.jump)) return false;
   r.cinfo.err = &r.err.mgr;
   jpeg_create_decompress(&r.cinfo);
-  r.cinfo.mem->max_memory_to_use = long(1) << 30;
+  r.cinfo.mem->max_memory_to_use = kMaxJpegWorkBytes;
+  r.cinfo.progress = &r.progress;
   jpeg_mem_src(&r.cinfo, data, static_cast<unsigned long>(size));
   jpeg_read_header(&r.cinfo, TRUE);
   switch (r.cinfo.jpeg_color_space) {
