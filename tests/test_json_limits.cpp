@@ -2,6 +2,7 @@
 // while parsing, parsing stays linear for any shape of input, and every error is one line naming
 // the source and the field.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <chrono>
 #include <filesystem>
@@ -53,7 +54,7 @@ TEST(JsonLimits, DepthIsLimitedWhileParsing) {
               parse_json(million, "m.json", {4u << 20, 64, 64u << 20});
             }).find("deeper"),
             std::string::npos);
-  EXPECT_LT(seconds_since(t0), 5.0);
+  EXPECT_LT(seconds_since(t0), 30.0);
 }
 
 TEST(JsonLimits, TreeMemoryAndInputSizeAreLimited) {
@@ -73,8 +74,9 @@ TEST(JsonLimits, TreeMemoryAndInputSizeAreLimited) {
 }
 
 TEST(JsonLimits, ParsingIsLinearForAnyShape) {
-  // nlohmann's callback parser rescans a parent's children after each object (quadratic: 80k
-  // objects took 7 s); the bounded builder must not.
+  // nlohmann's callback parser rescans a parent's children after each object: quadratic, 80k
+  // objects took 7 s, so 400k would take minutes. The bounded builder takes well under a second
+  // (the bound leaves room for sanitizers and a busy machine).
   const JsonLimits roomy{64u << 20, 16, 1u << 30};
   for (const char* item : {"{}", "[]", "{\"a\":{}}", "0", "\"x\""}) {
     std::string s = "[";
@@ -82,7 +84,7 @@ TEST(JsonLimits, ParsingIsLinearForAnyShape) {
     s += "]";
     const auto t0 = std::chrono::steady_clock::now();
     EXPECT_EQ(parse_json(s, "x.json", roomy).size(), 400000u) << item;
-    EXPECT_LT(seconds_since(t0), 5.0) << item;
+    EXPECT_LT(seconds_since(t0), 30.0) << item;
   }
 }
 
@@ -115,6 +117,13 @@ TEST(JsonLimits, FilesAreSizeCheckedBeforeReading) {
   EXPECT_NE(error_of([&] {
               read_json_file((dir / "none.json").string(), kSmall);
             }).find("none.json: cannot open"),
+            std::string::npos);
+  // A named pipe or a device is refused at once (no blocking open, no endless read).
+  const std::string fifo = (dir / "fifo.json").string();
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  EXPECT_NE(error_of([&] { read_json_file(fifo, kSmall); }).find("not a regular file"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] { read_json_file("/dev/zero", kSmall); }).find("not a regular file"),
             std::string::npos);
   const std::string ok = (dir / "ok.json").string();
   std::ofstream(ok) << R"({"x": [1]})";

@@ -207,7 +207,7 @@ TEST(Safetensors, HostileIndexFailsCleanly) {
   many += "}}";
   const auto t0 = std::chrono::steady_clock::now();
   EXPECT_NE(error_for(many).find("missing shard"), std::string::npos);
-  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 10.0);
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 30.0);
   fs::remove_all(d);
 }
 

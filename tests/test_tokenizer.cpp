@@ -338,7 +338,8 @@ TEST(TokenizerHostile, ManyAddedTokensLoadAndMatchInLinearTime) {
                                   t.id_of("t"), t.id_of("o"), t.id_of("k")}));
   const std::string text(20000, '<');
   EXPECT_EQ(t.encode(text).size(), 20000u);
-  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 20.0);
+  // Quadratic insertion took hours here; linear is seconds even under sanitizers.
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 60.0);
 }
 
 TEST(TokenizerHostile, RegexWorkIsLimited) {
@@ -356,7 +357,7 @@ TEST(TokenizerHostile, RegexWorkIsLimited) {
               std::string::npos)
         << e.what();
   }
-  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 10.0);
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 30.0);
   // A pattern longer than the limit is refused at load.
   j["pre_tokenizer"]["pattern"]["Regex"] = std::string(100000, 'a');
   EXPECT_NE(load_error(j.dump()).find("exceeds the 65536-byte limit"), std::string::npos);

@@ -17,6 +17,7 @@
 #include <cstring>
 
 #include "core/error.hpp"
+#include "io/read_file.hpp"
 
 // libpng and libjpeg report errors through callbacks that must not return, and C++ exceptions
 // must not unwind through their C frames. Both therefore longjmp back to a setjmp placed in a
@@ -43,25 +44,6 @@ bool is_png(const uint8_t* d, size_t n) {
 
 bool is_jpeg(const uint8_t* d, size_t n) {
   return n >= 3 && d[0] == 0xFF && d[1] == 0xD8 && d[2] == 0xFF;
-}
-
-std::vector<uint8_t> read_file_bytes(const std::string& path) {
-  FILE* f = std::fopen(path.c_str(), "rb");
-  if (!f) fail(path, ": cannot open image file: ", std::strerror(errno));
-  std::vector<uint8_t> bytes;
-  uint8_t buf[1 << 16];
-  size_t got;
-  while ((got = std::fread(buf, 1, sizeof buf, f)) > 0) {
-    if (bytes.size() + got > kMaxFileBytes) {
-      std::fclose(f);
-      fail(path, ": image file is larger than ", kMaxFileBytes, " bytes");
-    }
-    bytes.insert(bytes.end(), buf, buf + got);
-  }
-  bool bad = std::ferror(f) != 0;
-  std::fclose(f);
-  if (bad) fail(path, ": error reading image file");
-  return bytes;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -553,15 +535,16 @@ Image decode_image(const uint8_t* data, size_t size, const std::string& name) {
 }
 
 Image read_image(const std::string& path) {
-  std::vector<uint8_t> bytes = read_file_bytes(path);
-  return decode_image(bytes.data(), bytes.size(), path);
+  const std::string bytes = read_file_limited(path, kMaxFileBytes, "image file");
+  return decode_image(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), path);
 }
 
 TextChunks read_png_text(const std::string& path) {
-  std::vector<uint8_t> bytes = read_file_bytes(path);
-  if (!is_png(bytes.data(), bytes.size())) fail(path, ": not a PNG file");
+  const std::string file = read_file_limited(path, kMaxFileBytes, "image file");
+  const auto* bytes = reinterpret_cast<const uint8_t*>(file.data());
+  if (!is_png(bytes, file.size())) fail(path, ": not a PNG file");
   TextChunks text;
-  decode_png(bytes.data(), bytes.size(), path, &text);
+  decode_png(bytes, file.size(), path, &text);
   return text;
 }
 

@@ -1,13 +1,9 @@
 #include "io/json_limits.hpp"
 
-#include <sys/stat.h>
-
-#include <cerrno>
-#include <cstdio>
-#include <cstring>
 #include <vector>
 
 #include "core/error.hpp"
+#include "io/read_file.hpp"
 
 namespace ovis {
 
@@ -120,36 +116,6 @@ json parse_json(std::string_view text, const std::string& origin, const JsonLimi
   if (!json::sax_parse(text.begin(), text.end(), &builder))
     fail(origin, ": malformed JSON");  // parse_error() throws first; kept for safety
   return builder.take_root();
-}
-
-std::string read_file_limited(const std::string& path, size_t max_bytes, const char* what) {
-  FILE* f = std::fopen(path.c_str(), "rb");
-  if (!f) fail(path, ": cannot open ", what, ": ", std::strerror(errno));
-  struct stat st {};
-  if (fstat(fileno(f), &st) != 0 || S_ISDIR(st.st_mode)) {
-    std::fclose(f);
-    fail(path, ": cannot read ", what, ": not a regular file");
-  }
-  if (S_ISREG(st.st_mode) && uint64_t(st.st_size) > max_bytes) {
-    std::fclose(f);
-    fail(path, ": ", what, " of ", uint64_t(st.st_size), " bytes exceeds the ", max_bytes,
-         "-byte limit");
-  }
-  std::string data;
-  if (S_ISREG(st.st_mode)) data.reserve(size_t(st.st_size));
-  char buf[1 << 16];
-  size_t got;
-  while ((got = std::fread(buf, 1, sizeof buf, f)) > 0) {
-    if (data.size() + got > max_bytes) {  // a file that grew, or a pipe
-      std::fclose(f);
-      fail(path, ": ", what, " exceeds the ", max_bytes, "-byte limit");
-    }
-    data.append(buf, got);
-  }
-  const bool bad = std::ferror(f) != 0;
-  std::fclose(f);
-  if (bad) fail(path, ": error reading ", what);
-  return data;
 }
 
 json read_json_file(const std::string& path, const JsonLimits& limits) {

@@ -32,8 +32,4 @@ nlohmann::json parse_json(std::string_view text, const std::string& origin,
 // Reads and parses the file at `path` (its size is checked before it is read). Errors name `path`.
 nlohmann::json read_json_file(const std::string& path, const JsonLimits& limits);
 
-// Reads a whole file of at most `max_bytes` bytes; errors name `path` (`what` says what it is,
-// e.g. "tokenizer file", in the "cannot open" message).
-std::string read_file_limited(const std::string& path, size_t max_bytes, const char* what);
-
 }  // namespace ovis

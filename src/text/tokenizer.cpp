@@ -11,6 +11,7 @@
 #include "core/error.hpp"
 #include "io/json_field.hpp"
 #include "io/json_limits.hpp"
+#include "io/read_file.hpp"
 #include "text/added_tokens.hpp"
 #include "text/bpe.hpp"
 #include "text/byte_level.hpp"
