@@ -58,6 +58,16 @@ constexpr uint32_t kMatchLimit = 10'000'000;
 constexpr uint32_t kHeapLimitKiB = 64 << 10;
 constexpr size_t kJitStackBytes = 8 << 20;
 
+// One JIT stack per thread, made on first use and reused by every match on that thread (creating
+// one maps kJitStackBytes, which cost more than the match itself for short texts).
+pcre2_jit_stack* thread_jit_stack() {
+  thread_local struct Holder {
+    pcre2_jit_stack* stack = pcre2_jit_stack_create(32 * 1024, kJitStackBytes, nullptr);
+    ~Holder() { pcre2_jit_stack_free(stack); }
+  } holder;
+  return holder.stack;
+}
+
 }  // namespace
 
 struct RegexSplitter::Impl {
@@ -94,13 +104,12 @@ RegexSplitter::RegexSplitter(RegexSplitter&&) noexcept = default;
 RegexSplitter& RegexSplitter::operator=(RegexSplitter&&) noexcept = default;
 
 void RegexSplitter::split(std::string_view text, std::vector<std::string_view>& out) const {
-  // Per-call match data and JIT stack keep split() safe to call from several threads.
+  // Per-call match data and a per-thread JIT stack keep split() safe to call from several
+  // threads.
   struct Resources {
     pcre2_match_data* md = nullptr;
     pcre2_match_context* mc = nullptr;
-    pcre2_jit_stack* js = nullptr;
     ~Resources() {
-      pcre2_jit_stack_free(js);
       pcre2_match_context_free(mc);
       pcre2_match_data_free(md);
     }
@@ -111,9 +120,9 @@ void RegexSplitter::split(std::string_view text, std::vector<std::string_view>& 
   pcre2_set_match_limit(r.mc, kMatchLimit);
   pcre2_set_heap_limit(r.mc, kHeapLimitKiB);
   if (impl_->jit) {
-    r.js = pcre2_jit_stack_create(32 * 1024, kJitStackBytes, nullptr);
-    if (!r.js) fail("pre-tokenizer: out of memory");
-    pcre2_jit_stack_assign(r.mc, nullptr, r.js);
+    pcre2_jit_stack* stack = thread_jit_stack();
+    if (!stack) fail("pre-tokenizer: out of memory");
+    pcre2_jit_stack_assign(r.mc, nullptr, stack);
   }
   const auto* subject = reinterpret_cast<PCRE2_SPTR>(text.data());
   const size_t n = text.size();
