@@ -11,6 +11,7 @@
 #include "ovis/ovis.hpp"
 #include "pipeline/components.hpp"
 #include "pipeline/condition.hpp"
+#include "support/backend.hpp"
 #include "support/golden.hpp"
 #include "text/conversation.hpp"
 #include "vision/resize.hpp"
@@ -22,9 +23,8 @@ namespace {
 class PipelineGolden : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    ops::set_precision(ops::Precision::F32);
     pipe_ = Pipeline::load(test::fixture_dir(), {.precision = Precision::F32}).release();
-    comps_ = new Components(test::fixture_dir());
+    comps_ = new Components(test::fixture_dir(), test::cpu_ctx());
   }
   static void TearDownTestSuite() {
     delete pipe_;
@@ -203,7 +203,6 @@ double psnr(const Image& a, const Tensor& golden_u8) {
 // arithmetic, as the reference on GPU) shift the tiny random model's images measurably, so the
 // bound is a PSNR, documented in the README: >= 30 dB for T2I and edit (measured 39.1 / 37.3).
 TEST(PipelineBf16, ImagesStayCloseToTheF32Reference) {
-  if (!ops::cpu_has_avx512_bf16()) GTEST_SKIP() << "no AVX512_BF16";
   auto pipe = Pipeline::load(test::fixture_dir(), {.precision = Precision::BF16});
   const auto& c = test::manifest_case("t2i_128x128");
   GenerateRequest g;
@@ -231,7 +230,6 @@ TEST(PipelineBf16, ImagesStayCloseToTheF32Reference) {
 // bf16 greedy tokens are compared with the goldens where the top-2 margin allows in test_llm;
 // here the whole ask path runs in bf16 (vision tower, merge, KV-cached decode).
 TEST(PipelineBf16, AskRunsAndStreams) {
-  if (!ops::cpu_has_avx512_bf16()) GTEST_SKIP() << "no AVX512_BF16";
   auto pipe = Pipeline::load(test::fixture_dir(), {.precision = Precision::BF16});
   AskRequest req;
   req.prompt = "What is it?";

@@ -23,7 +23,7 @@ std::array<uint32_t, 4> philox4x32_10(std::array<uint32_t, 4> c, std::array<uint
 
 Tensor gaussian_noise(const Shape& shape, uint64_t seed) {
   Tensor out = Tensor::empty(shape);
-  float* o = out.f32();
+  float* o = out.mutable_f32();
   const int64_t n = out.numel();
   const int64_t blocks = (n + 3) / 4;
   const std::array<uint32_t, 2> key = {uint32_t(seed), uint32_t(seed >> 32)};

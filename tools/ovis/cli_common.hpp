@@ -18,10 +18,6 @@ struct GlobalOptions {
 
 // --device, --precision and -t as Pipeline load options.
 LoadOptions load_options(const GlobalOptions& g);
-// Applies --precision and -t to code that runs models directly (bench); returns the precision
-// name in effect.
-std::string apply_global_options(const GlobalOptions& g);
-
 // "FILE.safetensors[:TENSOR]" -> f32 values (the only tensor of the file when TENSOR is omitted).
 HostTensor load_init_noise(const std::string& spec);
 

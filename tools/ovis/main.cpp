@@ -19,14 +19,6 @@ LoadOptions load_options(const GlobalOptions& g) {
   return o;
 }
 
-std::string apply_global_options(const GlobalOptions& g) {
-  ops::set_num_threads(g.threads);
-  Precision p = parse_precision(g.precision);
-  if (p == Precision::Auto) p = ops::default_precision();
-  ops::set_precision(p);
-  return precision_name(p);
-}
-
 HostTensor load_init_noise(const std::string& spec) {
   std::string file = spec, name;
   if (!std::ifstream(spec).good()) {

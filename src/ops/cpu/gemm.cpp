@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/error.hpp"
+#include "ops/cpu/cpu_backend.hpp"
 #include "ops/cpu/dnnl_util.hpp"
 #include "ops/cpu/vec_math.hpp"
 #include "ops/ops.hpp"
@@ -62,31 +63,52 @@ struct GemmKey {
   }
 };
 
-dnnl::matmul& matmul_primitive(const GemmKey& key) {
-  static std::mutex mu;
-  static std::map<GemmKey, dnnl::matmul> cache;
-  std::lock_guard<std::mutex> lock(mu);
-  auto it = cache.find(key);
-  if (it != cache.end()) return it->second;
-  memory::desc a_md({key.m, key.k}, dnnl_dt(key.a), memory::format_tag::ab);
-  memory::desc b_md({key.k, key.n}, dnnl_dt(key.b),
-                    key.b_transposed ? memory::format_tag::ba : memory::format_tag::ab);
-  memory::desc c_md({key.m, key.n}, memory::data_type::f32, memory::format_tag::ab);
-  dnnl::matmul::primitive_desc pd;
-  if (key.bias) {
-    memory::desc bias_md({1, key.n}, memory::data_type::f32, memory::format_tag::ab);
-    pd = dnnl::matmul::primitive_desc(dnnl::matmul::desc(a_md, b_md, bias_md, c_md), dnnl_engine());
-  } else {
-    pd = dnnl::matmul::primitive_desc(dnnl::matmul::desc(a_md, b_md, c_md), dnnl_engine());
+}  // namespace
+
+// oneDNN matmul primitives by problem shape, owned by the backend. Bounded: the least recently
+// used plan is dropped beyond kMaxPlans (M varies with the prompt and image sizes).
+struct cpu::GemmPlans {
+  static constexpr size_t kMaxPlans = 64;
+  std::mutex mu;
+  std::map<GemmKey, std::pair<dnnl::matmul, uint64_t>> plans;
+  uint64_t clock = 0;
+
+  dnnl::matmul get(const GemmKey& key) {
+    std::lock_guard<std::mutex> lock(mu);
+    auto it = plans.find(key);
+    if (it != plans.end()) {
+      it->second.second = ++clock;
+      return it->second.first;
+    }
+    if (plans.size() >= kMaxPlans) {
+      auto oldest = plans.begin();
+      for (auto j = plans.begin(); j != plans.end(); ++j)
+        if (j->second.second < oldest->second.second) oldest = j;
+      plans.erase(oldest);
+    }
+    memory::desc a_md({key.m, key.k}, dnnl_dt(key.a), memory::format_tag::ab);
+    memory::desc b_md({key.k, key.n}, dnnl_dt(key.b),
+                      key.b_transposed ? memory::format_tag::ba : memory::format_tag::ab);
+    memory::desc c_md({key.m, key.n}, memory::data_type::f32, memory::format_tag::ab);
+    dnnl::matmul::primitive_desc pd;
+    if (key.bias) {
+      memory::desc bias_md({1, key.n}, memory::data_type::f32, memory::format_tag::ab);
+      pd = dnnl::matmul::primitive_desc(dnnl::matmul::desc(a_md, b_md, bias_md, c_md),
+                                        dnnl_engine());
+    } else {
+      pd = dnnl::matmul::primitive_desc(dnnl::matmul::desc(a_md, b_md, c_md), dnnl_engine());
+    }
+    return plans.emplace(key, std::make_pair(dnnl::matmul(pd), ++clock)).first->second.first;
   }
-  return cache.emplace(key, dnnl::matmul(pd)).first->second;
-}
+};
+
+namespace {
 
 // a [M,K] f32 or bf16, b is [N,K] (transposed) or [K,N], c [M,N] f32.
-void dnnl_gemm(const void* a, DType adt, const void* b, DType bdt, bool b_transposed,
-               const float* bias, float* c, int64_t m, int64_t n, int64_t k) {
+void dnnl_gemm(cpu::GemmPlans& plans, const void* a, DType adt, const void* b, DType bdt,
+               bool b_transposed, const float* bias, float* c, int64_t m, int64_t n, int64_t k) {
   GemmKey key{m, n, k, adt, bdt, b_transposed, bias != nullptr};
-  dnnl::matmul& prim = matmul_primitive(key);
+  dnnl::matmul prim = plans.get(key);
   memory a_mem({{m, k}, dnnl_dt(adt), memory::format_tag::ab}, dnnl_engine(), const_cast<void*>(a));
   memory b_mem(
       {{k, n}, dnnl_dt(bdt), b_transposed ? memory::format_tag::ba : memory::format_tag::ab},
@@ -104,7 +126,7 @@ void dnnl_gemm(const void* a, DType adt, const void* b, DType bdt, bool b_transp
 Tensor to_bf16(const Tensor& x) {
   Tensor r = Tensor::empty(x.shape(), DType::BF16);
   const float* s = x.f32();
-  uint16_t* o = r.data<uint16_t>();
+  uint16_t* o = r.mutable_data<uint16_t>();
   int64_t n = x.numel();
 #pragma omp parallel for schedule(static) if (n > (1 << 16))
   for (int64_t i = 0; i < n; ++i) o[i] = f32_to_bf16(s[i]);
@@ -320,67 +342,67 @@ void gemv(const GemvArgs& g) {
 
 }  // namespace
 
-Tensor linear(const Tensor& x, const Tensor& w, const Tensor* bias) {
-  OVIS_ASSERT(x.dtype() == DType::F32 && w.ndim() == 2);
+Tensor cpu::CpuBackend::linear(const Context& c, const Tensor& x, const LinearWeights& lw) {
+  const Tensor& w = lw.w;
   const int64_t K = w.dim(1), N = w.dim(0);
-  if (x.dim(-1) != K)
-    fail("internal error: linear input width ", x.dim(-1), " vs weight ", shape_str(w.shape()));
   const int64_t M = x.numel() / K;
   Shape out_shape = x.shape();
   out_shape.back() = N;
   Tensor y = Tensor::empty(out_shape);
-  Tensor bias_f32;
-  if (bias) bias_f32 = bias->dtype() == DType::F32 ? *bias : bias->to_f32();
-  const float* bptr = bias ? bias_f32.f32() : nullptr;
-  const bool bf16_mode = precision() == Precision::BF16;
+  const float* bptr = lw.b.defined() ? lw.b.f32() : nullptr;
+  const bool bf16_mode = c.precision == Precision::BF16;
+  float* yp = y.mutable_f32();
 
   if (M <= kGemvMaxRows && w.dtype() != DType::F32) {
     const bool f16 = w.dtype() == DType::F16;
     if (bf16_mode && !f16) {
       Tensor xb = to_bf16(x);
 #if defined(__AVX512BF16__)
-      gemv<true>({xb.raw(), w.data<uint16_t>(), false, bptr, y.f32(), M, N, K});
+      gemv<true>({xb.raw(), w.data<uint16_t>(), false, bptr, yp, M, N, K});
 #else
       // Same products without the dot-product instruction: bf16-rounded x, f32 math.
       Tensor xr = xb.to_f32();
-      gemv<false>({xr.raw(), w.data<uint16_t>(), false, bptr, y.f32(), M, N, K});
+      gemv<false>({xr.raw(), w.data<uint16_t>(), false, bptr, yp, M, N, K});
 #endif
       return y;
     }
-    gemv<false>({x.raw(), w.data<uint16_t>(), f16, bptr, y.f32(), M, N, K});
+    gemv<false>({x.raw(), w.data<uint16_t>(), f16, bptr, yp, M, N, K});
     return y;
   }
   if (bf16_mode && w.dtype() == DType::BF16) {
     Tensor xb = to_bf16(x);
-    dnnl_gemm(xb.raw(), DType::BF16, w.raw(), DType::BF16, true, bptr, y.f32(), M, N, K);
+    dnnl_gemm(*gemm_, xb.raw(), DType::BF16, w.raw(), DType::BF16, true, bptr, yp, M, N, K);
   } else if (w.dtype() == DType::F32) {
-    dnnl_gemm(x.raw(), DType::F32, w.raw(), DType::F32, true, bptr, y.f32(), M, N, K);
+    dnnl_gemm(*gemm_, x.raw(), DType::F32, w.raw(), DType::F32, true, bptr, yp, M, N, K);
   } else {
-    gemm_f32_w16(x.f32(), w.data<uint16_t>(), w.dtype() == DType::F16, true, bptr, y.f32(), M, N,
-                 K);
+    gemm_f32_w16(x.f32(), w.data<uint16_t>(), w.dtype() == DType::F16, true, bptr, yp, M, N, K);
   }
   return y;
 }
 
-Tensor matmul(const Tensor& a, const Tensor& b) {
-  OVIS_ASSERT(a.dtype() == DType::F32 && b.ndim() == 2);
+Tensor cpu::CpuBackend::matmul(const Context& c, const Tensor& a, const Tensor& b) {
   const int64_t K = b.dim(0), N = b.dim(1);
-  if (a.dim(-1) != K)
-    fail("internal error: matmul inner dims ", shape_str(a.shape()), " x ", shape_str(b.shape()));
   const int64_t M = a.numel() / K;
   Shape out_shape = a.shape();
   out_shape.back() = N;
   Tensor y = Tensor::empty(out_shape);
-  if (precision() == Precision::BF16 && b.dtype() == DType::BF16) {
+  float* yp = y.mutable_f32();
+  if (c.precision == Precision::BF16 && b.dtype() == DType::BF16) {
     Tensor ab = to_bf16(a);
-    dnnl_gemm(ab.raw(), DType::BF16, b.raw(), DType::BF16, false, nullptr, y.f32(), M, N, K);
+    dnnl_gemm(*gemm_, ab.raw(), DType::BF16, b.raw(), DType::BF16, false, nullptr, yp, M, N, K);
   } else if (b.dtype() == DType::F32) {
-    dnnl_gemm(a.raw(), DType::F32, b.raw(), DType::F32, false, nullptr, y.f32(), M, N, K);
+    dnnl_gemm(*gemm_, a.raw(), DType::F32, b.raw(), DType::F32, false, nullptr, yp, M, N, K);
   } else {
-    gemm_f32_w16(a.f32(), b.data<uint16_t>(), b.dtype() == DType::F16, false, nullptr, y.f32(), M,
-                 N, K);
+    gemm_f32_w16(a.f32(), b.data<uint16_t>(), b.dtype() == DType::F16, false, nullptr, yp, M, N, K);
   }
   return y;
+}
+
+void cpu::destroy_gemm_plans(GemmPlans* p) {
+  delete p;
+}
+cpu::GemmPlans* cpu::make_gemm_plans() {
+  return new GemmPlans();
 }
 
 }  // namespace ovis::ops

@@ -1,4 +1,4 @@
-#include "llm/sampler.hpp"
+#include "llm/token_sampler.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -8,21 +8,21 @@
 
 namespace ovis {
 
-int64_t Sampler::argmax(const float* x, int64_t n) {
+int64_t TokenSampler::argmax(const float* x, int64_t n) {
   int64_t best = 0;
   for (int64_t i = 1; i < n; ++i)
     if (x[i] > x[best] || (std::isnan(x[best]) && !std::isnan(x[i]))) best = i;
   return best;
 }
 
-Sampler::Sampler(SamplerParams p) : p_(p), state_(p.seed) {
+TokenSampler::TokenSampler(SamplerParams p) : p_(p), state_(p.seed) {
   if (!(p_.temperature >= 0)) fail("sampler: temperature must be >= 0, got ", p_.temperature);
   if (p_.top_k < 0) fail("sampler: top_k must be >= 0, got ", p_.top_k);
   if (!(p_.top_p > 0 && p_.top_p <= 1)) fail("sampler: top_p must be in (0, 1], got ", p_.top_p);
 }
 
 // splitmix64: a small, portable generator, so a seed gives the same tokens everywhere.
-double Sampler::next_uniform() {
+double TokenSampler::next_uniform() {
   uint64_t z = (state_ += 0x9e3779b97f4a7c15ull);
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
   z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
@@ -30,7 +30,7 @@ double Sampler::next_uniform() {
   return double(z >> 11) * 0x1.0p-53;
 }
 
-int64_t Sampler::sample(const float* logits, int64_t vocab) {
+int64_t TokenSampler::sample(const float* logits, int64_t vocab) {
   OVIS_ASSERT(vocab > 0);
   if (p_.temperature == 0 || p_.top_k == 1) return argmax(logits, vocab);
 

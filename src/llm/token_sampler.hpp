@@ -9,9 +9,9 @@
 
 namespace ovis {
 
-class Sampler {
+class TokenSampler {
  public:
-  explicit Sampler(SamplerParams p);
+  explicit TokenSampler(SamplerParams p);
   // Greedy: argmax, ties resolved to the lowest id (as torch.argmax).
   int64_t sample(const float* logits, int64_t vocab);
   const SamplerParams& params() const { return p_; }
