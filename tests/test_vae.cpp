@@ -179,16 +179,6 @@ TEST(Vae, BandedConvolutionsMatchWholeImage) {
   EXPECT_TRUE(test::matches_golden(dec_b, "vae.decode_out"));
 }
 
-TEST(Vae, ImageToU8) {
-  // x [C=2, H=2, W=2] -> HWC: u[(y*W + x)*C + c] = trunc(127.5 * (clamp(x[c,y,x]) + 1)).
-  Tensor x = Tensor::from_vector({-2.0f, -1.0f, 0.0f, 0.99f, 1.0f, 5.0f, NAN, -0.004f}, {2, 2, 2});
-  Tensor u = image_to_u8(x);
-  ASSERT_EQ(u.shape(), (Shape{2, 2, 2}));
-  ASSERT_EQ(u.dtype(), DType::U8);
-  const uint8_t expect[8] = {0, 255, 0, 255, 127, 0, 253, 126};  // 126.99 truncates to 126
-  for (int i = 0; i < 8; ++i) EXPECT_EQ(int(u.data<uint8_t>()[i]), int(expect[i])) << i;
-}
-
 TEST(VaeTiling, PlanCoversWithOverlap) {
   for (int64_t extent : {1, 7, 24, 25, 40, 41, 48, 100, 257})
     for (auto [tile, overlap] :
