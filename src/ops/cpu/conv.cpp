@@ -33,10 +33,22 @@ struct ConvKey {
 
 // The weight in the layouts and dtypes primitives asked for.
 struct PreparedConv final : PreparedWeight {
+  struct Form {
+    memory::desc md;
+    bool rounded;  // f32 values rounded to bf16 (BF16 precision emulated in f32)
+    memory mem;
+  };
   std::mutex mu;
-  std::vector<std::pair<memory::desc, memory>> forms;
+  std::vector<Form> forms;
   Tensor b_f32;
 };
+
+// oneDNN runs bf16 convolutions on AVX-512 CPUs (natively with AVX512_BF16); elsewhere BF16
+// precision is emulated: the same bf16-rounded inputs and weights, convolved in f32.
+bool native_bf16_conv() {
+  static const bool ok = __builtin_cpu_supports("avx512bw");
+  return ok;
+}
 
 memory::data_type act_dt(bool bf16) {
   return bf16 ? memory::data_type::bf16 : memory::data_type::f32;
@@ -60,21 +72,24 @@ dnnl::convolution_forward::primitive_desc make_pd(const ConvKey& k) {
   return dnnl::convolution_forward::primitive_desc(desc, dnnl_engine());
 }
 
-// The weight in layout `md` (created on first request).
-memory weight_form(PreparedConv& pc, const Tensor& w, const memory::desc& md, bool bf16) {
+// The weight in layout `md` (created on first request); `rounded`: f32 values rounded to bf16.
+memory weight_form(PreparedConv& pc, const Tensor& w, const memory::desc& md, bool bf16,
+                   bool rounded) {
   std::lock_guard<std::mutex> lock(pc.mu);
-  for (auto& [d, m] : pc.forms)
-    if (d == md) return m;
+  for (auto& f : pc.forms)
+    if (f.md == md && f.rounded == rounded) return f.mem;
   const int64_t O = w.dim(0), C = w.dim(1), KH = w.dim(2), KW = w.dim(3);
-  const Tensor plain = bf16 ? (w.dtype() == DType::BF16 ? w : w.to_f32().to_dtype(DType::BF16))
-                            : (w.dtype() == DType::F32 ? w : w.to_f32());
+  const Tensor w32 = w.dtype() == DType::F32 ? w : w.to_f32();
+  const Tensor plain = bf16      ? (w.dtype() == DType::BF16 ? w : w32.to_dtype(DType::BF16))
+                       : rounded ? w32.to_dtype(DType::BF16).to_f32()
+                                 : w32;
   memory src({{O, C, KH, KW}, act_dt(bf16), memory::format_tag::oihw}, dnnl_engine(),
              const_cast<void*>(plain.raw()));
   memory dst(md, dnnl_engine());
   dnnl::stream& s = dnnl_stream();
   dnnl::reorder(src, dst).execute(s, src, dst);
   s.wait();
-  pc.forms.emplace_back(md, dst);
+  pc.forms.push_back({md, rounded, dst});
   return dst;
 }
 
@@ -136,10 +151,11 @@ ConvWeights cpu::CpuBackend::prepare_conv(const Context& c, const Tensor& w, con
                         int(w.dim(3) / 2),
                         int(K / 2),
                         int(w.dim(3) / 2),
-                        c.precision == Precision::BF16,
+                        c.precision == Precision::BF16 && native_bf16_conv(),
                         b != nullptr};
   // Only the primitive descriptor (layout choice), not a compiled primitive.
-  weight_form(*pc, w, make_pd(nominal).weights_desc(), nominal.bf16);
+  weight_form(*pc, w, make_pd(nominal).weights_desc(), nominal.bf16,
+              c.precision == Precision::BF16 && !nominal.bf16);
   cw.prepared = std::move(pc);
   return cw;
 }
@@ -151,7 +167,8 @@ Tensor cpu::CpuBackend::conv2d_plain(const Context& c, const Tensor& x, const Co
   const int64_t O = w.dim(0), KH = w.dim(2), KW = w.dim(3);
   const int64_t OH = (H + p.pad_top + p.pad_bottom - KH) / p.stride + 1;
   const int64_t OW = (W + p.pad_left + p.pad_right - KW) / p.stride + 1;
-  const bool bf16 = c.precision == Precision::BF16;
+  const bool bf16 = c.precision == Precision::BF16 && native_bf16_conv();
+  const bool emulated = c.precision == Precision::BF16 && !bf16;
   const ConvKey key{C,
                     H,
                     W,
@@ -169,10 +186,12 @@ Tensor cpu::CpuBackend::conv2d_plain(const Context& c, const Tensor& x, const Co
   const auto& pd = plan.pd;
   auto* pc = static_cast<PreparedConv*>(cw.prepared.get());
   OVIS_ASSERT(pc);
-  const memory wmem = weight_form(*pc, w, pd.weights_desc(), bf16);
+  const memory wmem = weight_form(*pc, w, pd.weights_desc(), bf16, emulated);
   dnnl::stream& s = dnnl_stream();
 
-  const Tensor xin = bf16 ? x.to_dtype(DType::BF16) : x;
+  const Tensor xin = bf16       ? x.to_dtype(DType::BF16)
+                     : emulated ? x.to_dtype(DType::BF16).to_f32()
+                                : x;
   memory x_plain({{1, C, H, W}, act_dt(bf16), memory::format_tag::nchw}, dnnl_engine(),
                  const_cast<void*>(xin.raw()));
   memory x_mem = x_plain;
