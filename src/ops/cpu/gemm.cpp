@@ -13,6 +13,7 @@
 #include "core/error.hpp"
 #include "ops/cpu/cpu_backend.hpp"
 #include "ops/cpu/dnnl_util.hpp"
+#include "ops/cpu/plan_cache.hpp"
 #include "ops/cpu/vec_math.hpp"
 #include "ops/ops.hpp"
 
@@ -65,40 +66,26 @@ struct GemmKey {
 
 }  // namespace
 
-// oneDNN matmul primitives by problem shape, owned by the backend. Bounded: the least recently
-// used plan is dropped beyond kMaxPlans (M varies with the prompt and image sizes).
+// oneDNN matmul primitives by problem shape, owned by the backend.
 struct cpu::GemmPlans {
-  static constexpr size_t kMaxPlans = 64;
-  std::mutex mu;
-  std::map<GemmKey, std::pair<dnnl::matmul, uint64_t>> plans;
-  uint64_t clock = 0;
+  PlanCache<GemmKey, dnnl::matmul> plans{64};
 
   dnnl::matmul get(const GemmKey& key) {
-    std::lock_guard<std::mutex> lock(mu);
-    auto it = plans.find(key);
-    if (it != plans.end()) {
-      it->second.second = ++clock;
-      return it->second.first;
-    }
-    if (plans.size() >= kMaxPlans) {
-      auto oldest = plans.begin();
-      for (auto j = plans.begin(); j != plans.end(); ++j)
-        if (j->second.second < oldest->second.second) oldest = j;
-      plans.erase(oldest);
-    }
-    memory::desc a_md({key.m, key.k}, dnnl_dt(key.a), memory::format_tag::ab);
-    memory::desc b_md({key.k, key.n}, dnnl_dt(key.b),
-                      key.b_transposed ? memory::format_tag::ba : memory::format_tag::ab);
-    memory::desc c_md({key.m, key.n}, memory::data_type::f32, memory::format_tag::ab);
-    dnnl::matmul::primitive_desc pd;
-    if (key.bias) {
-      memory::desc bias_md({1, key.n}, memory::data_type::f32, memory::format_tag::ab);
-      pd = dnnl::matmul::primitive_desc(dnnl::matmul::desc(a_md, b_md, bias_md, c_md),
-                                        dnnl_engine());
-    } else {
-      pd = dnnl::matmul::primitive_desc(dnnl::matmul::desc(a_md, b_md, c_md), dnnl_engine());
-    }
-    return plans.emplace(key, std::make_pair(dnnl::matmul(pd), ++clock)).first->second.first;
+    return plans.get(key, [](const GemmKey& k) {
+      memory::desc a_md({k.m, k.k}, dnnl_dt(k.a), memory::format_tag::ab);
+      memory::desc b_md({k.k, k.n}, dnnl_dt(k.b),
+                        k.b_transposed ? memory::format_tag::ba : memory::format_tag::ab);
+      memory::desc c_md({k.m, k.n}, memory::data_type::f32, memory::format_tag::ab);
+      dnnl::matmul::primitive_desc pd;
+      if (k.bias) {
+        memory::desc bias_md({1, k.n}, memory::data_type::f32, memory::format_tag::ab);
+        pd = dnnl::matmul::primitive_desc(dnnl::matmul::desc(a_md, b_md, bias_md, c_md),
+                                          dnnl_engine());
+      } else {
+        pd = dnnl::matmul::primitive_desc(dnnl::matmul::desc(a_md, b_md, c_md), dnnl_engine());
+      }
+      return dnnl::matmul(pd);
+    });
   }
 };
 
