@@ -30,10 +30,11 @@ struct SamplerParams {
 };
 
 struct ProgressEvent {
-  std::string stage;     // "vision", "condition", "denoise", "vae decode", ...
-  int step = 0;          // completed units, 0..total
+  std::string stage;  // "vision", "condition", "denoise", "vae decode", ...
+  int step = 0;       // completed units, 0..total
   int total = 0;
-  double elapsed_s = 0;  // since the stage started
+  double elapsed_s = 0;     // since the stage started
+  std::string unit = "it";  // what step counts ("MiB" for downloads): rates read s/it or MiB/s
 };
 using ProgressFn = std::function<void(const ProgressEvent&)>;
 

@@ -5,9 +5,9 @@
 
 #include "cli_common.hpp"
 #include "core/error.hpp"
+#include "core/progress.hpp"
 #include "core/timer.hpp"
 #include "ops/ops.hpp"
-#include "core/progress.hpp"
 #include "ovis/ovis.hpp"
 
 namespace ovis::cli {
@@ -68,13 +68,13 @@ std::string format_float(float v) {
 }
 
 // A1111 / sd-cli style "parameters" text.
-std::string parameters_text(const ImageOptions& o, bool edit, uint64_t seed, int w, int h) {
+std::string parameters_text(const ImageOptions& o, const std::string& model, bool edit,
+                            uint64_t seed, int w, int h) {
   std::ostringstream os;
   os << o.prompt << "\nSteps: " << o.steps
      << ", Sampler: Euler (flow matching), CFG scale: " << format_float(o.cfg_scale);
   if (edit) os << ", Image CFG scale: " << format_float(o.img_cfg_scale);
-  os << ", Seed: " << seed << ", Size: " << w << "x" << h
-     << ", Model: " << std::filesystem::path(o.model).filename().string()
+  os << ", Seed: " << seed << ", Size: " << w << "x" << h << ", Model: " << model
      << ", Version: ovis.cpp 0.1.0";
   return os.str();
 }
@@ -87,8 +87,9 @@ int run_image(const ImageOptions& o, const GlobalOptions& g, bool edit) {
   std::optional<HostTensor> noise;
   if (!o.init_noise.empty()) noise = load_init_noise(o.init_noise);
   const uint64_t seed0 = resolve_seed(o.seed, g.quiet);
+  const ResolvedModel model = resolve_model(o.model, g);  // may download (--pull): not "load"
   Timer t;
-  auto pipe = Pipeline::load(o.model, load_options(g));
+  auto pipe = Pipeline::load(model.folder, load_options(g));
   const std::string prec = precision_name(pipe->precision());
   const double load_s = t.seconds();
   ProgressBar bar(!g.quiet);
@@ -121,21 +122,21 @@ int run_image(const ImageOptions& o, const GlobalOptions& g, bool edit) {
     if (!g.quiet)
       for (const auto& w : r.warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
     const std::string path = output_path(o.output, i, o.batch);
-    write_image(path, r.image, {{"parameters", parameters_text(o, edit, seed, r.width, r.height)}});
+    write_image(path, r.image,
+                {{"parameters", parameters_text(o, model.name, edit, seed, r.width, r.height)}});
     if (!g.quiet)
       std::fprintf(stderr,
                    "saved %s (%dx%d, seed %llu) [%s, %d threads] load %.2f s | condition %.2f s | "
                    "denoise %.2f s (%.2f s/step) | vae decode %.2f s\n",
                    path.c_str(), r.width, r.height, static_cast<unsigned long long>(seed),
-                   prec.c_str(), pipe->threads(), i == 0 ? load_s : 0.0, r.condition_s,
-                   r.denoise_s, r.denoise_s / o.steps, r.decode_s);
+                   prec.c_str(), pipe->threads(), i == 0 ? load_s : 0.0, r.condition_s, r.denoise_s,
+                   r.denoise_s / o.steps, r.decode_s);
   }
   return 0;
 }
 
 void add_common(CLI::App* cmd, ImageOptions& o) {
-  cmd->add_option("-m,--model", o.model, "Ovis-U1 checkpoint folder (Hugging Face snapshot)")
-      ->required();
+  cmd->add_option("-m,--model", o.model, kModelHelp);
   cmd->add_option(
          "-o,--output", o.output,
          "Output .png or .jpg; with -b N a pattern such as out_%03d.png (image i uses seed+i)")
