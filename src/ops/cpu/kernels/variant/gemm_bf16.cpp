@@ -1,0 +1,127 @@
+// bf16 GEMM, c[M,N] = bf16(a[M,K]) · w (+ bias), fp32 accumulation (kernels.hpp), compiled once
+// per ISA. Goto/BLIS structure: each thread owns a block of C; per (NC, KC) block it packs the
+// weight panel into per-thread scratch (pairs of k interleaved, as vdpbf16ps wants them), per
+// (MC, KC) block it rounds and packs the activations, and a register-blocked MR x NR
+// microkernel runs over the packed panels. The weight is never copied as a whole.
+#include "ops/cpu/kernels/variant/gemm_tiles.hpp"
+
+namespace ovis::ops::cpu::kernels::OVIS_KERNEL_NS {
+
+namespace {
+
+// Microkernel for MR rows (1..kMR) and one full kNR-column panel.
+template <int R>
+void tile_rows(int mr, int64_t ksteps, const PackA* a, const PackB* b, float* c, int64_t ldc,
+               const float* bias, bool accumulate) {
+  if constexpr (R > 0) {
+    if (mr == R) return tile<R>(ksteps, a, b, c, ldc, bias, accumulate);
+    tile_rows<R - 1>(mr, ksteps, a, b, c, ldc, bias, accumulate);
+  }
+}
+
+// Panel of kNR columns of which only nr < kNR exist: run on a full-width copy.
+void tile_partial(int mr, int64_t nr, int64_t ksteps, const PackA* a, const PackB* b, float* c,
+                  int64_t ldc, const float* bias, bool accumulate) {
+  alignas(64) float tmp[kMR * kNR];
+  for (int r = 0; r < mr; ++r)
+    for (int64_t j = 0; j < kNR; ++j)
+      tmp[r * kNR + j] = j >= nr ? 0.0f : accumulate ? c[r * ldc + j] : bias ? bias[j] : 0.0f;
+  tile_rows<kMR>(mr, ksteps, a, b, tmp, kNR, nullptr, true);
+  for (int r = 0; r < mr; ++r)
+    for (int64_t j = 0; j < nr; ++j) c[r * ldc + j] = tmp[r * kNR + j];
+}
+
+// C rows [m0, m1) x columns [n0, n1), all of K, on the calling thread.
+void gemm_block(const GemmProblem& p, int64_t m0, int64_t m1, int64_t n0, int64_t n1, PackA* apack,
+                PackB* bpack) {
+  for (int64_t jc = n0; jc < n1; jc += kNC) {
+    const int64_t nc = imin(kNC, n1 - jc);
+    for (int64_t pc = 0; pc < p.K; pc += kKC) {
+      const int64_t kc = imin(kKC, p.K - pc), ksteps = k_steps(kc);
+      const bool first = pc == 0;
+      pack_b(p, jc, nc, pc, kc, bpack);
+      for (int64_t ic = m0; ic < m1; ic += kMC) {
+        const int64_t mc = imin(kMC, m1 - ic);
+        pack_a(p, ic, mc, pc, kc, apack);
+        for (int64_t jr = 0; jr < nc; jr += kNR) {
+          const int64_t nr = imin(kNR, nc - jr);
+          const PackB* bp = bpack + (jr / kNR) * kBPanel;
+          const float* bias = first && p.bias ? p.bias + jc + jr : nullptr;
+          for (int64_t ir = 0; ir < mc; ir += kMR) {
+            const int mr = int(imin(kMR, mc - ir));
+            float* c = p.c + (ic + ir) * p.ldc + jc + jr;
+            const PackA* ap = apack + ir * kAStride;
+            if (nr == kNR)
+              tile_rows<kMR>(mr, ksteps, ap, bp, c, p.ldc, bias, !first);
+            else
+              tile_partial(mr, nr, ksteps, ap, bp, c, p.ldc, bias, !first);
+          }
+        }
+      }
+    }
+  }
+}
+
+// Splits C into tm x tn thread blocks (tm * tn = threads), in whole MR rows / NR panels,
+// minimising the largest block's work plus its packing (every thread packs its A rows once per
+// NC block and its weight columns once).
+struct Split {
+  int tm = 1, tn = 1;
+};
+Split choose_split(int64_t M, int64_t N, int64_t K, int threads) {
+  Split best;
+  double best_cost = -1;
+  const int64_t mb = ceil_div(M, kMR), nb = ceil_div(N, kNR);
+  for (int tn = 1; tn <= threads; ++tn) {
+    if (threads % tn) continue;
+    const int tm = threads / tn;
+    const double rows = double(ceil_div(mb, tm) * kMR), cols = double(ceil_div(nb, tn) * kNR);
+    const double compute = rows * cols * double(K);
+    const double packing = double(K) * (rows * double(ceil_div(int64_t(cols), kNC)) + cols) * 8.0;
+    const double cost = compute + packing;
+    if (best_cost < 0 || cost < best_cost) {
+      best_cost = cost;
+      best = {tm, tn};
+    }
+  }
+  return best;
+}
+
+thread_local ThreadScratch t_apack, t_bpack;
+
+}  // namespace
+
+void gemm_bf16(int64_t M, int64_t N, int64_t K, const float* a, int64_t lda, const uint16_t* w,
+               int64_t ldw, WeightLayout layout, const float* bias, float* c, int64_t ldc,
+               int threads) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0) {
+    for (int64_t m = 0; m < M; ++m)
+      for (int64_t n = 0; n < N; ++n) c[m * ldc + n] = bias ? bias[n] : 0.0f;
+    return;
+  }
+  if (M <= kGemvMaxRows && layout == WeightLayout::NK && ldw == K && lda == K && ldc == N)
+    return gemv_bf16(M, N, K, a, w, bias, c, threads);
+  const GemmProblem p{M, N, K, a, lda, w, ldw, layout, bias, c, ldc};
+  int T = resolve_threads(threads);
+  // Below ~2 M multiply-adds a second thread costs more than it saves.
+  if (double(M) * double(N) * double(K) < double(1 << 21)) T = 1;
+  const Split s = choose_split(M, N, K, T);
+#pragma omp parallel num_threads(T)
+  {
+    // The team may be smaller than asked (nested parallelism): split for the team we got.
+    const int nt = omp_get_num_threads(), t = omp_get_thread_num();
+    const Split ts = nt == T ? s : choose_split(M, N, K, nt);
+    const int ti = t / ts.tn, tj = t % ts.tn;
+    const int64_t mb = ceil_div(M, kMR), nb = ceil_div(N, kNR);
+    const int64_t m0 = imin(M, mb * ti / ts.tm * kMR), m1 = imin(M, mb * (ti + 1) / ts.tm * kMR);
+    const int64_t n0 = imin(N, nb * tj / ts.tn * kNR), n1 = imin(N, nb * (tj + 1) / ts.tn * kNR);
+    if (m0 < m1 && n0 < n1) {
+      PackA* ap = static_cast<PackA*>(t_apack.get(sizeof(PackA) * kMC * kAStride));
+      PackB* bp = static_cast<PackB*>(t_bpack.get(sizeof(PackB) * ceil_div(kNC, kNR) * kBPanel));
+      gemm_block(p, m0, m1, n0, n1, ap, bp);
+    }
+  }
+}
+
+}  // namespace ovis::ops::cpu::kernels::OVIS_KERNEL_NS
