@@ -1,7 +1,7 @@
 // bf16 GEMM: the dispatched kernels (ops/cpu/kernels) against oneDNN's bf16 matmul on every shape
 // the models use, interleaved (ours, oneDNN, next shape, ...) in one run. Not run by CTest:
-//   OMP_NUM_THREADS=2 build/bench_gemm --benchmark_repetitions=3 \
-//       --benchmark_report_aggregates_only=true
+//   OMP_NUM_THREADS=2 build/bench_gemm --benchmark_repetitions=3
+//   (add --benchmark_report_aggregates_only=true for medians only)
 // Both sides compute c[M,N] (f32) = a · w with a bf16-rounded activation and the bf16 weight in
 // its stored layout, fp32 accumulation. Ours takes f32 activations and rounds them while packing
 // (that conversion is in its time); oneDNN gets them already converted to bf16 and its primitive

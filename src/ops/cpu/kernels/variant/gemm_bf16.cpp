@@ -31,30 +31,76 @@ void tile_partial(int mr, int64_t nr, int64_t ksteps, const PackA* a, const Pack
     for (int64_t j = 0; j < nr; ++j) c[r * ldc + j] = tmp[r * kNR + j];
 }
 
-// C rows [m0, m1) x columns [n0, n1), all of K, on the calling thread.
+// The raw weight behind one kNR-column panel as `units` segments of `bytes` each, `stride`
+// bytes apart (weight rows in the NK layout, k rows in the KN layout).
+struct WeightPanel {
+  const char* base;
+  int64_t stride, units, bytes;
+};
+WeightPanel weight_panel(const GemmProblem& p, int64_t j, int64_t nr, int64_t k0, int64_t kc) {
+  const int64_t stride = p.ldw * int64_t(sizeof(uint16_t));
+  if (p.layout == WeightLayout::NK)
+    return {reinterpret_cast<const char*>(p.w + j * p.ldw + k0), stride, nr, kc * 2};
+  return {reinterpret_cast<const char*>(p.w + k0 * p.ldw + j), stride, kc, nr * 2};
+}
+// Segments [u0, u1) into L2.
+void prefetch_segments(const WeightPanel& wp, int64_t u0, int64_t u1) {
+  for (int64_t u = u0; u < u1; ++u)
+    for (int64_t off = 0; off < wp.bytes; off += 64)
+      _mm_prefetch(wp.base + u * wp.stride + off, _MM_HINT_T1);
+}
+
+// Activation rows [i0, i0 + mc) x k [k0, k0 + kc), rounded into the PackA block. Rows are K
+// floats apart (often a page or more), so each row is fetched a few rows ahead.
+void pack_a(const GemmProblem& p, int64_t i0, int64_t mc, int64_t k0, int64_t kc, PackA* dst) {
+  constexpr int64_t kAhead = 4;
+  const int64_t bytes = kc * int64_t(sizeof(float));
+  for (int64_t r = 0; r < mc; ++r) {
+    if (r + kAhead < mc) {
+      const char* next = reinterpret_cast<const char*>(p.a + (i0 + r + kAhead) * p.lda + k0);
+      for (int64_t off = 0; off < bytes; off += 64) _mm_prefetch(next + off, _MM_HINT_T0);
+    }
+    pack_a_row(p.a + (i0 + r) * p.lda + k0, kc, dst + r * kAStride);
+  }
+}
+
+// C rows [m0, m1) x columns [n0, n1), all of K, on the calling thread. Each weight panel is
+// packed when the first MC block reaches it, while the tiles of the panel before it have
+// spread prefetches of its raw weight over their runtime: the weight streams from DRAM
+// (rows 4 KiB apart, beyond the hardware prefetchers) without stalling the packing.
 void gemm_block(const GemmProblem& p, int64_t m0, int64_t m1, int64_t n0, int64_t n1, PackA* apack,
                 PackB* bpack) {
   for (int64_t jc = n0; jc < n1; jc += kNC) {
     const int64_t nc = imin(kNC, n1 - jc);
     for (int64_t pc = 0; pc < p.K; pc += kKC) {
       const int64_t kc = imin(kKC, p.K - pc), ksteps = k_steps(kc);
-      const bool first = pc == 0;
-      pack_b(p, jc, nc, pc, kc, bpack);
+      const bool first_k = pc == 0;
       for (int64_t ic = m0; ic < m1; ic += kMC) {
-        const int64_t mc = imin(kMC, m1 - ic);
+        const int64_t mc = imin(kMC, m1 - ic), tiles = ceil_div(mc, kMR);
+        const bool first_m = ic == m0;
         pack_a(p, ic, mc, pc, kc, apack);
         for (int64_t jr = 0; jr < nc; jr += kNR) {
           const int64_t nr = imin(kNR, nc - jr);
-          const PackB* bp = bpack + (jr / kNR) * kBPanel;
-          const float* bias = first && p.bias ? p.bias + jc + jr : nullptr;
-          for (int64_t ir = 0; ir < mc; ir += kMR) {
+          // One M block: each panel is used right after packing, one L1-resident slot serves all.
+          PackB* bp = m1 - m0 <= kMC ? bpack : bpack + (jr / kNR) * kBPanel;
+          WeightPanel next{nullptr, 0, 0, 0};
+          if (first_m) {
+            pack_b(p, jc + jr, nr, pc, kc, bp);
+            if (jr + kNR < nc)
+              next = weight_panel(p, jc + jr + kNR, imin(kNR, nc - jr - kNR), pc, kc);
+          }
+          const float* bias = first_k && p.bias ? p.bias + jc + jr : nullptr;
+          for (int64_t t = 0; t < tiles; ++t) {
+            const int64_t ir = t * kMR;
             const int mr = int(imin(kMR, mc - ir));
             float* c = p.c + (ic + ir) * p.ldc + jc + jr;
             const PackA* ap = apack + ir * kAStride;
             if (nr == kNR)
-              tile_rows<kMR>(mr, ksteps, ap, bp, c, p.ldc, bias, !first);
+              tile_rows<kMR>(mr, ksteps, ap, bp, c, p.ldc, bias, !first_k);
             else
-              tile_partial(mr, nr, ksteps, ap, bp, c, p.ldc, bias, !first);
+              tile_partial(mr, nr, ksteps, ap, bp, c, p.ldc, bias, !first_k);
+            if (next.base)
+              prefetch_segments(next, next.units * t / tiles, next.units * (t + 1) / tiles);
           }
         }
       }

@@ -5,7 +5,9 @@
 //   PackA         rounded activations, [kMC rows][kAStride], odd k padded with 0
 //   PackB         one weight panel of kNR columns per kBPanel elements
 //   k_steps(kc)   microkernel iterations for kc values of k
-//   pack_a/pack_b and tile<R>(): R rows x kNR columns, c = (accumulate ? c : bias|0) + A·B
+//   pack_a_row    one row of activations: kc floats rounded into PackA (zero pair padding)
+//   pack_b        weight columns [j0, j0 + nc) x k [k0, k0 + kc) into panels
+//   tile<R>()     R rows x kNR columns: c = (accumulate ? c : bias|0) + A·B
 #pragma once
 #include "ops/cpu/kernels/variant/common.hpp"
 
@@ -54,6 +56,27 @@ inline void transpose16x16(__m512i r[16]) {
   }
 }
 
+// c = acc + (accumulate ? c : bias|0) for an R x 16·V tile; a macro, not a function taking
+// the array, so that the accumulators stay in registers.
+#define OVIS_STORE_TILE_512(acc, R, V, c, ldc, bias, accumulate)                                 \
+  do {                                                                                           \
+    if (accumulate) {                                                                            \
+      _Pragma("GCC unroll 16") for (int r_ = 0; r_ < R;                                          \
+                                    ++r_) _Pragma("GCC unroll 8") for (int j_ = 0; j_ < V; ++j_) \
+          _mm512_storeu_ps(c + r_ * ldc + 16 * j_,                                               \
+                           _mm512_add_ps(acc[r_][j_], _mm512_loadu_ps(c + r_ * ldc + 16 * j_))); \
+    } else if (bias) {                                                                           \
+      _Pragma("GCC unroll 16") for (int r_ = 0; r_ < R; ++r_)                                    \
+          _Pragma("GCC unroll 8") for (int j_ = 0; j_ < V; ++j_)                                 \
+              _mm512_storeu_ps(c + r_ * ldc + 16 * j_,                                           \
+                               _mm512_add_ps(acc[r_][j_], _mm512_loadu_ps(bias + 16 * j_)));     \
+    } else {                                                                                     \
+      _Pragma("GCC unroll 16") for (int r_ = 0; r_ < R; ++r_)                                    \
+          _Pragma("GCC unroll 8") for (int j_ = 0; j_ < V; ++j_)                                 \
+              _mm512_storeu_ps(c + r_ * ldc + 16 * j_, acc[r_][j_]);                             \
+    }                                                                                            \
+  } while (0)
+
 inline __mmask32 first_n_mask32(int64_t n) {
   return n >= 32 ? __mmask32(0xffffffffu) : __mmask32((1u << n) - 1);
 }
@@ -69,7 +92,7 @@ inline __m512i load16_u16(const uint16_t* p, int64_t n) {
 #if defined(__AVX512BF16__)
 // ---- AVX512-BF16: vdpbf16ps multiplies 16 pairs (k, k+1) per instruction. ----
 constexpr int kMR = 6;
-constexpr int64_t kNR = 64, kKC = 256, kMC = 384, kNC = 3072;
+constexpr int64_t kNR = 64, kKC = 256, kMC = 1024, kNC = 3072;
 using PackA = uint16_t;  // bf16 rows
 using PackB = uint32_t;  // [k pair][kNR]: w(n, k) | w(n, k + 1) << 16
 constexpr int64_t kAStride = kKC;
@@ -78,13 +101,9 @@ inline int64_t k_steps(int64_t kc) {
   return (kc + 1) / 2;
 }
 
-inline void pack_a(const GemmProblem& p, int64_t i0, int64_t mc, int64_t k0, int64_t kc,
-                   PackA* dst) {
-  for (int64_t r = 0; r < mc; ++r) {
-    PackA* d = dst + r * kAStride;
-    convert_to_bf16(p.a + (i0 + r) * p.lda + k0, kc, d);
-    if (kc & 1) d[kc] = 0;
-  }
+inline void pack_a_row(const float* src, int64_t kc, PackA* dst) {
+  convert_to_bf16(src, kc, dst);
+  if (kc & 1) dst[kc] = 0;
 }
 
 inline void pack_b(const GemmProblem& p, int64_t j0, int64_t nc, int64_t k0, int64_t kc,
@@ -132,6 +151,10 @@ template <int R>
 inline void tile(int64_t ksteps, const PackA* a, const PackB* b, float* c, int64_t ldc,
                  const float* bias, bool accumulate) {
   constexpr int V = int(kNR / 16);
+  // The C tile is read and written once per KC block, rows N floats apart: fetch it while the
+  // products run.
+  for (int r = 0; r < R; ++r)
+    for (int j = 0; j < V; ++j) _mm_prefetch((const char*)(c + r * ldc + 16 * j), _MM_HINT_T0);
   __m512 acc[R][V];
   for (int r = 0; r < R; ++r)
     for (int j = 0; j < V; ++j) acc[r][j] = _mm512_setzero_ps();
@@ -145,16 +168,7 @@ inline void tile(int64_t ksteps, const PackA* a, const PackB* b, float* c, int64
       for (int j = 0; j < V; ++j) acc[r][j] = _mm512_dpbf16_ps(acc[r][j], bv[j], av);
     }
   }
-  for (int r = 0; r < R; ++r)
-    for (int j = 0; j < V; ++j) {
-      float* cp = c + r * ldc + 16 * j;
-      __m512 v = acc[r][j];
-      if (accumulate)
-        v = _mm512_add_ps(v, _mm512_loadu_ps(cp));
-      else if (bias)
-        v = _mm512_add_ps(v, _mm512_loadu_ps(bias + 16 * j));
-      _mm512_storeu_ps(cp, v);
-    }
+  OVIS_STORE_TILE_512(acc, R, V, c, ldc, bias, accumulate);
 }
 
 #elif defined(__AVX512F__)
@@ -169,10 +183,8 @@ inline int64_t k_steps(int64_t kc) {
   return kc;
 }
 
-inline void pack_a(const GemmProblem& p, int64_t i0, int64_t mc, int64_t k0, int64_t kc,
-                   PackA* dst) {
-  for (int64_t r = 0; r < mc; ++r)
-    round_to_bf16_f32(p.a + (i0 + r) * p.lda + k0, kc, dst + r * kAStride);
+inline void pack_a_row(const float* src, int64_t kc, PackA* dst) {
+  round_to_bf16_f32(src, kc, dst);
 }
 
 inline void pack_b(const GemmProblem& p, int64_t j0, int64_t nc, int64_t k0, int64_t kc,
@@ -222,16 +234,7 @@ inline void tile(int64_t ksteps, const PackA* a, const PackB* b, float* c, int64
       for (int j = 0; j < V; ++j) acc[r][j] = _mm512_fmadd_ps(av, bv[j], acc[r][j]);
     }
   }
-  for (int r = 0; r < R; ++r)
-    for (int j = 0; j < V; ++j) {
-      float* cp = c + r * ldc + 16 * j;
-      __m512 v = acc[r][j];
-      if (accumulate)
-        v = _mm512_add_ps(v, _mm512_loadu_ps(cp));
-      else if (bias)
-        v = _mm512_add_ps(v, _mm512_loadu_ps(bias + 16 * j));
-      _mm512_storeu_ps(cp, v);
-    }
+  OVIS_STORE_TILE_512(acc, R, V, c, ldc, bias, accumulate);
 }
 
 #else
@@ -252,10 +255,8 @@ inline int64_t k_steps(int64_t kc) {
   return kc;
 }
 
-inline void pack_a(const GemmProblem& p, int64_t i0, int64_t mc, int64_t k0, int64_t kc,
-                   PackA* dst) {
-  for (int64_t r = 0; r < mc; ++r)
-    round_to_bf16_f32(p.a + (i0 + r) * p.lda + k0, kc, dst + r * kAStride);
+inline void pack_a_row(const float* src, int64_t kc, PackA* dst) {
+  round_to_bf16_f32(src, kc, dst);
 }
 
 inline void pack_b(const GemmProblem& p, int64_t j0, int64_t nc, int64_t k0, int64_t kc,
