@@ -228,7 +228,9 @@ TEST_F(CpuKernels, GemmBlockBoundariesAndThreads) {
   check_gemm({9, 3100, 19, true, WeightLayout::KN, 3, 0}, 303);
   check_gemm({128, 200, 513, true, WeightLayout::NK, 3, 0}, 304);
   check_gemm({129, 130, 257, false, WeightLayout::KN, 4, 0}, 305);
-  check_gemm({50, 8, 64, true, WeightLayout::NK, 2, 0}, 306);  // N too small to split
+  check_gemm({50, 8, 64, true, WeightLayout::NK, 2, 0}, 306);      // N too small to split
+  check_gemm({1100, 150, 70, true, WeightLayout::NK, 1, 0}, 307);  // several M blocks
+  check_gemm({1100, 131, 40, false, WeightLayout::KN, 2, 0}, 308);
 }
 
 TEST_F(CpuKernels, GemmDegenerateShapes) {

@@ -42,13 +42,13 @@ void gemv_w16(int64_t M, int64_t N, int64_t K, const float* x, const uint16_t* w
 // gemm_bf16 hands products with at most this many rows to the GEMV.
 constexpr int64_t kGemvMaxRows = 4;
 
-inline int64_t imin(int64_t a, int64_t b) {
+constexpr int64_t imin(int64_t a, int64_t b) {
   return a < b ? a : b;
 }
-inline int64_t imax(int64_t a, int64_t b) {
+constexpr int64_t imax(int64_t a, int64_t b) {
   return a > b ? a : b;
 }
-inline int64_t ceil_div(int64_t a, int64_t b) {
+constexpr int64_t ceil_div(int64_t a, int64_t b) {
   return (a + b - 1) / b;
 }
 

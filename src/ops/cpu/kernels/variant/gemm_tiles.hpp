@@ -6,7 +6,9 @@
 //   PackB         one weight panel of kNR columns per kBPanel elements
 //   k_steps(kc)   microkernel iterations for kc values of k
 //   pack_a_row    one row of activations: kc floats rounded into PackA (zero pair padding)
-//   pack_b        weight columns [j0, j0 + nc) x k [k0, k0 + kc) into panels
+//   pack_b        one panel: weight columns [j0, j0 + nr), nr <= kNR (zero padded), of the
+//                 block k [k0, k0 + kc); only k offsets [ka, kb) of it (ka a multiple of
+//                 kPackSlice), so that packing can be spread between microkernel calls
 //   tile<R>()     R rows x kNR columns: c = (accumulate ? c : bias|0) + A·B
 #pragma once
 #include "ops/cpu/kernels/variant/common.hpp"
@@ -24,6 +26,9 @@ struct GemmProblem {
   float* c;
   int64_t ldc;
 };
+
+// pack_b's k ranges start at multiples of this.
+constexpr int64_t kPackSlice = 32;
 
 inline int64_t clamp_count(int64_t v, int64_t hi) {
   return v < 0 ? 0 : v > hi ? hi : v;
@@ -106,42 +111,39 @@ inline void pack_a_row(const float* src, int64_t kc, PackA* dst) {
   if (kc & 1) dst[kc] = 0;
 }
 
-inline void pack_b(const GemmProblem& p, int64_t j0, int64_t nc, int64_t k0, int64_t kc,
-                   PackB* dst) {
-  const int64_t kp = k_steps(kc);
-  for (int64_t jr = 0; jr < nc; jr += kNR) {
-    PackB* panel = dst + (jr / kNR) * kBPanel;
-    if (p.layout == WeightLayout::NK) {
-      // A weight row holds the pairs of one column: transpose 16 rows x 16 pairs at a time.
-      for (int64_t g = 0; g < kNR; g += 16) {
-        const int64_t rows = clamp_count(nc - jr - g, 16);
-        const uint16_t* w = p.w + (j0 + jr + g) * p.ldw + k0;
-        for (int64_t q0 = 0; q0 < kp; q0 += 16) {
-          const __mmask32 mask = first_n_mask32(kc - 2 * q0);
-          __m512i r[16];
-          for (int i = 0; i < 16; ++i)
-            r[i] = i < rows ? _mm512_maskz_loadu_epi16(mask, w + i * p.ldw + 2 * q0)
-                            : _mm512_setzero_si512();
-          transpose16x16(r);
-          const int64_t qn = imin(16, kp - q0);
-          for (int64_t i = 0; i < qn; ++i) _mm512_store_si512(panel + (q0 + i) * kNR + g, r[i]);
-        }
+inline void pack_b(const GemmProblem& p, int64_t j0, int64_t nr, int64_t k0, int64_t kc, int64_t ka,
+                   int64_t kb, PackB* panel) {
+  const int64_t q_end = k_steps(kb);
+  if (p.layout == WeightLayout::NK) {
+    // A weight row holds the pairs of one column: transpose 16 rows x 16 pairs at a time.
+    for (int64_t g = 0; g < kNR; g += 16) {
+      const int64_t rows = clamp_count(nr - g, 16);
+      const uint16_t* w = p.w + (j0 + g) * p.ldw + k0;
+      for (int64_t q0 = ka / 2; q0 < q_end; q0 += 16) {
+        const __mmask32 mask = first_n_mask32(kc - 2 * q0);
+        __m512i r[16];
+        for (int i = 0; i < 16; ++i)
+          r[i] = i < rows ? _mm512_maskz_loadu_epi16(mask, w + i * p.ldw + 2 * q0)
+                          : _mm512_setzero_si512();
+        transpose16x16(r);
+        const int64_t qn = imin(16, q_end - q0);
+        for (int64_t i = 0; i < qn; ++i) _mm512_store_si512(panel + (q0 + i) * kNR + g, r[i]);
       }
-    } else {
-      // Rows k and k + 1 interleaved.
-      for (int64_t q = 0; q < kp; ++q) {
-        const uint16_t* w0 = p.w + (k0 + 2 * q) * p.ldw + j0 + jr;
-        const bool has_odd = 2 * q + 1 < kc;
-        for (int64_t g = 0; g < kNR; g += 16) {
-          const int64_t cols = clamp_count(nc - jr - g, 16);
-          __m512i v = _mm512_setzero_si512();
-          if (cols > 0) {
-            v = load16_u16(w0 + g, cols);
-            if (has_odd)
-              v = _mm512_or_si512(v, _mm512_slli_epi32(load16_u16(w0 + p.ldw + g, cols), 16));
-          }
-          _mm512_store_si512(panel + q * kNR + g, v);
+    }
+  } else {
+    // Rows k and k + 1 interleaved.
+    for (int64_t q = ka / 2; q < q_end; ++q) {
+      const uint16_t* w0 = p.w + (k0 + 2 * q) * p.ldw + j0;
+      const bool has_odd = 2 * q + 1 < kc;
+      for (int64_t g = 0; g < kNR; g += 16) {
+        const int64_t cols = clamp_count(nr - g, 16);
+        __m512i v = _mm512_setzero_si512();
+        if (cols > 0) {
+          v = load16_u16(w0 + g, cols);
+          if (has_odd)
+            v = _mm512_or_si512(v, _mm512_slli_epi32(load16_u16(w0 + p.ldw + g, cols), 16));
         }
+        _mm512_store_si512(panel + q * kNR + g, v);
       }
     }
   }
@@ -187,33 +189,30 @@ inline void pack_a_row(const float* src, int64_t kc, PackA* dst) {
   round_to_bf16_f32(src, kc, dst);
 }
 
-inline void pack_b(const GemmProblem& p, int64_t j0, int64_t nc, int64_t k0, int64_t kc,
-                   PackB* dst) {
-  for (int64_t jr = 0; jr < nc; jr += kNR) {
-    PackB* panel = dst + (jr / kNR) * kBPanel;
-    if (p.layout == WeightLayout::NK) {
-      for (int64_t g = 0; g < kNR; g += 16) {
-        const int64_t rows = clamp_count(nc - jr - g, 16);
-        const uint16_t* w = p.w + (j0 + jr + g) * p.ldw + k0;
-        for (int64_t k = 0; k < kc; k += 16) {
-          __m512i r[16];
-          for (int i = 0; i < 16; ++i)
-            r[i] = i < rows ? _mm512_slli_epi32(load16_u16(w + i * p.ldw + k, kc - k), 16)
-                            : _mm512_setzero_si512();
-          transpose16x16(r);
-          const int64_t kn = imin(16, kc - k);
-          for (int64_t i = 0; i < kn; ++i) _mm512_store_si512(panel + (k + i) * kNR + g, r[i]);
-        }
+inline void pack_b(const GemmProblem& p, int64_t j0, int64_t nr, int64_t k0, int64_t kc, int64_t ka,
+                   int64_t kb, PackB* panel) {
+  if (p.layout == WeightLayout::NK) {
+    for (int64_t g = 0; g < kNR; g += 16) {
+      const int64_t rows = clamp_count(nr - g, 16);
+      const uint16_t* w = p.w + (j0 + g) * p.ldw + k0;
+      for (int64_t k = ka; k < kb; k += 16) {
+        __m512i r[16];
+        for (int i = 0; i < 16; ++i)
+          r[i] = i < rows ? _mm512_slli_epi32(load16_u16(w + i * p.ldw + k, kc - k), 16)
+                          : _mm512_setzero_si512();
+        transpose16x16(r);
+        const int64_t kn = imin(16, kb - k);
+        for (int64_t i = 0; i < kn; ++i) _mm512_store_si512(panel + (k + i) * kNR + g, r[i]);
       }
-    } else {
-      for (int64_t k = 0; k < kc; ++k) {
-        const uint16_t* w = p.w + (k0 + k) * p.ldw + j0 + jr;
-        for (int64_t g = 0; g < kNR; g += 16) {
-          const int64_t cols = clamp_count(nc - jr - g, 16);
-          __m512i v = _mm512_setzero_si512();
-          if (cols > 0) v = _mm512_slli_epi32(load16_u16(w + g, cols), 16);
-          _mm512_store_si512(panel + k * kNR + g, v);
-        }
+    }
+  } else {
+    for (int64_t k = ka; k < kb; ++k) {
+      const uint16_t* w = p.w + (k0 + k) * p.ldw + j0;
+      for (int64_t g = 0; g < kNR; g += 16) {
+        const int64_t cols = clamp_count(nr - g, 16);
+        __m512i v = _mm512_setzero_si512();
+        if (cols > 0) v = _mm512_slli_epi32(load16_u16(w + g, cols), 16);
+        _mm512_store_si512(panel + k * kNR + g, v);
       }
     }
   }
@@ -259,25 +258,21 @@ inline void pack_a_row(const float* src, int64_t kc, PackA* dst) {
   round_to_bf16_f32(src, kc, dst);
 }
 
-inline void pack_b(const GemmProblem& p, int64_t j0, int64_t nc, int64_t k0, int64_t kc,
-                   PackB* dst) {
-  for (int64_t jr = 0; jr < nc; jr += kNR) {
-    PackB* panel = dst + (jr / kNR) * kBPanel;
-    const int64_t cols = imin(kNR, nc - jr);
-    if (p.layout == WeightLayout::NK) {
-      for (int64_t j = 0; j < kNR; ++j) {
-        if (j >= cols) {
-          for (int64_t k = 0; k < kc; ++k) panel[k * kNR + j] = 0.0f;
-          continue;
-        }
-        const uint16_t* w = p.w + (j0 + jr + j) * p.ldw + k0;
-        for (int64_t k = 0; k < kc; ++k) panel[k * kNR + j] = from_bf16(w[k]);
+inline void pack_b(const GemmProblem& p, int64_t j0, int64_t nr, int64_t k0, int64_t kc, int64_t ka,
+                   int64_t kb, PackB* panel) {
+  if (p.layout == WeightLayout::NK) {
+    for (int64_t j = 0; j < kNR; ++j) {
+      if (j >= nr) {
+        for (int64_t k = ka; k < kb; ++k) panel[k * kNR + j] = 0.0f;
+        continue;
       }
-    } else {
-      for (int64_t k = 0; k < kc; ++k) {
-        const uint16_t* w = p.w + (k0 + k) * p.ldw + j0 + jr;
-        for (int64_t j = 0; j < kNR; ++j) panel[k * kNR + j] = j < cols ? from_bf16(w[j]) : 0.0f;
-      }
+      const uint16_t* w = p.w + (j0 + j) * p.ldw + k0;
+      for (int64_t k = ka; k < kb; ++k) panel[k * kNR + j] = from_bf16(w[k]);
+    }
+  } else {
+    for (int64_t k = ka; k < kb; ++k) {
+      const uint16_t* w = p.w + (k0 + k) * p.ldw + j0;
+      for (int64_t j = 0; j < kNR; ++j) panel[k * kNR + j] = j < nr ? from_bf16(w[j]) : 0.0f;
     }
   }
 }
@@ -298,16 +293,19 @@ inline void tile(int64_t ksteps, const PackA* a, const PackB* b, float* c, int64
       for (int j = 0; j < V; ++j) acc[r][j] = _mm256_fmadd_ps(av, bv[j], acc[r][j]);
     }
   }
-  for (int r = 0; r < R; ++r)
-    for (int j = 0; j < V; ++j) {
-      float* cp = c + r * ldc + 8 * j;
-      __m256 v = acc[r][j];
-      if (accumulate)
-        v = _mm256_add_ps(v, _mm256_loadu_ps(cp));
-      else if (bias)
-        v = _mm256_add_ps(v, _mm256_loadu_ps(bias + 8 * j));
-      _mm256_storeu_ps(cp, v);
-    }
+  if (accumulate) {
+    _Pragma("GCC unroll 16") for (int r = 0; r < R; ++r)
+        _Pragma("GCC unroll 8") for (int j = 0; j < V; ++j) _mm256_storeu_ps(
+            c + r * ldc + 8 * j, _mm256_add_ps(acc[r][j], _mm256_loadu_ps(c + r * ldc + 8 * j)));
+  } else if (bias) {
+    _Pragma("GCC unroll 16") for (int r = 0; r < R; ++r)
+        _Pragma("GCC unroll 8") for (int j = 0; j < V; ++j) _mm256_storeu_ps(
+            c + r * ldc + 8 * j, _mm256_add_ps(acc[r][j], _mm256_loadu_ps(bias + 8 * j)));
+  } else {
+    _Pragma("GCC unroll 16") for (int r = 0; r < R; ++r)
+        _Pragma("GCC unroll 8") for (int j = 0; j < V; ++j)
+            _mm256_storeu_ps(c + r * ldc + 8 * j, acc[r][j]);
+  }
 }
 #else
 template <int R>
