@@ -64,22 +64,20 @@ void pack_a(const GemmProblem& p, int64_t i0, int64_t mc, int64_t k0, int64_t kc
   }
 }
 
-// Where packed weight panel i lives: with one M block every panel is used right after packing,
-// so two L1-sized slots alternate; with several, each panel keeps its slot for the next blocks.
+// Where packed weight panel i lives: with one M block every panel is used right after packing
+// and one L1-sized slot serves all; with several, each panel keeps its slot for the next blocks.
 struct PanelSlots {
   PackB* base;
-  bool alternate;
-  PackB* operator[](int64_t i) const { return base + (alternate ? i & 1 : i) * kBPanel; }
+  bool single;
+  PackB* operator[](int64_t i) const { return single ? base : base + i * kBPanel; }
 };
-constexpr int64_t kPanelSlots = imax(2, ceil_div(kNC, kNR));
+constexpr int64_t kPanelSlots = ceil_div(kNC, kNR);
 
 // C rows [m0, m1) x columns [n0, n1), all of K, on the calling thread.
 //
-// The weight is packed panel by panel during the first M block, in step with the microkernels:
-// while the tiles of panel i run, panel i + 1 is packed a slice at a time between them, from
-// raw rows that were prefetched into L2 a slice at a time while panel i - 1 ran. Weight rows are
-// often 4 KiB apart, beyond the hardware prefetchers; this way their DRAM latency hides behind
-// the products instead of stalling the packing.
+// The first M block packs each weight panel right before its tiles, while those tiles spread
+// prefetches of the next panel's raw rows over their runtime: weight rows are often 4 KiB
+// apart, beyond the hardware prefetchers, and would otherwise stall the packing on DRAM.
 void gemm_block(const GemmProblem& p, int64_t m0, int64_t m1, int64_t n0, int64_t n1, PackA* apack,
                 PackB* bpack) {
   // Equal M blocks of at most kMC rows (whole tiles): a 1100-row block split 1024 + 76 would
@@ -88,30 +86,23 @@ void gemm_block(const GemmProblem& p, int64_t m0, int64_t m1, int64_t n0, int64_
   const int64_t mcb = ceil_div(ceil_div(m1 - m0, mblocks), kMR) * kMR;
   const PanelSlots slot{bpack, mblocks == 1};
   for (int64_t jc = n0; jc < n1; jc += kNC) {
-    const int64_t nc = imin(kNC, n1 - jc), panels = ceil_div(nc, kNR);
-    auto panel_cols = [&](int64_t i) { return imin(kNR, nc - i * kNR); };
+    const int64_t nc = imin(kNC, n1 - jc);
     for (int64_t pc = 0; pc < p.K; pc += kKC) {
       const int64_t kc = imin(kKC, p.K - pc), ksteps = k_steps(kc);
-      const int64_t slices = ceil_div(kc, kPackSlice);
       const bool first_k = pc == 0;
       for (int64_t ic = m0; ic < m1; ic += mcb) {
         const int64_t mc = imin(mcb, m1 - ic), tiles = ceil_div(mc, kMR);
         const bool first_m = ic == m0;
         pack_a(p, ic, mc, pc, kc, apack);
-        if (first_m) {
-          pack_b(p, jc, panel_cols(0), pc, kc, 0, kc, slot[0]);
-          if (panels > 1) {
-            const WeightPanel next = weight_panel(p, jc + kNR, panel_cols(1), pc, kc);
-            prefetch_segments(next, 0, next.units);
+        for (int64_t jr = 0; jr < nc; jr += kNR) {
+          const int64_t nr = imin(kNR, nc - jr);
+          PackB* bp = slot[jr / kNR];
+          WeightPanel next{nullptr, 0, 0, 0};
+          if (first_m) {
+            pack_b(p, jc + jr, nr, pc, kc, bp);
+            if (jr + kNR < nc)
+              next = weight_panel(p, jc + jr + kNR, imin(kNR, nc - jr - kNR), pc, kc);
           }
-        }
-        for (int64_t i = 0; i < panels; ++i) {
-          const int64_t jr = i * kNR, nr = panel_cols(i);
-          const bool pack_next = first_m && i + 1 < panels;
-          const WeightPanel ahead =
-              first_m && i + 2 < panels
-                  ? weight_panel(p, jc + jr + 2 * kNR, panel_cols(i + 2), pc, kc)
-                  : WeightPanel{nullptr, 0, 0, 0};
           const float* bias = first_k && p.bias ? p.bias + jc + jr : nullptr;
           for (int64_t t = 0; t < tiles; ++t) {
             const int64_t ir = t * kMR;
@@ -119,17 +110,11 @@ void gemm_block(const GemmProblem& p, int64_t m0, int64_t m1, int64_t n0, int64_
             float* c = p.c + (ic + ir) * p.ldc + jc + jr;
             const PackA* ap = apack + ir * kAStride;
             if (nr == kNR)
-              tile_rows<kMR>(mr, ksteps, ap, slot[i], c, p.ldc, bias, !first_k);
+              tile_rows<kMR>(mr, ksteps, ap, bp, c, p.ldc, bias, !first_k);
             else
-              tile_partial(mr, nr, ksteps, ap, slot[i], c, p.ldc, bias, !first_k);
-            if (pack_next) {
-              const int64_t s0 = slices * t / tiles, s1 = slices * (t + 1) / tiles;
-              if (s1 > s0)
-                pack_b(p, jc + jr + kNR, panel_cols(i + 1), pc, kc, s0 * kPackSlice,
-                       imin(kc, s1 * kPackSlice), slot[i + 1]);
-            }
-            if (ahead.base)
-              prefetch_segments(ahead, ahead.units * t / tiles, ahead.units * (t + 1) / tiles);
+              tile_partial(mr, nr, ksteps, ap, bp, c, p.ldc, bias, !first_k);
+            if (next.base)
+              prefetch_segments(next, next.units * t / tiles, next.units * (t + 1) / tiles);
           }
         }
       }

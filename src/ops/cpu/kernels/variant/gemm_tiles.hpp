@@ -6,9 +6,8 @@
 //   PackB         one weight panel of kNR columns per kBPanel elements
 //   k_steps(kc)   microkernel iterations for kc values of k
 //   pack_a_row    one row of activations: kc floats rounded into PackA (zero pair padding)
-//   pack_b        one panel: weight columns [j0, j0 + nr), nr <= kNR (zero padded), of the
-//                 block k [k0, k0 + kc); only k offsets [ka, kb) of it (ka a multiple of
-//                 kPackSlice), so that packing can be spread between microkernel calls
+//   pack_b        one panel: weight columns [j0, j0 + nr), nr <= kNR (zero padded), by k
+//                 [k0, k0 + kc)
 //   tile<R>()     R rows x kNR columns: c = (accumulate ? c : bias|0) + A·B
 #pragma once
 #include "ops/cpu/kernels/variant/common.hpp"
@@ -26,9 +25,6 @@ struct GemmProblem {
   float* c;
   int64_t ldc;
 };
-
-// pack_b's k ranges start at multiples of this.
-constexpr int64_t kPackSlice = 32;
 
 inline int64_t clamp_count(int64_t v, int64_t hi) {
   return v < 0 ? 0 : v > hi ? hi : v;
@@ -111,15 +107,15 @@ inline void pack_a_row(const float* src, int64_t kc, PackA* dst) {
   if (kc & 1) dst[kc] = 0;
 }
 
-inline void pack_b(const GemmProblem& p, int64_t j0, int64_t nr, int64_t k0, int64_t kc, int64_t ka,
-                   int64_t kb, PackB* panel) {
-  const int64_t q_end = k_steps(kb);
+inline void pack_b(const GemmProblem& p, int64_t j0, int64_t nr, int64_t k0, int64_t kc,
+                   PackB* panel) {
+  const int64_t q_end = k_steps(kc);
   if (p.layout == WeightLayout::NK) {
     // A weight row holds the pairs of one column: transpose 16 rows x 16 pairs at a time.
     for (int64_t g = 0; g < kNR; g += 16) {
       const int64_t rows = clamp_count(nr - g, 16);
       const uint16_t* w = p.w + (j0 + g) * p.ldw + k0;
-      for (int64_t q0 = ka / 2; q0 < q_end; q0 += 16) {
+      for (int64_t q0 = 0; q0 < q_end; q0 += 16) {
         const __mmask32 mask = first_n_mask32(kc - 2 * q0);
         __m512i r[16];
         for (int i = 0; i < 16; ++i)
@@ -132,7 +128,7 @@ inline void pack_b(const GemmProblem& p, int64_t j0, int64_t nr, int64_t k0, int
     }
   } else {
     // Rows k and k + 1 interleaved.
-    for (int64_t q = ka / 2; q < q_end; ++q) {
+    for (int64_t q = 0; q < q_end; ++q) {
       const uint16_t* w0 = p.w + (k0 + 2 * q) * p.ldw + j0;
       const bool has_odd = 2 * q + 1 < kc;
       for (int64_t g = 0; g < kNR; g += 16) {
@@ -189,24 +185,24 @@ inline void pack_a_row(const float* src, int64_t kc, PackA* dst) {
   round_to_bf16_f32(src, kc, dst);
 }
 
-inline void pack_b(const GemmProblem& p, int64_t j0, int64_t nr, int64_t k0, int64_t kc, int64_t ka,
-                   int64_t kb, PackB* panel) {
+inline void pack_b(const GemmProblem& p, int64_t j0, int64_t nr, int64_t k0, int64_t kc,
+                   PackB* panel) {
   if (p.layout == WeightLayout::NK) {
     for (int64_t g = 0; g < kNR; g += 16) {
       const int64_t rows = clamp_count(nr - g, 16);
       const uint16_t* w = p.w + (j0 + g) * p.ldw + k0;
-      for (int64_t k = ka; k < kb; k += 16) {
+      for (int64_t k = 0; k < kc; k += 16) {
         __m512i r[16];
         for (int i = 0; i < 16; ++i)
           r[i] = i < rows ? _mm512_slli_epi32(load16_u16(w + i * p.ldw + k, kc - k), 16)
                           : _mm512_setzero_si512();
         transpose16x16(r);
-        const int64_t kn = imin(16, kb - k);
+        const int64_t kn = imin(16, kc - k);
         for (int64_t i = 0; i < kn; ++i) _mm512_store_si512(panel + (k + i) * kNR + g, r[i]);
       }
     }
   } else {
-    for (int64_t k = ka; k < kb; ++k) {
+    for (int64_t k = 0; k < kc; ++k) {
       const uint16_t* w = p.w + (k0 + k) * p.ldw + j0;
       for (int64_t g = 0; g < kNR; g += 16) {
         const int64_t cols = clamp_count(nr - g, 16);
@@ -258,19 +254,19 @@ inline void pack_a_row(const float* src, int64_t kc, PackA* dst) {
   round_to_bf16_f32(src, kc, dst);
 }
 
-inline void pack_b(const GemmProblem& p, int64_t j0, int64_t nr, int64_t k0, int64_t kc, int64_t ka,
-                   int64_t kb, PackB* panel) {
+inline void pack_b(const GemmProblem& p, int64_t j0, int64_t nr, int64_t k0, int64_t kc,
+                   PackB* panel) {
   if (p.layout == WeightLayout::NK) {
     for (int64_t j = 0; j < kNR; ++j) {
       if (j >= nr) {
-        for (int64_t k = ka; k < kb; ++k) panel[k * kNR + j] = 0.0f;
+        for (int64_t k = 0; k < kc; ++k) panel[k * kNR + j] = 0.0f;
         continue;
       }
       const uint16_t* w = p.w + (j0 + j) * p.ldw + k0;
-      for (int64_t k = ka; k < kb; ++k) panel[k * kNR + j] = from_bf16(w[k]);
+      for (int64_t k = 0; k < kc; ++k) panel[k * kNR + j] = from_bf16(w[k]);
     }
   } else {
-    for (int64_t k = ka; k < kb; ++k) {
+    for (int64_t k = 0; k < kc; ++k) {
       const uint16_t* w = p.w + (k0 + k) * p.ldw + j0;
       for (int64_t j = 0; j < kNR; ++j) panel[k * kNR + j] = j < nr ? from_bf16(w[j]) : 0.0f;
     }
