@@ -231,6 +231,7 @@ TEST_F(CpuKernels, GemmBlockBoundariesAndThreads) {
   check_gemm({50, 8, 64, true, WeightLayout::NK, 2, 0}, 306);      // N too small to split
   check_gemm({1100, 150, 70, true, WeightLayout::NK, 1, 0}, 307);  // several M blocks
   check_gemm({1100, 131, 40, false, WeightLayout::KN, 2, 0}, 308);
+  check_gemm({2047, 70, 33, true, WeightLayout::NK, 1, 0}, 309);  // M blocks of exactly kMC
 }
 
 TEST_F(CpuKernels, GemmDegenerateShapes) {

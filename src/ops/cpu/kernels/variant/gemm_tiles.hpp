@@ -1,7 +1,7 @@
 // Per-ISA pieces of the bf16 GEMM (gemm_bf16.cpp): blocking sizes, the packed layouts, the
 // packing routines and the register-blocked microkernel. Every level defines the same names:
 //   kMR x kNR     microkernel tile (rows of A x columns of the weight)
-//   kKC, kMC, kNC cache blocks over K, M, N
+//   kKC, kMC, kNC cache blocks over K, M, N (kMC a multiple of kMR, kNC of kNR)
 //   PackA         rounded activations, [kMC rows][kAStride], odd k padded with 0
 //   PackB         one weight panel of kNR columns per kBPanel elements
 //   k_steps(kc)   microkernel iterations for kc values of k
@@ -93,7 +93,7 @@ inline __m512i load16_u16(const uint16_t* p, int64_t n) {
 #if defined(__AVX512BF16__)
 // ---- AVX512-BF16: vdpbf16ps multiplies 16 pairs (k, k+1) per instruction. ----
 constexpr int kMR = 6;
-constexpr int64_t kNR = 64, kKC = 256, kMC = 1024, kNC = 3072;
+constexpr int64_t kNR = 64, kKC = 256, kMC = 1020, kNC = 3072;
 using PackA = uint16_t;  // bf16 rows
 using PackB = uint32_t;  // [k pair][kNR]: w(n, k) | w(n, k + 1) << 16
 constexpr int64_t kAStride = kKC;
@@ -319,5 +319,7 @@ inline void tile(int64_t ksteps, const PackA* a, const PackB* b, float* c, int64
 }
 #endif
 #endif
+
+static_assert(kMC % kMR == 0 && kNC % kNR == 0, "cache blocks hold whole tiles");
 
 }  // namespace ovis::ops::cpu::kernels::OVIS_KERNEL_NS
