@@ -20,6 +20,7 @@
 
 #include "core/dtype.hpp"
 #include "core/tensor.hpp"
+#include "ops/backend.hpp"
 #include "ops/cpu/kernels/kernels.hpp"
 #include "ops/ops.hpp"
 
@@ -148,14 +149,16 @@ void BM_Gemv(benchmark::State& st) {
   const int64_t M = st.range(0), N = st.range(1), K = st.range(2);
   const bool via_op = st.range(3) != 0;
   const auto& w = weight(N, K);
-  std::vector<float> x = random_f32(M * K, 3, 1.0f), y(size_t(M * N));
-  Tensor wt = Tensor::view(const_cast<uint16_t*>(w.data()), {N, K}, DType::BF16, nullptr);
-  Tensor xt = Tensor::from_vector(x, {M, K});
-  ops::PrecisionScope scope(ops::Precision::BF16);
+  std::vector<float> x = random_f32(M * K, 3, 1.0f), y(static_cast<size_t>(M * N));
+  static const auto backend = ops::make_backend(Device::cpu());
+  const ops::Context ctx{backend.get(), ops::Precision::BF16};
+  const ops::LinearWeights lw =
+      ops::prepare_linear(ctx, Tensor::host_view(w.data(), {N, K}, DType::BF16, nullptr), nullptr);
+  const Tensor xt = Tensor::from_vector(x, {M, K});
   const int threads = omp_get_max_threads();
   for (auto _ : st) {
     if (via_op)
-      benchmark::DoNotOptimize(ops::linear(xt, wt).raw());
+      benchmark::DoNotOptimize(ops::linear(ctx, xt, lw).device_ptr());
     else
       kernels::gemv_bf16(M, N, K, x.data(), w.data(), nullptr, y.data(), threads);
     benchmark::DoNotOptimize(y.data());
