@@ -7,8 +7,6 @@
 // row-major and V transposed in shared memory, so every fragment is one 32-bit load.
 #include <cuda_bf16.h>
 
-#include <mutex>
-
 #include "core/error.hpp"
 #include "ops/cuda/attention.hpp"
 #include "ops/cuda/check.hpp"
@@ -198,11 +196,9 @@ __global__ void __launch_bounds__(kWarps * 32)
 template <int D>
 void launch(CudaBackend& be, const AttnProblem& p) {
   const size_t smem = size_t((kBr + kBc) * (D + 8) + D * (kBc + kVtPad)) * sizeof(__nv_bfloat16);
-  static std::once_flag once;
-  std::call_once(once, [smem] {
-    OVIS_CU(cudaFuncSetAttribute(flash_kernel<D>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                 int(smem)));
-  });
+  // Above 48 KB of shared memory a kernel must opt in (per device: set at every launch).
+  OVIS_CU(cudaFuncSetAttribute(flash_kernel<D>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                               int(smem)));
   const dim3 grid(unsigned((p.lq + kBr - 1) / kBr), unsigned(p.hq));
   const float scale_log2 = p.scale * 1.4426950408889634f;
   flash_kernel<D><<<grid, kWarps * 32, smem, be.stream()>>>(

@@ -14,7 +14,9 @@ namespace ovis::ops::cuda {
 
 namespace {
 
-constexpr size_t kScoreBytes = size_t(256) << 20;
+// Scores of one query tile, f32 (the probabilities take as much again in F32 precision): the
+// VAE's 128x128-latent attention runs in 16 tiles of 1024 queries.
+constexpr size_t kScoreBytes = size_t(64) << 20;
 
 // Row r of s [rows, ld]: query i = i0 + r sees n = key_end(i) keys. p[r, j] = e^(s·scale − max)
 // for j < n, 0 for n <= j < keys; sums[r] = Σ before rounding.
