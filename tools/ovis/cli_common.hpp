@@ -51,5 +51,6 @@ void add_ask_command(CLI::App& app, GlobalOptions& g, int& exit_code);
 void add_image_commands(CLI::App& app, GlobalOptions& g, int& exit_code);
 void add_bench_command(CLI::App& app, GlobalOptions& g, int& exit_code);
 void add_pull_command(CLI::App& app, GlobalOptions& g, int& exit_code);
+void add_devices_command(CLI::App& app, int& exit_code);
 
 }  // namespace ovis::cli

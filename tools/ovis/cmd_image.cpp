@@ -15,7 +15,7 @@ namespace ovis::cli {
 namespace {
 
 struct ImageOptions {
-  std::string model, prompt, input, output = "output.png", init_noise;
+  std::string model, prompt, input, output = "output.png", init_noise, rng = "philox";
   int width = 1024, height = 1024, steps = 50, batch = 1;
   float cfg_scale = 5.0f, img_cfg_scale = 1.5f;
   int64_t seed = 42;
@@ -74,7 +74,8 @@ std::string parameters_text(const ImageOptions& o, const std::string& model, boo
   os << o.prompt << "\nSteps: " << o.steps
      << ", Sampler: Euler (flow matching), CFG scale: " << format_float(o.cfg_scale);
   if (edit) os << ", Image CFG scale: " << format_float(o.img_cfg_scale);
-  os << ", Seed: " << seed << ", Size: " << w << "x" << h << ", Model: " << model
+  os << ", Seed: " << seed << (o.rng == "philox" ? "" : ", RNG: " + o.rng) << ", Size: " << w << "x"
+     << h << ", Model: " << model
      << ", Version: ovis.cpp 0.1.0";
   return os.str();
 }
@@ -82,6 +83,7 @@ std::string parameters_text(const ImageOptions& o, const std::string& model, boo
 int run_image(const ImageOptions& o, const GlobalOptions& g, bool edit) {
   validate_output(o);
   if (o.prompt.empty()) fail("empty prompt: -p TEXT is required");
+  const NoiseRng rng = parse_noise_rng(o.rng);
   Image input;
   if (edit) input = read_image(o.input);
   std::optional<HostTensor> noise;
@@ -104,6 +106,7 @@ int run_image(const ImageOptions& o, const GlobalOptions& g, bool edit) {
       req.cfg_scale = o.cfg_scale;
       req.img_cfg_scale = o.img_cfg_scale;
       req.seed = seed;
+      req.rng = rng;
       req.init_noise = noise;
       req.on_progress = [&bar](const ProgressEvent& e) { bar(e); };
       r = pipe->edit(req);
@@ -115,6 +118,7 @@ int run_image(const ImageOptions& o, const GlobalOptions& g, bool edit) {
       req.steps = o.steps;
       req.cfg_scale = o.cfg_scale;
       req.seed = seed;
+      req.rng = rng;
       req.init_noise = noise;
       req.on_progress = [&bar](const ProgressEvent& e) { bar(e); };
       r = pipe->generate(req);
@@ -145,6 +149,12 @@ void add_common(CLI::App* cmd, ImageOptions& o) {
       ->capture_default_str();
   cmd->add_option("-s,--seed", o.seed, "Noise seed (negative = random, printed)")
       ->capture_default_str();
+  cmd->add_option("--rng", o.rng,
+                  "Noise generator: philox (this project's, the same image on every machine) or "
+                  "torch-cuda (torch.randn on a CUDA generator seeded with -s, bf16: the "
+                  "reference pipeline's noise for the same seed)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"philox", "torch-cuda"}));
   cmd->add_option("--init-noise", o.init_noise,
                   "Start from this float noise tensor [4,H/8,W/8] instead of the seeded generator: "
                   "FILE.safetensors[:TENSOR]");

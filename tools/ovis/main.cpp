@@ -88,22 +88,23 @@ uint64_t resolve_seed(int64_t seed, bool quiet) {
 int main(int argc, char** argv) {
   using namespace ovis::cli;
   CLI::App app{
-      "ovis.cpp: Ovis-U1 inference on CPU. Ask questions about images, generate images from text,\n"
-      "edit images from instructions. Loads the official Hugging Face checkpoint folder "
+      "ovis.cpp: Ovis-U1 inference on CPU or NVIDIA GPUs. Ask questions about images, generate\n"
+      "images from text,"
+      " edit images from instructions. Loads the official Hugging Face checkpoint folder "
       "unchanged."};
   app.set_version_flag("--version", "ovis.cpp 0.1.0");
   GlobalOptions g;
   app.add_option("--precision", g.precision,
                  "f32: float32 activations and upcast weights (matches the reference goldens); "
-                 "bf16: bf16 GEMM inputs with fp32 accumulation (fast); auto: bf16 if the CPU has "
-                 "AVX512_BF16, else f32")
+                 "bf16: bf16 GEMM inputs with fp32 accumulation (fast); auto: bf16 on a GPU or a "
+                 "CPU with AVX512_BF16, else f32")
       ->capture_default_str();
   app.add_option("-t,--threads", g.threads,
                  "CPU threads (0 = OMP_NUM_THREADS if set, else all cores)")
       ->capture_default_str();
   app.add_option("--device", g.device,
                  "cpu, cuda or cuda:N (auto: the first CUDA device if this build has the CUDA "
-                 "backend and a GPU is present, else cpu)")
+                 "backend and a GPU is present, else cpu); 'ovis devices' lists them")
       ->capture_default_str();
   app.add_flag("-q,--quiet", g.quiet, "No progress or timing output on stderr");
   app.add_flag("--pull", g.pull,
@@ -117,6 +118,7 @@ int main(int argc, char** argv) {
       "  ovis edit -m ./Ovis-U1-3B -i cat.png -p \"add a hat to this cat.\" --cfg-scale 6 "
       "--img-cfg-scale 1.5 -o hat.png\n"
       "  ovis bench dit --json --size 512\n"
+      "  ovis devices\n"
       "Run 'ovis <command> --help' for the options of a command.");
   app.fallthrough();
   app.require_subcommand(1, 1);
@@ -125,6 +127,7 @@ int main(int argc, char** argv) {
   add_image_commands(app, g, exit_code);
   add_bench_command(app, g, exit_code);
   add_pull_command(app, g, exit_code);
+  add_devices_command(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
