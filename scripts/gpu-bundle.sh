@@ -54,7 +54,7 @@ tar -cJf .gpu/bin.tar.xz -C "$tmp/pkg" bin lib
 echo "libraries: $(find "$tmp/pkg/lib" -type f -printf "%f ")"
 echo "binaries + libraries: $(du -sk "$tmp/pkg" | cut -f1) KiB -> .gpu/bin.tar.xz" \
   "$(du -k .gpu/bin.tar.xz | cut -f1) KiB"
-scripts/gpu-source-hash.sh >.gpu/SOURCES
+bash scripts/gpu-source-hash.sh >.gpu/SOURCES
 
 # ---- -dev packages for a build on the GPU machine ----
 mkdir -p "$tmp/debs" "$tmp/prefix"
@@ -64,6 +64,16 @@ for f in "$tmp"/debs/*.deb; do dpkg -x "$f" "$tmp/prefix"; done
 rm -rf "$tmp/prefix/usr/share/doc" "$tmp/prefix/usr/share/man" "$tmp/prefix/usr/share/lintian" \
   "$tmp/prefix/usr/src"
 find "$tmp/prefix" -name '*.a' ! -name 'libgtest*' ! -name 'libgmock*' -delete
+# The -dev link names (libicuuc.so -> libicuuc.so.72.1, libz.so -> /lib/...) are repointed at the
+# SONAME file names that bin's lib/ (or the prefix itself) holds, so they resolve there.
+LIBDIR=$tmp/prefix/usr/lib/x86_64-linux-gnu
+for link in "$LIBDIR"/*.so; do
+  [ -L "$link" ] || continue
+  name=$(basename "$link")
+  target=$(find "$tmp/pkg/lib" "$LIBDIR" -maxdepth 1 -name "$name.[0-9]*" -printf '%f\n' |
+    awk '{print length($0), $0}' | sort -n | head -1 | cut -d' ' -f2)
+  [ -n "$target" ] && ln -sfn "$target" "$link"
+done
 tar -cJf .gpu/deps.tar.xz -C "$tmp" prefix
 echo "deps: $(du -sk "$tmp/debs" | cut -f1) KiB of .deb -> .gpu/deps.tar.xz" \
   "$(du -k .gpu/deps.tar.xz | cut -f1) KiB"

@@ -171,7 +171,7 @@ elif [ ! -f .gpu/bin.tar.xz ]; then
   log "prebuilt binaries: none (.gpu/bin.tar.xz; run scripts/gpu-bundle.sh and carry .gpu)"
 else
   mkdir -p "$PRE" && tar -xJf .gpu/bin.tar.xz -C "$PRE"
-  want=$(scripts/gpu-source-hash.sh)
+  want=$(bash scripts/gpu-source-hash.sh)
   have=$(cat .gpu/SOURCES 2>/dev/null)
   if [ "$want" != "$have" ]; then
     log "prebuilt binaries: built from other sources (${have:-unknown}, this tree $want)"
