@@ -70,6 +70,8 @@ TEST(ConfigHostile, HugeIntegersAreOutOfRange) {
       {"/llm_config/num_hidden_layers", k2p31, "llm_config.num_hidden_layers"},
       {"/llm_config/max_position_embeddings", k2p62, "llm_config.max_position_embeddings"},
       {"/llm_config/eos_token_id", -5, "llm_config.eos_token_id: -5"},
+      {"/visual_tokenizer_config/backbone_config/num_attention_heads", 0,
+       "backbone_config.num_attention_heads: 0"},
       {"/visual_generator_config/depth", k2p62, "visual_generator_config.depth"},
       {"/visual_generator_config/axes_dim/1", k2p31, "visual_generator_config.axes_dim[1]"},
       {"/visual_generator_config/context_in_dim", k2p62, "context_in_dim"},

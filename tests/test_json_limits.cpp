@@ -134,7 +134,7 @@ TEST(JsonLimits, FilesAreSizeCheckedBeforeReading) {
 TEST(JsonField, TypeAndRangeErrorsNameFileAndPath) {
   const std::string file = "config.json";
   const auto j = nlohmann::json::parse(
-      R"({"g": {"axes_dim": [16, "x", 56], "n": 2147483648, "f": 0.5, "neg": -3,
+      R"({"g": {"axes_dim": [16, "x", 56], "n": 2147483648, "f": 0.5, "neg": -3, "zero": 0,
           "huge": 18446744073709551615, "odd key\n": {"v": true}}})");
   const JsonField root(j, file);
   EXPECT_EQ(error_of([&] { root["g"]["axes_dim"].at(1).integer(0, 100); }),
@@ -145,6 +145,10 @@ TEST(JsonField, TypeAndRangeErrorsNameFileAndPath) {
             "config.json: g.huge: 18446744073709551615 is out of range [0, 9223372036854775807]");
   EXPECT_EQ(error_of([&] { root["g"]["neg"].integer(0, 10); }),
             "config.json: g.neg: -3 is out of range [0, 10]");
+  // A non-negative literal is stored unsigned: the lower bound must hold for it too (found by
+  // fuzz_config: a head count of 0 reached a division).
+  EXPECT_EQ(error_of([&] { root["g"]["zero"].integer(1, 10); }),
+            "config.json: g.zero: 0 is out of range [1, 10]");
   EXPECT_EQ(error_of([&] { root["g"]["f"].integer(0, 10); }),
             "config.json: g.f: expected an integer, got a fractional number");
   EXPECT_EQ(error_of([&] { root["g"]["missing"]; }), "config.json: missing field 'g.missing'");

@@ -109,7 +109,9 @@ size_t JsonField::size() const {
 int64_t JsonField::integer(int64_t lo, int64_t hi) const {
   if (v_->is_number_unsigned()) {
     const uint64_t u = v_->get<uint64_t>();
-    if (hi < 0 || u > uint64_t(hi)) fail(u, " is out of range [", lo, ", ", hi, "]");
+    // nlohmann stores every non-negative literal as unsigned: both bounds apply here too.
+    if (hi < 0 || u > uint64_t(hi) || (lo > 0 && u < uint64_t(lo)))
+      fail(u, " is out of range [", lo, ", ", hi, "]");
     return int64_t(u);
   }
   if (!v_->is_number_integer()) type_error("an integer");
