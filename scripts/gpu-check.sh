@@ -42,6 +42,7 @@ JOBS=$(nproc)
 LOG=$OUTDIR/gpu-check.log
 : >"$LOG"
 PY=$(command -v python3 || true)
+ORIG_LD=${LD_LIBRARY_PATH:-} # the image's own (the driver's libcuda may be found only through it)
 DEVICE_TESTS="test_backend_ops test_cuda_goldens test_device_cli test_torch_randn test_decode_ops"
 
 log() { echo "[gpu-check +$(($(date +%s) - START))s] $*" | tee -a "$LOG"; }
@@ -143,7 +144,8 @@ fi
 
 # CUDA's libraries: the toolkit's and those of torch's nvidia wheels (cuDNN, cuBLAS).
 CUDA_LIBDIRS=""
-for d in /usr/local/cuda/lib64 /usr/local/cuda/lib /usr/local/cuda/targets/x86_64-linux/lib; do
+for d in /usr/local/cuda/lib64 /usr/local/cuda/lib /usr/local/cuda/targets/x86_64-linux/lib \
+  /usr/local/nvidia/lib64 /usr/local/nvidia/lib; do
   [ -d "$d" ] && CUDA_LIBDIRS="$CUDA_LIBDIRS:$d"
 done
 NV=""
@@ -151,7 +153,7 @@ NV=""
 for base in ${NV//:/ }; do
   for d in "$base"/*/lib; do [ -d "$d" ] && CUDA_LIBDIRS="$CUDA_LIBDIRS:$d"; done
 done
-CUDA_LIBDIRS=${CUDA_LIBDIRS#:}
+CUDA_LIBDIRS=$(echo "$CUDA_LIBDIRS:$ORIG_LD" | sed 's/::*/:/g; s/^://; s/:$//')
 log "CUDA library folders: ${CUDA_LIBDIRS:-none}"
 
 # ---- the fixture (the golden tests and the CLI tests read it) ----
@@ -255,17 +257,17 @@ if [ -z "$BIN" ]; then
 fi
 log "binaries: $HOW in $BIN"
 echo "{\"binary\": \"$HOW\"}" >"$OUTDIR/binary.json"
-export LD_LIBRARY_PATH="$BIN_LD${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+export LD_LIBRARY_PATH=$BIN_LD
 export OVIS_BINARY=$BIN/ovis
 "$BIN/ovis" devices >"$OUTDIR/devices.txt" 2>&1
 log "ovis devices: $(tr '\n' ' ' <"$OUTDIR/devices.txt")"
 publish
 
-# Python (torch) runs without our libraries on its path.
-pyrun() { env -u LD_LIBRARY_PATH "$PY" "$@"; }
+# Python (torch) runs without our libraries on its path (an array: `timeout` runs no functions).
+PYRUN=(env "LD_LIBRARY_PATH=$ORIG_LD" "${PY:-python3}")
 
 # ---- 3. correctness ----
-if step torch_randn_vector 60 pyrun scripts/torch_randn_vector.py --out "$OUTDIR/torch_cuda_randn.json"; then
+if step torch_randn_vector 60 "${PYRUN[@]}" scripts/torch_randn_vector.py --out "$OUTDIR/torch_cuda_randn.json"; then
   export OVIS_TORCH_RANDN_VECTOR=$OUTDIR/torch_cuda_randn.json
 fi
 publish
@@ -296,8 +298,8 @@ bench() { # bench NAME TIMEOUT ARGS...: the JSON line of `ovis bench` into NAME.
 bench bench_t2i 120 "${O[@]}" t2i --json --size "$SIZE" --steps "$STEPS" --warmup 1
 bench bench_edit 150 "${O[@]}" edit --json --size "$SIZE" --steps "$STEPS" --warmup 1
 bench bench_dit 90 "${O[@]}" dit --json --size "$SIZE" --repeat 5
-step torch_dit 90 pyrun bench/torch/torch_dit.py --device cuda --size "$SIZE" --reps 5
+step torch_dit 90 "${PYRUN[@]}" bench/torch/torch_dit.py --device cuda --size "$SIZE" --reps 5
 publish
 bench bench_llm 90 "${O[@]}" llm --json --prompt-tokens "$PROMPT" --decode-tokens "$DEC"
-step torch_llm 90 pyrun bench/torch/torch_llm.py --device cuda --prompt "$PROMPT" --gen "$DEC"
+step torch_llm 90 "${PYRUN[@]}" bench/torch/torch_llm.py --device cuda --prompt "$PROMPT" --gen "$DEC"
 # finish (EXIT trap): the summary, the logs, the exit status
