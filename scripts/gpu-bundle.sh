@@ -13,7 +13,8 @@
 #   .gpu/SOURCES      the source hash the binaries were built from (scripts/gpu-source-hash.sh);
 #                     gpu-check.sh builds on the machine instead when the tree differs
 # Usage: scripts/gpu-bundle.sh [extra cmake args]. Prints the sizes; fails above the limit.
-# Environment: OVIS_GPU_BUNDLE_BUILD (default build-gpu) is the build folder.
+# Environment: OVIS_GPU_BUNDLE_BUILD (default build-gpu) is the build folder;
+# OVIS_GPU_BUNDLE_DEPS_ONLY=1 remakes only deps.tar.xz (the sources do not matter to it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 LIMIT_MIB=64
@@ -33,28 +34,33 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
 # ---- binaries ----
-LAUNCH=()
-command -v ccache >/dev/null &&
-  LAUNCH=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_CUDA_COMPILER_LAUNCHER=ccache)
-cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DOVIS_CUDA=ON -DOVIS_CUDA_ARCHS=90 \
-  -DOVIS_NATIVE=OFF "${LAUNCH[@]}" "$@" >/dev/null
-ninja -C "$BUILD" device_checks
-mkdir -p "$tmp/pkg/bin" "$tmp/pkg/lib"
-for b in $BINS; do strip -o "$tmp/pkg/bin/$b" "$BUILD/$b"; done
-# shellcheck disable=SC2086
-(cd "$BUILD" && ldd $BINS) | awk '$2 == "=>" && $3 ~ /^\// {print $1, $3}' | sort -u |
-  while read -r name path; do
-    [[ $name =~ $SYSTEM_LIBS ]] || cp -L "$path" "$tmp/pkg/lib/$name"
-  done
-if (cd "$BUILD" && ldd ovis) | grep -q 'not found'; then
-  echo "error: $BUILD/ovis has unresolved libraries here" >&2
-  exit 1
+if [ "${OVIS_GPU_BUNDLE_DEPS_ONLY:-0}" = 1 ]; then
+  # Only deps.tar.xz again, next to the existing bin.tar.xz (whose lib/ it refers to).
+  mkdir -p "$tmp/pkg" && tar -xJf .gpu/bin.tar.xz -C "$tmp/pkg" lib
+else
+  LAUNCH=()
+  command -v ccache >/dev/null &&
+    LAUNCH=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_CUDA_COMPILER_LAUNCHER=ccache)
+  cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DOVIS_CUDA=ON -DOVIS_CUDA_ARCHS=90 \
+    -DOVIS_NATIVE=OFF "${LAUNCH[@]}" "$@" >/dev/null
+  ninja -C "$BUILD" device_checks
+  mkdir -p "$tmp/pkg/bin" "$tmp/pkg/lib"
+  for b in $BINS; do strip -o "$tmp/pkg/bin/$b" "$BUILD/$b"; done
+  # shellcheck disable=SC2086
+  (cd "$BUILD" && ldd $BINS) | awk '$2 == "=>" && $3 ~ /^\// {print $1, $3}' | sort -u |
+    while read -r name path; do
+      [[ $name =~ $SYSTEM_LIBS ]] || cp -L "$path" "$tmp/pkg/lib/$name"
+    done
+  if (cd "$BUILD" && ldd ovis) | grep -q 'not found'; then
+    echo "error: $BUILD/ovis has unresolved libraries here" >&2
+    exit 1
+  fi
+  tar -cJf .gpu/bin.tar.xz -C "$tmp/pkg" bin lib
+  echo "libraries: $(find "$tmp/pkg/lib" -type f -printf "%f ")"
+  echo "binaries + libraries: $(du -sk "$tmp/pkg" | cut -f1) KiB -> .gpu/bin.tar.xz" \
+    "$(du -k .gpu/bin.tar.xz | cut -f1) KiB"
+  bash scripts/gpu-source-hash.sh >.gpu/SOURCES
 fi
-tar -cJf .gpu/bin.tar.xz -C "$tmp/pkg" bin lib
-echo "libraries: $(find "$tmp/pkg/lib" -type f -printf "%f ")"
-echo "binaries + libraries: $(du -sk "$tmp/pkg" | cut -f1) KiB -> .gpu/bin.tar.xz" \
-  "$(du -k .gpu/bin.tar.xz | cut -f1) KiB"
-bash scripts/gpu-source-hash.sh >.gpu/SOURCES
 
 # ---- -dev packages for a build on the GPU machine ----
 mkdir -p "$tmp/debs" "$tmp/prefix"
@@ -65,14 +71,27 @@ rm -rf "$tmp/prefix/usr/share/doc" "$tmp/prefix/usr/share/man" "$tmp/prefix/usr/
   "$tmp/prefix/usr/src"
 find "$tmp/prefix" -name '*.a' ! -name 'libgtest*' ! -name 'libgmock*' -delete
 # The -dev link names (libicuuc.so -> libicuuc.so.72.1, libz.so -> /lib/...) are repointed at the
-# SONAME file names that bin's lib/ (or the prefix itself) holds, so they resolve there.
+# SONAME file names that bin's lib/ (or the prefix itself) holds, so they resolve there; a library
+# the binaries do not load (libicui18n: --as-needed drops it) but the build links is copied from
+# this system into the prefix under its SONAME.
 LIBDIR=$tmp/prefix/usr/lib/x86_64-linux-gnu
 for link in "$LIBDIR"/*.so; do
   [ -L "$link" ] || continue
   name=$(basename "$link")
   target=$(find "$tmp/pkg/lib" "$LIBDIR" -maxdepth 1 -name "$name.[0-9]*" -printf '%f\n' |
     awk '{print length($0), $0}' | sort -n | head -1 | cut -d' ' -f2)
-  [ -n "$target" ] && ln -sfn "$target" "$link"
+  real=$(readlink -f "/usr/lib/x86_64-linux-gnu/$name" || true)
+  if [ -z "$target" ]; then
+    [ -f "$real" ] || continue
+    target=$(objdump -p "$real" | awk '$1 == "SONAME" {print $2}')
+    [ -n "$target" ] || continue
+    cp -L "$real" "$LIBDIR/$target"
+  fi
+  ln -sfn "$target" "$link"
+  # CMake package files name the real file (dnnl-targets.cmake: libdnnl.so.2.6): give it too.
+  if [ -f "$real" ] && [ "$(basename "$real")" != "$target" ] && [ ! -e "$LIBDIR/$(basename "$real")" ]; then
+    ln -sfn "$target" "$LIBDIR/$(basename "$real")"
+  fi
 done
 tar -cJf .gpu/deps.tar.xz -C "$tmp" prefix
 echo "deps: $(du -sk "$tmp/debs" | cut -f1) KiB of .deb -> .gpu/deps.tar.xz" \
