@@ -1,7 +1,8 @@
 // Scaled dot-product attention (spec §9.5), three kernels. None holds an Lq x Lk matrix: each
 // task owns one [tile, Lk] score block.
 //  - few queries (decode): per kv head, every query of its group at once, fp32 dot products
-//    over the strided K/V rows (bandwidth bound; fp32 in both precision modes).
+//    over the strided K/V rows (bandwidth bound; fp32 in both precision modes), one work-pool
+//    task per kv head.
 //  - BF16 mode with AMX: attention_amx.cpp (bf16 Q/K/V/P, fp32 accumulation and softmax).
 //  - otherwise: per (head, query tile) two oneDNN sgemm calls on the strided head views around
 //    an fp32 softmax. In BF16 mode without AMX, Q/K/V and P are rounded to bf16 first, so both
@@ -18,6 +19,7 @@
 #include "ops/cpu/attention_kernels.hpp"
 #include "ops/cpu/cpu_backend.hpp"
 #include "ops/cpu/features.hpp"
+#include "ops/cpu/kernels/work_pool.hpp"
 
 namespace ovis::ops {
 
@@ -46,43 +48,41 @@ inline void axpy(float alpha, const float* x, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] += alpha * x[i];
 }
 
+// One task per kv head (its group of query heads), on the work pool: a decode step runs one
+// of these per layer, and the pool does not stall on a descheduled thread (work_pool.hpp).
 void attention_few_queries(const AttentionArgs& a) {
   const int64_t d = a.d, ldq = a.ldq(), ldk = a.ldk();
   const int group = a.group();
   const int64_t rows = a.lq * group;
   const int64_t keys = a.key_end(a.lq - 1);
-#pragma omp parallel
-  {
-    std::vector<float> s(static_cast<size_t>(rows * std::max<int64_t>(keys, 1)));
-    std::vector<float> o(static_cast<size_t>(rows * d));
-    std::vector<float> sum(static_cast<size_t>(rows));
-#pragma omp for schedule(dynamic, 1)
-    for (int g = 0; g < a.kv_heads; ++g) {
-      // Row r is query i = r / group of head g·group + r % group.
-      auto q_row = [&](int64_t r) { return a.q + (r / group) * ldq + (g * group + r % group) * d; };
-      for (int64_t j = 0; j < keys; ++j) {
-        const float* kj = a.k + j * ldk + g * d;
-        for (int64_t r = 0; r < rows; ++r)
-          if (j < a.key_end(r / group)) s[r * keys + j] = dot(q_row(r), kj, d);
-      }
-      for (int64_t r = 0; r < rows; ++r) {
-        float* sr = s.data() + r * keys;
-        const int64_t n = a.key_end(r / group);
-        sum[r] = cpu::exp_row_f32(sr, n, n, a.scale, cpu::row_max_scaled(sr, n, a.scale), false);
-      }
-      std::fill(o.begin(), o.end(), 0.0f);
-      for (int64_t j = 0; j < keys; ++j) {
-        const float* vj = a.v + j * ldk + g * d;
-        for (int64_t r = 0; r < rows; ++r)
-          if (j < a.key_end(r / group)) axpy(s[r * keys + j], vj, o.data() + r * d, d);
-      }
-      for (int64_t r = 0; r < rows; ++r) {
-        const float inv = sum[r] > 0 ? 1.0f / sum[r] : 0.0f;
-        float* out = a.out + (r / group) * ldq + (g * group + r % group) * d;
-        for (int64_t c = 0; c < d; ++c) out[c] = o[r * d + c] * inv;
-      }
+  cpu::kernels::parallel_chunks(0, a.kv_heads, [&](int64_t g) {
+    thread_local std::vector<float> s, o, sum;
+    s.resize(static_cast<size_t>(rows * std::max<int64_t>(keys, 1)));
+    o.assign(static_cast<size_t>(rows * d), 0.0f);
+    sum.resize(static_cast<size_t>(rows));
+    // Row r is query i = r / group of head g·group + r % group.
+    auto q_row = [&](int64_t r) { return a.q + (r / group) * ldq + (g * group + r % group) * d; };
+    for (int64_t j = 0; j < keys; ++j) {
+      const float* kj = a.k + j * ldk + g * d;
+      for (int64_t r = 0; r < rows; ++r)
+        if (j < a.key_end(r / group)) s[r * keys + j] = dot(q_row(r), kj, d);
     }
-  }
+    for (int64_t r = 0; r < rows; ++r) {
+      float* sr = s.data() + r * keys;
+      const int64_t n = a.key_end(r / group);
+      sum[r] = cpu::exp_row_f32(sr, n, n, a.scale, cpu::row_max_scaled(sr, n, a.scale), false);
+    }
+    for (int64_t j = 0; j < keys; ++j) {
+      const float* vj = a.v + j * ldk + g * d;
+      for (int64_t r = 0; r < rows; ++r)
+        if (j < a.key_end(r / group)) axpy(s[r * keys + j], vj, o.data() + r * d, d);
+    }
+    for (int64_t r = 0; r < rows; ++r) {
+      const float inv = sum[r] > 0 ? 1.0f / sum[r] : 0.0f;
+      float* out = a.out + (r / group) * ldq + (g * group + r % group) * d;
+      for (int64_t c = 0; c < d; ++c) out[c] = o[r * d + c] * inv;
+    }
+  });
 }
 
 void sgemm(char ta, char tb, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
