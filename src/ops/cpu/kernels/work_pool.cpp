@@ -16,8 +16,9 @@ namespace ovis::ops::cpu::kernels {
 namespace {
 
 // How long an idle helper spins before it sleeps: covers the serial ops between two GEMVs of a
-// decode step (norms, RoPE, a few microseconds) and the host work between tokens.
-constexpr auto kSpin = std::chrono::microseconds(500);
+// decode step (norms, RoPE, a few microseconds) and the host work between tokens, and no more:
+// an OpenMP region that follows a GEMV (the DiT's modulation) shares a core with the spinner.
+constexpr auto kSpin = std::chrono::microseconds(200);
 
 thread_local bool t_in_chunk = false;
 
