@@ -4,9 +4,10 @@
 //    over the strided K/V rows (bandwidth bound; fp32 in both precision modes), one work-pool
 //    task per kv head.
 //  - BF16 mode with AMX: attention_amx.cpp (bf16 Q/K/V/P, fp32 accumulation and softmax).
-//  - otherwise: per (head, query tile) two oneDNN sgemm calls on the strided head views around
-//    an fp32 softmax. In BF16 mode without AMX, Q/K/V and P are rounded to bf16 first, so both
-//    BF16 kernels compute the same products.
+//  - otherwise: per (head, query tile) two GEMMs on the strided head views around an fp32
+//    softmax: oneDNN sgemm in F32 mode; in BF16 mode Q/K/V and P are rounded to bf16 and the
+//    products run on the bf16 GEMM kernels (AVX512-BF16) or sgemm (below it), so every BF16
+//    kernel computes the same products (attention_tiled).
 #include <omp.h>
 #include <oneapi/dnnl/dnnl.h>
 
@@ -19,6 +20,7 @@
 #include "ops/cpu/attention_kernels.hpp"
 #include "ops/cpu/cpu_backend.hpp"
 #include "ops/cpu/features.hpp"
+#include "ops/cpu/kernels/kernels.hpp"
 #include "ops/cpu/kernels/work_pool.hpp"
 
 namespace ovis::ops {
@@ -100,9 +102,28 @@ Tensor rounded_to_bf16(const float* p, int64_t n) {
   return t;
 }
 
-void attention_sgemm(AttentionArgs a, bool bf16_inputs) {
+Tensor converted_to_bf16(const float* p, int64_t n) {
+  Tensor t = Tensor::empty({n}, DType::BF16);
+  cpu::kernels::convert_f32_to_bf16(n, p, t.mutable_data<uint16_t>(), 0);
+  return t;
+}
+
+// Per (head, query tile): S = Q·Kᵀ, an fp32 softmax, O = P·V. Three ways to form the products:
+// f32 sgemm (F32 precision); in BF16 precision with the AVX512-BF16 kernels, the bf16 GEMM of
+// kernels/ on bf16 K/V (Q and P rounded to bf16 while packed), single-threaded per task; below
+// that ISA, sgemm on bf16-rounded f32 copies. Both BF16 ways compute the same exact products
+// with fp32 accumulation (only the summation order differs), as the AMX kernel does.
+void attention_tiled(AttentionArgs a, bool bf16_inputs) {
+  const bool bf16_kernels =
+      bf16_inputs && cpu::kernels::active_isa() >= cpu::kernels::Isa::Avx512Bf16;
   Tensor qr, kr, vr;
-  if (bf16_inputs) {
+  const uint16_t *kb = nullptr, *vb = nullptr;
+  if (bf16_kernels) {
+    kr = converted_to_bf16(a.k, a.lk * a.ldk());
+    vr = converted_to_bf16(a.v, a.lk * a.ldk());
+    kb = kr.data<uint16_t>();
+    vb = vr.data<uint16_t>();
+  } else if (bf16_inputs) {
     qr = rounded_to_bf16(a.q, a.lq * a.ldq());
     kr = rounded_to_bf16(a.k, a.lk * a.ldk());
     vr = rounded_to_bf16(a.v, a.lk * a.ldk());
@@ -113,6 +134,7 @@ void attention_sgemm(AttentionArgs a, bool bf16_inputs) {
   const int64_t d = a.d, ldq = a.ldq(), ldk = a.ldk(), lk = a.lk;
   const int64_t tiles = (a.lq + kSgemmTile - 1) / kSgemmTile;
   const int64_t tasks = tiles * a.q_heads;
+  using cpu::kernels::WeightLayout;
 #pragma omp parallel
   {
     std::vector<float> s(static_cast<size_t>(kSgemmTile * lk));
@@ -127,14 +149,23 @@ void attention_sgemm(AttentionArgs a, bool bf16_inputs) {
         for (int64_t r = 0; r < rows; ++r) std::fill(out + r * ldq, out + r * ldq + d, 0.0f);
         continue;
       }
-      sgemm('N', 'T', rows, keys, d, a.q + i0 * ldq + h * d, ldq, a.k + g * d, ldk, s.data(), lk);
+      const float* qt = a.q + i0 * ldq + h * d;
+      if (bf16_kernels)
+        cpu::kernels::gemm_bf16(rows, keys, d, qt, ldq, kb + g * d, ldk, WeightLayout::NK, nullptr,
+                                s.data(), lk, 1);
+      else
+        sgemm('N', 'T', rows, keys, d, qt, ldq, a.k + g * d, ldk, s.data(), lk);
       for (int64_t r = 0; r < rows; ++r) {
         float* sr = s.data() + r * lk;
         const int64_t n = a.key_end(i0 + r);
         sum[r] = cpu::exp_row_f32(sr, n, keys, a.scale, cpu::row_max_scaled(sr, n, a.scale),
                                   bf16_inputs);
       }
-      sgemm('N', 'N', rows, d, keys, s.data(), lk, a.v + g * d, ldk, out, ldq);
+      if (bf16_kernels)
+        cpu::kernels::gemm_bf16(rows, d, keys, s.data(), lk, vb + g * d, ldk, WeightLayout::KN,
+                                nullptr, out, ldq, 1);
+      else
+        sgemm('N', 'N', rows, d, keys, s.data(), lk, a.v + g * d, ldk, out, ldq);
       for (int64_t r = 0; r < rows; ++r) {
         const float inv = sum[r] > 0 ? 1.0f / sum[r] : 0.0f;
         for (int64_t c = 0; c < d; ++c) out[r * ldq + c] *= inv;
@@ -161,7 +192,7 @@ Tensor cpu::CpuBackend::attention(const Context& c, const Tensor& q, const Tenso
   else if (bf16 && scale > 0 && cpu::amx_enabled())
     cpu::attention_amx(a);
   else
-    attention_sgemm(a, bf16);
+    attention_tiled(a, bf16);
   return out;
 }
 
