@@ -237,6 +237,30 @@ TEST_F(CpuKernels, GemmBlockBoundariesAndThreads) {
   check_gemm({2047, 70, 33, true, WeightLayout::NK, 1, 0}, 309);  // M blocks of exactly kMC
 }
 
+// Threads claim column blocks and row parts of C dynamically; every element is computed the same
+// way whatever the split, so any thread count gives bit-identical results.
+TEST_F(CpuKernels, GemmResultsDoNotDependOnThreads) {
+  struct Shape3 {
+    int64_t M, N, K;
+  };
+  uint32_t seed = 350;
+  for (const Shape3& s : {Shape3{700, 1100, 300}, Shape3{2000, 130, 70}, Shape3{37, 4100, 90},
+                          Shape3{1300, 520, 260}}) {
+    const std::vector<float> a = randn(s.M * s.K, seed++);
+    const std::vector<uint16_t> w = to_bf16(randn(s.N * s.K, seed++, 0.5f));
+    const std::vector<float> bias = randn(s.N, seed++);
+    std::vector<float> one(static_cast<size_t>(s.M * s.N));
+    kernels::gemm_bf16(s.M, s.N, s.K, a.data(), s.K, w.data(), s.K, WeightLayout::NK, bias.data(),
+                       one.data(), s.N, 1);
+    for (int threads : {2, 3, 5}) {
+      std::vector<float> many(one.size(), -1.0f);
+      kernels::gemm_bf16(s.M, s.N, s.K, a.data(), s.K, w.data(), s.K, WeightLayout::NK, bias.data(),
+                         many.data(), s.N, threads);
+      EXPECT_EQ(many, one) << s.M << "x" << s.N << "x" << s.K << " threads=" << threads;
+    }
+  }
+}
+
 TEST_F(CpuKernels, GemmDegenerateShapes) {
   const std::vector<float> a(16, 1.0f), bias = {1.5f, -2.0f, 3.0f};
   const std::vector<uint16_t> w(16, 0x3f80);
