@@ -12,7 +12,9 @@
 // the same products are formed with f32 FMAs (only the summation order differs).
 //
 // Threads: every entry point runs on `threads` threads (<= 0: omp_get_max_threads()): OpenMP for
-// the GEMM, the work pool of work_pool.hpp for the decode GEMVs.
+// the GEMM, the work pool of work_pool.hpp for the decode GEMVs. Work is split into chunks that
+// threads claim dynamically, and every output element is computed the same way whatever the
+// split: results are bit-identical for any thread count.
 // Buffers: row-major with the given leading dimensions (in elements); outputs must not alias
 // inputs. Weights are only read (they may be read-only mmapped views).
 #pragma once
