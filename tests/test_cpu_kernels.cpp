@@ -11,6 +11,7 @@
 #include <cstring>
 #include <limits>
 #include <random>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -392,6 +393,21 @@ TEST(WorkPool, RunsEveryChunkOnce) {
       for (int64_t i = 0; i < chunks; ++i)
         ASSERT_EQ(hits[size_t(i)].load(), 20) << "chunk " << i << " of " << chunks;
     }
+}
+
+TEST(WorkPool, AChunkErrorReachesTheCallerAfterEveryChunkRan) {
+  std::atomic<int> ran{0};
+  EXPECT_THROW(kernels::parallel_chunks(2, 50,
+                                        [&](int64_t i) {
+                                          ran++;
+                                          if (i == 7) throw std::runtime_error("chunk 7");
+                                        }),
+               std::runtime_error);
+  EXPECT_EQ(ran.load(), 50);
+  // The pool still works afterwards.
+  std::atomic<int> again{0};
+  kernels::parallel_chunks(2, 10, [&](int64_t) { again++; });
+  EXPECT_EQ(again.load(), 10);
 }
 
 TEST(WorkPool, NestedAndConcurrentCallsComplete) {

@@ -5,8 +5,10 @@
 
 #include <atomic>
 #include <chrono>
+#include <exception>
 #include <mutex>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "core/error.hpp"
@@ -36,7 +38,15 @@ class Pool {
   void run(int threads, int64_t chunks, ChunkFn fn, void* ctx) {
     if (chunks <= 0) return;
     if (threads <= 1 || chunks == 1 || t_in_chunk || omp_in_parallel() || !busy_.try_lock()) {
-      for (int64_t i = 0; i < chunks; ++i) fn(ctx, i);
+      std::exception_ptr error;
+      for (int64_t i = 0; i < chunks; ++i) {
+        try {
+          fn(ctx, i);
+        } catch (...) {
+          if (!error) error = std::current_exception();
+        }
+      }
+      if (error) std::rethrow_exception(error);
       return;
     }
     std::lock_guard<std::mutex> lock(busy_, std::adopt_lock);
@@ -55,6 +65,7 @@ class Pool {
     work(g);
     t_in_chunk = false;
     while (done_.load(std::memory_order_acquire) < chunks) _mm_pause();
+    if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
   }
 
  private:
@@ -75,7 +86,14 @@ class Pool {
       if (!ticket_.compare_exchange_weak(t, t + 1, std::memory_order_acq_rel,
                                          std::memory_order_acquire))
         continue;
-      fn_.load(std::memory_order_relaxed)(ctx_.load(std::memory_order_relaxed), i);
+      try {
+        fn_.load(std::memory_order_relaxed)(ctx_.load(std::memory_order_relaxed), i);
+      } catch (...) {
+        // The first error goes to the caller once every chunk is done (its stack is in use
+        // until then).
+        std::lock_guard<std::mutex> lock(error_mu_);
+        if (!error_) error_ = std::current_exception();
+      }
       done_.fetch_add(1, std::memory_order_release);
     }
   }
@@ -103,6 +121,8 @@ class Pool {
   }
 
   std::mutex busy_;
+  std::mutex error_mu_;
+  std::exception_ptr error_;
   std::vector<std::thread> helpers_;
   std::atomic<uint32_t> gen_{0};
   std::atomic<int> sleepers_{0};

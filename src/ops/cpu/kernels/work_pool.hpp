@@ -18,7 +18,8 @@ using ChunkFn = void (*)(void* ctx, int64_t chunk);
 // Runs fn(ctx, i) exactly once for every i in [0, chunks), on the calling thread and up to
 // threads - 1 pool helpers (<= 0: omp_get_max_threads()), and returns when all have run. Calls
 // from inside a chunk, from an OpenMP parallel region, or while another thread's call is in
-// progress run every chunk on the calling thread (same results, no parallelism).
+// progress run every chunk on the calling thread (same results, no parallelism). If chunks
+// throw, the first exception is rethrown on the calling thread after all chunks have run.
 void parallel_chunks(int threads, int64_t chunks, ChunkFn fn, void* ctx);
 
 // The same for a callable f(int64_t chunk) (not for kernels/variant/ code, which may not
