@@ -127,6 +127,42 @@ TEST_F(BackendOps, Linear) {
   }
 }
 
+// Decode's q/k/v and gate/up projections as one op: each output equals the CPU backend's, and
+// the GPU's own separate linear() exactly.
+TEST_F(BackendOps, LinearGroup) {
+  uint32_t seed = 60;
+  for (Precision p : kPrecisions) {
+    const Both b = both(p);
+    for (int64_t m : {1, 3, 17})
+      for (bool bias : {false, true}) {
+        const int64_t k = 136;
+        const Tensor x = rnd({m, k}, ++seed, b.bf16);
+        std::vector<Tensor> ws, bs;
+        for (int64_t n : {64, 33, 33}) {
+          ws.push_back(rnd({n, k}, ++seed, true, 0.2f).to_dtype(DType::BF16));
+          bs.push_back(rnd({n}, ++seed, true).to_dtype(DType::BF16));
+        }
+        std::vector<ops::LinearWeights> lg, lc;
+        for (size_t j = 0; j < ws.size(); ++j) {
+          lg.push_back(ops::prepare_linear(b.gpu, ws[j], bias ? &bs[j] : nullptr));
+          lc.push_back(ops::prepare_linear(b.cpu, ws[j], bias ? &bs[j] : nullptr));
+        }
+        const Tensor xg = gpu_act(b, x);
+        const std::vector<Tensor> g = ops::linear_group(b.gpu, xg, {&lg[0], &lg[1], &lg[2]});
+        const std::vector<Tensor> c =
+            ops::linear_group(b.cpu, cpu_act(b, x), {&lc[0], &lc[1], &lc[2]});
+        ASSERT_EQ(g.size(), 3u);
+        ASSERT_EQ(c.size(), 3u);
+        for (size_t j = 0; j < 3; ++j) {
+          const std::string what =
+              str("linear_group ", name_of(p), bias ? " +b " : " ", m, "x", k, " output ", j);
+          expect_close(g[j], c[j], tol(b, 2e-5, 2e-2), what);
+          expect_same(g[j], ops::linear(b.gpu, xg, lg[j]), what + " vs linear");
+        }
+      }
+  }
+}
+
 TEST_F(BackendOps, Matmul) {
   uint32_t seed = 100;
   for (Precision p : kPrecisions) {
