@@ -1,13 +1,12 @@
 // `ovis generate` and `ovis edit` (spec §7).
 #include <cstdio>
 #include <filesystem>
-#include <sstream>
 
 #include "cli_common.hpp"
 #include "core/error.hpp"
+#include "core/progress.hpp"
 #include "core/timer.hpp"
 #include "ops/ops.hpp"
-#include "core/progress.hpp"
 #include "ovis/ovis.hpp"
 
 namespace ovis::cli {
@@ -61,22 +60,17 @@ void validate_output(const ImageOptions& o) {
     fail("-o ", o.output, ": folder ", dir.string(), " does not exist");
 }
 
-std::string format_float(float v) {
-  std::ostringstream os;
-  os << v;
-  return os.str();
-}
-
-// A1111 / sd-cli style "parameters" text.
-std::string parameters_text(const ImageOptions& o, bool edit, uint64_t seed, int w, int h) {
-  std::ostringstream os;
-  os << o.prompt << "\nSteps: " << o.steps
-     << ", Sampler: Euler (flow matching), CFG scale: " << format_float(o.cfg_scale);
-  if (edit) os << ", Image CFG scale: " << format_float(o.img_cfg_scale);
-  os << ", Seed: " << seed << ", Size: " << w << "x" << h
-     << ", Model: " << std::filesystem::path(o.model).filename().string()
-     << ", Version: ovis.cpp 0.1.0";
-  return os.str();
+std::string parameters(const ImageOptions& o, bool edit, uint64_t seed, int w, int h) {
+  ImageParameters p;
+  p.prompt = o.prompt;
+  p.steps = o.steps;
+  p.cfg_scale = o.cfg_scale;
+  if (edit) p.img_cfg_scale = o.img_cfg_scale;
+  p.seed = seed;
+  p.width = w;
+  p.height = h;
+  p.model_dir = o.model;
+  return parameters_text(p);
 }
 
 int run_image(const ImageOptions& o, const GlobalOptions& g, bool edit) {
@@ -121,14 +115,14 @@ int run_image(const ImageOptions& o, const GlobalOptions& g, bool edit) {
     if (!g.quiet)
       for (const auto& w : r.warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
     const std::string path = output_path(o.output, i, o.batch);
-    write_image(path, r.image, {{"parameters", parameters_text(o, edit, seed, r.width, r.height)}});
+    write_image(path, r.image, {{"parameters", parameters(o, edit, seed, r.width, r.height)}});
     if (!g.quiet)
       std::fprintf(stderr,
                    "saved %s (%dx%d, seed %llu) [%s, %d threads] load %.2f s | condition %.2f s | "
                    "denoise %.2f s (%.2f s/step) | vae decode %.2f s\n",
                    path.c_str(), r.width, r.height, static_cast<unsigned long long>(seed),
-                   prec.c_str(), pipe->threads(), i == 0 ? load_s : 0.0, r.condition_s,
-                   r.denoise_s, r.denoise_s / o.steps, r.decode_s);
+                   prec.c_str(), pipe->threads(), i == 0 ? load_s : 0.0, r.condition_s, r.denoise_s,
+                   r.denoise_s / o.steps, r.decode_s);
   }
   return 0;
 }
