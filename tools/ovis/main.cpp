@@ -87,6 +87,7 @@ int main(int argc, char** argv) {
       "cat.png\n"
       "  ovis edit -m Ovis-U1-3B -i cat.png -p \"add a hat to this cat.\" --cfg-scale 6 "
       "--img-cfg-scale 1.5 -o hat.png\n"
+      "  ovis serve -m Ovis-U1-3B --port 8080\n"
       "  ovis bench dit --json --size 512\n"
       "Run 'ovis <command> --help' for the options of a command.");
   app.fallthrough();
@@ -95,6 +96,7 @@ int main(int argc, char** argv) {
   add_ask_command(app, g, exit_code);
   add_image_commands(app, g, exit_code);
   add_bench_command(app, g, exit_code);
+  add_serve_command(app, g, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
