@@ -3,9 +3,10 @@
 # Usage: scripts/setup.sh [extra cmake args...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# clang + libclang-rt-dev: the libFuzzer targets (scripts/fuzz.sh).
 PKGS="build-essential cmake ninja-build pkg-config libdnnl-dev nlohmann-json3-dev libpcre2-dev
       libicu-dev libpng-dev libjpeg62-turbo-dev libcli11-dev libgtest-dev libbenchmark-dev
-      libcpp-httplib-dev"
+      libcpp-httplib-dev clang libclang-rt-dev"
 missing=""
 for p in $PKGS; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 if [ -n "$missing" ]; then
