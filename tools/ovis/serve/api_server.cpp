@@ -115,6 +115,7 @@ ApiServer::ApiServer(Pipeline& pipeline, ServerOptions options)
   const size_t threads = opt_.limits.max_queue + 8;
   http_.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   http_.set_payload_max_length(opt_.limits.max_body_bytes);
+  http_.set_tcp_nodelay(true);  // SSE events are small writes: send each at once
   http_.set_keep_alive_timeout(2);
   http_.set_read_timeout(10);
   http_.set_write_timeout(30);
