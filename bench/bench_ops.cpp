@@ -12,17 +12,25 @@
 #include <tuple>
 #include <vector>
 
+#include "ops/backend.hpp"
 #include "ops/ops.hpp"
 
 using namespace ovis;
 
 namespace {
 
+// One CPU backend (threads from OMP_NUM_THREADS, else all cores); contexts at either precision.
+ops::Context ctx(int64_t bf16) {
+  static const auto backend = ops::make_backend(Device::cpu());
+  return ops::Context{backend.get(), bf16 ? ops::Precision::BF16 : ops::Precision::F32};
+}
+
 Tensor random_tensor(const Shape& s, uint32_t seed, float scale, DType dt) {
   std::mt19937 g(seed);
   std::normal_distribution<float> d(0.0f, scale);
   Tensor t = Tensor::empty(s);
-  for (int64_t i = 0; i < t.numel(); ++i) t.f32()[i] = d(g);
+  float* p = t.mutable_f32();
+  for (int64_t i = 0; i < t.numel(); ++i) p[i] = d(g);
   return dt == DType::F32 ? t : t.to_dtype(dt);
 }
 
@@ -35,40 +43,35 @@ const Tensor& weight(int64_t n, int64_t k, DType dt) {
   return it->second;
 }
 
-ops::Precision precision_arg(int64_t v) {
-  return v ? ops::Precision::BF16 : ops::Precision::F32;
-}
-
 // Args: M, N, K, bf16 mode.
 void BM_Linear(benchmark::State& st) {
   const int64_t M = st.range(0), N = st.range(1), K = st.range(2);
-  ops::set_precision(precision_arg(st.range(3)));
-  const Tensor& w = weight(N, K, DType::BF16);
+  const ops::Context c = ctx(st.range(3));
+  const ops::LinearWeights w = ops::prepare_linear(c, weight(N, K, DType::BF16), nullptr);
   Tensor x = random_tensor({M, K}, 3, 1.0f, DType::F32);
-  for (auto _ : st) benchmark::DoNotOptimize(ops::linear(x, w).raw());
+  for (auto _ : st) benchmark::DoNotOptimize(ops::linear(c, x, w).device_ptr());
   const double iters = double(st.iterations());
   st.counters["GB/s"] =
-      benchmark::Counter(iters * double(w.nbytes()) / 1e9, benchmark::Counter::kIsRate);
+      benchmark::Counter(iters * double(w.w.nbytes()) / 1e9, benchmark::Counter::kIsRate);
   st.counters["GFLOP/s"] = benchmark::Counter(iters * 2.0 * double(M * N) * double(K) / 1e9,
                                               benchmark::Counter::kIsRate);
-  ops::set_precision(ops::Precision::F32);
 }
 
 // The same GEMV cycling through enough weight copies (>= 640 MB) that every call streams its
 // weight from DRAM, not from the 300 MB L3: the decode situation (3.4 GB of weights per token).
 void BM_GemvCold(benchmark::State& st) {
   const int64_t M = st.range(0), N = st.range(1), K = st.range(2);
-  ops::set_precision(precision_arg(st.range(3)));
+  const ops::Context c = ctx(st.range(3));
   const int64_t copies = std::max<int64_t>(1, (int64_t(640) << 20) / (N * K * 2));
-  std::vector<Tensor> ws;
-  for (int64_t c = 0; c < copies; ++c)
-    ws.push_back(random_tensor({N, K}, uint32_t(c), 0.02f, DType::BF16));
+  std::vector<ops::LinearWeights> ws;
+  for (int64_t i = 0; i < copies; ++i)
+    ws.push_back(
+        ops::prepare_linear(c, random_tensor({N, K}, uint32_t(i), 0.02f, DType::BF16), nullptr));
   Tensor x = random_tensor({M, K}, 3, 1.0f, DType::F32);
   size_t i = 0;
-  for (auto _ : st) benchmark::DoNotOptimize(ops::linear(x, ws[i++ % ws.size()]).raw());
+  for (auto _ : st) benchmark::DoNotOptimize(ops::linear(c, x, ws[i++ % ws.size()]).device_ptr());
   st.counters["GB/s"] = benchmark::Counter(double(st.iterations()) * double(N * K * 2) / 1e9,
                                            benchmark::Counter::kIsRate);
-  ops::set_precision(ops::Precision::F32);
 }
 
 void GemvArgs(benchmark::internal::Benchmark* b) {
@@ -95,18 +98,18 @@ void BM_Attention(benchmark::State& st) {
   const int64_t Lq = st.range(0), Lk = st.range(1), Hq = st.range(2), Hk = st.range(3),
                 D = st.range(4);
   const bool causal = st.range(5) != 0;
-  ops::set_precision(precision_arg(st.range(6)));
+  const ops::Context c = ctx(st.range(6));
   Tensor q = random_tensor({Lq, Hq * D}, 1, 1.0f, DType::F32);
   Tensor k = random_tensor({Lk, Hk * D}, 2, 1.0f, DType::F32);
   Tensor v = random_tensor({Lk, Hk * D}, 3, 1.0f, DType::F32);
   const float scale = 1.0f / std::sqrt(float(D));
   for (auto _ : st)
-    benchmark::DoNotOptimize(ops::attention(q, k, v, int(Hq), int(Hk), scale, causal).raw());
+    benchmark::DoNotOptimize(
+        ops::attention(c, q, k, v, int(Hq), int(Hk), scale, causal).device_ptr());
   double flops = 4.0 * double(Lq) * double(Lk) * double(D) * double(Hq);
   if (causal && Lq > 1) flops /= 2;
   st.counters["GFLOP/s"] =
       benchmark::Counter(double(st.iterations()) * flops / 1e9, benchmark::Counter::kIsRate);
-  ops::set_precision(ops::Precision::F32);
 }
 
 void AttentionArgs(benchmark::internal::Benchmark* b) {
@@ -129,8 +132,8 @@ void BM_GeluTanh(benchmark::State& st) {
   Tensor x = random_tensor({st.range(0)}, 4, 1.0f, DType::F32);
   Tensor y = Tensor::empty(x.shape());
   for (auto _ : st) {
-    std::memcpy(y.raw(), x.raw(), x.nbytes());
-    ops::gelu_tanh_(y);
+    std::memcpy(y.mutable_raw(), x.raw(), x.nbytes());
+    ops::gelu_tanh_(ctx(0), y);
   }
   st.SetBytesProcessed(int64_t(st.iterations()) * st.range(0) * 8);
 }
@@ -138,7 +141,7 @@ void BM_GeluTanh(benchmark::State& st) {
 void BM_Swiglu(benchmark::State& st) {
   Tensor g = random_tensor({st.range(0)}, 4, 1.0f, DType::F32);
   Tensor u = random_tensor({st.range(0)}, 5, 1.0f, DType::F32);
-  for (auto _ : st) benchmark::DoNotOptimize(ops::swiglu(g, u).raw());
+  for (auto _ : st) benchmark::DoNotOptimize(ops::swiglu(ctx(0), g, u).device_ptr());
   st.SetBytesProcessed(int64_t(st.iterations()) * st.range(0) * 12);
 }
 

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 # libFuzzer targets (scripts/fuzz.sh).
 PKGS="build-essential cmake ninja-build pkg-config libdnnl-dev nlohmann-json3-dev libpcre2-dev
       libicu-dev libpng-dev libjpeg62-turbo-dev libcli11-dev libgtest-dev libbenchmark-dev
-      libcpp-httplib-dev chromium clang libclang-rt-dev"
+      libcurl4-openssl-dev libssl-dev libcpp-httplib-dev chromium clang libclang-rt-dev"
 missing=""
 for p in $PKGS; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 # Node.js and npm (for playwright-core) may come from elsewhere; Debian's only when absent.

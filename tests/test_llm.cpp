@@ -14,8 +14,9 @@
 #include "io/safetensors.hpp"
 #include "io/weight_binder.hpp"
 #include "llm/qwen3.hpp"
-#include "llm/sampler.hpp"
+#include "llm/token_sampler.hpp"
 #include "ops/ops.hpp"
+#include "support/backend.hpp"
 #include "support/golden.hpp"
 
 using namespace ovis;
@@ -27,16 +28,17 @@ struct Loaded {
   TensorStore store;
   WeightBinder binder;
   Qwen3 llm;
-  Loaded()
+  explicit Loaded(ops::Precision p)
       : cfg(load_model_config(test::fixture_dir())),
         store(TensorStore::open_dir(test::fixture_dir())),
         binder(store),
-        llm(Qwen3::load(binder, cfg.llm)) {}
+        llm(Qwen3::load(binder, test::cpu_ctx(p), cfg.llm)) {}
 };
 
-const Loaded& model() {
-  static Loaded m;
-  return m;
+// The fixture's Qwen3 bound on a CPU context of precision p (F32: what the goldens ran).
+const Loaded& model(ops::Precision p = ops::Precision::F32) {
+  static Loaded f32(ops::Precision::F32), bf16(ops::Precision::BF16);
+  return p == ops::Precision::F32 ? f32 : bf16;
 }
 
 std::vector<int64_t> ids_of(const nlohmann::json& j) {
@@ -56,8 +58,6 @@ Tensor row_of(const Tensor& x, int64_t row) {
 
 class LlmTest : public ::testing::TestWithParam<std::string> {
  protected:
-  void SetUp() override { ops::set_precision(ops::Precision::F32); }
-  void TearDown() override { ops::set_precision(ops::Precision::F32); }
 };
 
 }  // namespace
@@ -67,7 +67,7 @@ TEST(Qwen3Load, BindsEveryLlmTensorFromConfig) {
   EXPECT_EQ(m.llm.config().num_layers, m.cfg.llm.num_layers);
   // Only the LLM is bound here, so only llm.* must be fully consumed.
   WeightBinder wb(m.store);
-  Qwen3::load(wb, m.cfg.llm);
+  Qwen3::load(wb, test::cpu_ctx(), m.cfg.llm);
   EXPECT_NO_THROW(wb.check_no_extra({"llm."}));
 }
 
@@ -77,7 +77,7 @@ TEST(Qwen3Load, WrongConfigShapeNamesTheTensor) {
   bad.intermediate_size += 1;
   WeightBinder wb(m.store);
   try {
-    Qwen3::load(wb, bad);
+    Qwen3::load(wb, test::cpu_ctx(), bad);
     FAIL() << "expected an error";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("mlp.gate_proj.weight"), std::string::npos) << e.what();
@@ -102,8 +102,8 @@ TEST_P(LlmTest, PrefillMatchesGoldens) {
   ASSERT_EQ(logits.dim(1), llm.config().vocab_size);
   expect_ok(test::matches_golden(logits, c + ".last_logits"));
   Tensor golden_logits = test::golden(c + ".last_logits");
-  EXPECT_EQ(Sampler::argmax(logits.f32(), logits.numel()),
-            Sampler::argmax(golden_logits.f32(), golden_logits.numel()));
+  EXPECT_EQ(TokenSampler::argmax(logits.f32(), logits.numel()),
+            TokenSampler::argmax(golden_logits.f32(), golden_logits.numel()));
 }
 
 // Greedy decoding with the KV cache: embed each new token and run one position at a time.
@@ -116,7 +116,7 @@ TEST_P(LlmTest, GreedyDecodeMatchesReference) {
   const Qwen3& llm = model().llm;
   Tensor embeds = test::golden(c + ".merged_embeds");
   KvCache cache = llm.make_cache(embeds.dim(0) + n_new);
-  Sampler greedy(SamplerParams{});
+  TokenSampler greedy(SamplerParams{});
   Tensor h = llm.forward(embeds, cache);
   std::vector<int64_t> got;
   for (int step = 0; step < n_new; ++step) {
@@ -159,8 +159,9 @@ TEST_P(LlmTest, ConditionIsFinalNormAndLastLayerInput) {
   Tensor cond = llm.condition(test::golden(c + ".merged_embeds"));
   const int64_t H = llm.config().hidden_size;
   ASSERT_EQ(cond.dim(1), 2 * H);
-  expect_ok(test::matches_golden(ops::cols(cond, 0, H), c + ".final_norm_out"));
-  expect_ok(test::matches_golden(ops::cols(cond, H, 2 * H),
+  const ops::Context C = test::cpu_ctx();
+  expect_ok(test::matches_golden(ops::slice_cols(C, cond, 0, H), c + ".final_norm_out"));
+  expect_ok(test::matches_golden(ops::slice_cols(C, cond, H, 2 * H),
                                  c + ".layer" + std::to_string(layers - 2) + "_out"));
 }
 
@@ -171,7 +172,7 @@ INSTANTIATE_TEST_SUITE_P(Und, LlmTest, ::testing::Values("und_single", "und_mult
 // visual token depend only on the text and start-indicator embeddings: check those rows here;
 // the pipeline tests cover the full condition.
 TEST(Qwen3Condition, TextPrefixOfGenerationConditionsMatches) {
-  ops::set_precision(ops::Precision::F32);
+  const ops::Context C = test::cpu_ctx();
   const Loaded& m = model();
   const Qwen3& llm = m.llm;
   const int vis_vocab = m.cfg.visual_tokenizer.vocab_size;
@@ -189,12 +190,12 @@ TEST(Qwen3Condition, TextPrefixOfGenerationConditionsMatches) {
         } else {
           // Spec §5: indicator -301 -> vte row V-5, -302 -> V-4, ...
           const int64_t vrow = vis_vocab - 5 + (-301 - id);
-          rows.push_back(ops::embedding(vte, {vrow}));
+          rows.push_back(ops::embedding(C, vte, {vrow}));
         }
       }
       ASSERT_GE(rows.size(), 2u) << name;
       const int64_t P = int64_t(rows.size());
-      Tensor cond_out = llm.condition(ops::concat_rows(rows));
+      Tensor cond_out = llm.condition(ops::concat_rows(C, rows));
       Tensor golden = test::golden(name);
       ASSERT_EQ(golden.dim(1), cond_out.dim(1)) << name;
       expect_ok(test::close_to(cond_out, golden.slice_rows(0, P), 1e-4,
@@ -204,7 +205,6 @@ TEST(Qwen3Condition, TextPrefixOfGenerationConditionsMatches) {
 }
 
 TEST(KvCacheTest, RejectsOverflow) {
-  ops::set_precision(ops::Precision::F32);
   const Qwen3& llm = model().llm;
   KvCache cache = llm.make_cache(2);
   llm.forward(llm.embed({1, 2}), cache);
@@ -242,13 +242,9 @@ void expect_bf16_close(const Tensor& actual, const std::string& name) {
 class LlmBf16Test : public LlmTest {};
 
 TEST_P(LlmBf16Test, PrefillAndTeacherForcedGreedyCloseToF32Goldens) {
-  if (!ops::cpu_has_avx512_bf16()) {
-    GTEST_SKIP() << "CPU has no AVX512_BF16";
-  }
-  ops::set_precision(ops::Precision::BF16);
   const std::string c = GetParam();
   const nlohmann::json& mc = test::manifest_case(c);
-  const Qwen3& llm = model().llm;
+  const Qwen3& llm = model(ops::Precision::BF16).llm;
   Tensor embeds = test::golden(c + ".merged_embeds");
   const std::vector<int64_t> expected = ids_of(mc["greedy_ids_generate"]);
   KvCache cache = llm.make_cache(embeds.dim(0) + int64_t(expected.size()));
@@ -265,7 +261,7 @@ TEST_P(LlmBf16Test, PrefillAndTeacherForcedGreedyCloseToF32Goldens) {
   // Teacher-forced: feed the reference tokens, so one near-tie does not derail later steps.
   for (size_t step = 0; step < expected.size(); ++step) {
     const double margin = mc["greedy_steps"][step]["margin"].get<double>();
-    const int64_t got = Sampler::argmax(logits.f32(), logits.numel());
+    const int64_t got = TokenSampler::argmax(logits.f32(), logits.numel());
     if (margin > kBf16MarginMin) {
       EXPECT_EQ(got, expected[step]) << c << " step " << step << " margin " << margin;
     }
@@ -279,7 +275,7 @@ TEST_P(LlmBf16Test, PrefillAndTeacherForcedGreedyCloseToF32Goldens) {
 INSTANTIATE_TEST_SUITE_P(Und, LlmBf16Test,
                          ::testing::Values("und_single", "und_multi", "und_text"));
 
-// ---- Sampler ----
+// ---- TokenSampler ----
 namespace {
 std::vector<float> test_logits() {
   std::vector<float> v(1000);
@@ -292,7 +288,7 @@ std::vector<float> test_logits() {
 
 TEST(SamplerTest, GreedyIsArgmaxWithLowestIdOnTies) {
   std::vector<float> v = test_logits();
-  Sampler s(SamplerParams{});
+  TokenSampler s(SamplerParams{});
   EXPECT_EQ(s.sample(v.data(), int64_t(v.size())), 417);
   v[5] = 9.0f;
   EXPECT_EQ(s.sample(v.data(), int64_t(v.size())), 5);
@@ -302,20 +298,20 @@ TEST(SamplerTest, GreedyIsArgmaxWithLowestIdOnTies) {
 
 TEST(SamplerTest, TopKOneIsGreedy) {
   std::vector<float> v = test_logits();
-  Sampler s(SamplerParams{.temperature = 5.0f, .top_k = 1, .top_p = 1.0f, .seed = 7});
+  TokenSampler s(SamplerParams{.temperature = 5.0f, .top_k = 1, .top_p = 1.0f, .seed = 7});
   for (int i = 0; i < 20; ++i) EXPECT_EQ(s.sample(v.data(), int64_t(v.size())), 417);
 }
 
 TEST(SamplerTest, SmallTopPIsGreedy) {
   std::vector<float> v = test_logits();
-  Sampler s(SamplerParams{.temperature = 1.0f, .top_k = 0, .top_p = 1e-3f, .seed = 3});
+  TokenSampler s(SamplerParams{.temperature = 1.0f, .top_k = 0, .top_p = 1e-3f, .seed = 3});
   for (int i = 0; i < 20; ++i) EXPECT_EQ(s.sample(v.data(), int64_t(v.size())), 417);
 }
 
 TEST(SamplerTest, FixedSeedIsReproducibleAndSamples) {
   std::vector<float> v = test_logits();
   SamplerParams p{.temperature = 2.0f, .top_k = 50, .top_p = 0.95f, .seed = 1234};
-  Sampler a(p), b(p);
+  TokenSampler a(p), b(p);
   std::vector<int64_t> ta, tb;
   for (int i = 0; i < 200; ++i) {
     ta.push_back(a.sample(v.data(), int64_t(v.size())));
@@ -333,6 +329,6 @@ TEST(SamplerTest, FixedSeedIsReproducibleAndSamples) {
 }
 
 TEST(SamplerTest, RejectsBadParams) {
-  EXPECT_THROW(Sampler(SamplerParams{.temperature = -1.0f}), Error);
-  EXPECT_THROW(Sampler(SamplerParams{.top_p = 0.0f}), Error);
+  EXPECT_THROW(TokenSampler(SamplerParams{.temperature = -1.0f}), Error);
+  EXPECT_THROW(TokenSampler(SamplerParams{.top_p = 0.0f}), Error);
 }

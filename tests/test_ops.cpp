@@ -5,8 +5,10 @@
 #include <cmath>
 #include <random>
 
+#include "ops/cpu/cpu_backend.hpp"
 #include "ops/cpu/features.hpp"
 #include "ops/ops.hpp"
+#include "support/backend.hpp"
 #include "support/golden.hpp"
 
 using namespace ovis;
@@ -17,7 +19,18 @@ Tensor randn(const Shape& s, uint32_t seed, float scale = 1.0f) {
   std::mt19937 g(seed);
   std::normal_distribution<float> d(0.0f, scale);
   Tensor t = Tensor::empty(s);
-  for (int64_t i = 0; i < t.numel(); ++i) t.f32()[i] = d(g);
+  float* p = t.mutable_f32();
+  for (int64_t i = 0; i < t.numel(); ++i) p[i] = d(g);
+  return t;
+}
+
+// [rows, cols] -> [cols, rows] on the host (references).
+Tensor transposed(const Tensor& m) {
+  const int64_t R = m.dim(0), Cn = m.dim(1);
+  const Tensor f = m.to_f32();
+  Tensor t = Tensor::empty({Cn, R});
+  for (int64_t i = 0; i < R; ++i)
+    for (int64_t j = 0; j < Cn; ++j) t.mutable_f32()[j * R + i] = f.f32()[i * Cn + j];
   return t;
 }
 
@@ -28,13 +41,14 @@ Tensor bf16_round(const Tensor& t) {
 // y = x wᵀ + b in double
 Tensor ref_linear(const Tensor& x, const Tensor& w, const Tensor* b) {
   Tensor wf = w.to_f32();
+  Tensor bf = b ? b->to_f32() : Tensor();
   const int64_t N = w.dim(0), K = w.dim(1), M = x.numel() / K;
   Tensor y = Tensor::empty({M, N});
   for (int64_t m = 0; m < M; ++m)
     for (int64_t n = 0; n < N; ++n) {
-      double s = b ? ops::weight_at(*b, n) : 0.0;
+      double s = b ? bf.f32()[n] : 0.0;
       for (int64_t k = 0; k < K; ++k) s += double(x.f32()[m * K + k]) * wf.f32()[n * K + k];
-      y.f32()[m * N + n] = float(s);
+      y.mutable_f32()[m * N + n] = float(s);
     }
   return y;
 }
@@ -61,22 +75,22 @@ Tensor ref_attention(const Tensor& q, const Tensor& k, const Tensor& v, int hq, 
       for (int64_t c = 0; c < D; ++c) {
         double a = 0;
         for (int64_t j = 0; j < Lk; ++j) a += s[j] * v.f32()[j * hk * D + kh * D + c];
-        o.f32()[i * hq * D + h * D + c] = float(a / z);
+        o.mutable_f32()[i * hq * D + h * D + c] = float(a / z);
       }
     }
   }
   return o;
 }
 
+// BF16 precision runs on every CPU: natively with AVX512_BF16, else with bf16-rounded inputs and
+// f32 products (the same values).
 class OpsTest : public ::testing::TestWithParam<ops::Precision> {
  protected:
-  void SetUp() override {
-    if (GetParam() == ops::Precision::BF16 && !ops::cpu_has_avx512_bf16())
-      GTEST_SKIP() << "no AVX512_BF16 on this CPU";
-    ops::set_precision(GetParam());
-  }
-  void TearDown() override { ops::set_precision(ops::Precision::F32); }
+  ops::Context C = test::cpu_ctx(GetParam());
   bool bf16() const { return GetParam() == ops::Precision::BF16; }
+  Tensor linear(const Tensor& x, const Tensor& w, const Tensor* b) const {
+    return ops::linear(C, x, ops::prepare_linear(C, w, b));
+  }
   // f32: float32 rounding only. bf16: inputs rounded to bf16 (rel. error ~2^-8 per product).
   double gemm_tol() const { return bf16() ? 2e-2 : 1e-5; }
 };
@@ -87,7 +101,7 @@ TEST_P(OpsTest, LinearMatchesReferenceForGemvAndGemmShapes) {
       Tensor x = randn({M, 70}, 1);
       Tensor w = randn({33, 70}, 2, 0.2f).to_dtype(wt);
       Tensor b = randn({33}, 3).to_dtype(wt);
-      Tensor y = ops::linear(x, w, &b);
+      Tensor y = linear(x, w, &b);
       bool bf16_path = bf16() && wt == DType::BF16;
       Tensor ref = ref_linear(bf16_path ? bf16_round(x) : x, w, &b);
       EXPECT_TRUE(test::close_to(y, ref, bf16_path ? 1e-5 : 1e-5, "linear M=" + std::to_string(M)))
@@ -105,7 +119,7 @@ TEST_P(OpsTest, LinearAndMatmulMatchReferenceAcrossKernelBlocks) {
       Tensor x = randn({M, 1100}, 31);
       Tensor w = randn({301, 1100}, 32, 0.05f).to_dtype(wt);
       Tensor b = randn({301}, 33);
-      Tensor y = ops::linear(x, w, &b);
+      Tensor y = linear(x, w, &b);
       const bool bf16_path = bf16() && wt == DType::BF16;
       Tensor ref = ref_linear(bf16_path ? bf16_round(x) : x, w, &b);
       EXPECT_TRUE(
@@ -114,11 +128,8 @@ TEST_P(OpsTest, LinearAndMatmulMatchReferenceAcrossKernelBlocks) {
   }
   Tensor a = randn({6, 1500}, 34);
   Tensor bm = randn({1500, 300}, 35, 0.05f).to_dtype(DType::BF16);
-  Tensor bt = Tensor::empty({300, 1500});
-  Tensor bf = bm.to_f32();
-  for (int i = 0; i < 1500; ++i)
-    for (int j = 0; j < 300; ++j) bt.f32()[j * 1500 + i] = bf.f32()[i * 300 + j];
-  EXPECT_TRUE(test::close_to(ops::matmul(a, bm),
+  const Tensor bt = transposed(bm);
+  EXPECT_TRUE(test::close_to(ops::matmul(C, a, bm),
                              ref_linear(bf16() ? bf16_round(a) : a, bt, nullptr), 1e-5,
                              "matmul 6x1500x300"));
 }
@@ -126,12 +137,9 @@ TEST_P(OpsTest, LinearAndMatmulMatchReferenceAcrossKernelBlocks) {
 TEST_P(OpsTest, MatmulMatchesReference) {
   Tensor a = randn({9, 40}, 4);
   Tensor b = randn({40, 21}, 5).to_dtype(DType::BF16);
-  Tensor y = ops::matmul(a, b);
+  Tensor y = ops::matmul(C, a, b);
   // reference: a · b = a · (bᵀ)ᵀ
-  Tensor bt = Tensor::empty({21, 40});
-  Tensor bf = b.to_f32();
-  for (int i = 0; i < 40; ++i)
-    for (int j = 0; j < 21; ++j) bt.f32()[j * 40 + i] = bf.f32()[i * 21 + j];
+  const Tensor bt = transposed(b);
   Tensor ref = ref_linear(bf16() ? bf16_round(a) : a, bt, nullptr);
   EXPECT_TRUE(test::close_to(y, ref, 1e-5, "matmul"));
 }
@@ -141,7 +149,7 @@ TEST_P(OpsTest, AttentionMatchesReference) {
     for (int64_t Lq : {1, 7, 70}) {
       const int64_t Lk = causal ? Lq + 5 : 45;
       Tensor q = randn({Lq, 4 * 16}, 6), k = randn({Lk, 2 * 16}, 7), v = randn({Lk, 2 * 16}, 8);
-      Tensor y = ops::attention(q, k, v, 4, 2, 0.25f, causal);
+      Tensor y = ops::attention(C, q, k, v, 4, 2, 0.25f, causal);
       Tensor ref = ref_attention(q, k, v, 4, 2, 0.25f, causal);
       EXPECT_TRUE(test::close_to(y, ref, bf16() ? 2e-2 : 1e-5, "attention"));
     }
@@ -181,7 +189,7 @@ TEST_P(OpsTest, AttentionKernelsMatchReferenceAtLongOddAndCausalShapes) {
       const float scale = c.scale > 0 ? c.scale : 1.0f / std::sqrt(float(c.d));
       Tensor q = randn({c.lq, c.hq * c.d}, 21), k = randn({c.lk, c.hk * c.d}, 22),
              v = randn({c.lk, c.hk * c.d}, 23);
-      Tensor y = ops::attention(q, k, v, c.hq, c.hk, scale, c.causal);
+      Tensor y = ops::attention(C, q, k, v, c.hq, c.hk, scale, c.causal);
       Tensor ref = bf16() ? ref_attention(bf16_round(q), bf16_round(k), bf16_round(v), c.hq, c.hk,
                                           scale, c.causal)
                           : ref_attention(q, k, v, c.hq, c.hk, scale, c.causal);
@@ -196,8 +204,8 @@ TEST_P(OpsTest, AttentionKernelsMatchReferenceAtLongOddAndCausalShapes) {
     // square causal problem of the last Lk queries. Covers the tiled and the few-query kernels.
     for (auto [lq, lk] : {std::pair<int64_t, int64_t>{40, 10}, {6, 2}}) {
       Tensor q = randn({lq, 2 * 64}, 24), k = randn({lk, 2 * 64}, 25), v = randn({lk, 2 * 64}, 26);
-      Tensor y = ops::attention(q, k, v, 2, 2, 0.125f, true);
-      Tensor tail = ops::attention(q.slice_rows(lq - lk, lq).clone(), k, v, 2, 2, 0.125f, true);
+      Tensor y = ops::attention(C, q, k, v, 2, 2, 0.125f, true);
+      Tensor tail = ops::attention(C, q.slice_rows(lq - lk, lq).clone(), k, v, 2, 2, 0.125f, true);
       for (int64_t i = 0; i < (lq - lk) * 128; ++i) ASSERT_EQ(y.f32()[i], 0.0f) << "Lq=" << lq;
       EXPECT_TRUE(test::close_to(y.slice_rows(lq - lk, lq), tail, bf16() ? 1e-2 : 1e-5, "Lq > Lk"));
     }
@@ -206,12 +214,12 @@ TEST_P(OpsTest, AttentionKernelsMatchReferenceAtLongOddAndCausalShapes) {
 }
 
 TEST_P(OpsTest, Conv2dMatchesReference) {
-  const int64_t C = 5, H = 9, W = 7, O = 6;
-  Tensor x = randn({C, H, W}, 9);
-  Tensor w = randn({O, C, 3, 3}, 10, 0.3f).to_dtype(DType::BF16);
+  const int64_t Ch = 5, H = 9, W = 7, O = 6;
+  Tensor x = randn({Ch, H, W}, 9);
+  Tensor w = randn({O, Ch, 3, 3}, 10, 0.3f).to_dtype(DType::BF16);
   Tensor b = randn({O}, 11);
   for (ops::Conv2dParams p : {ops::Conv2dParams{1, 1, 1, 1, 1}, ops::Conv2dParams{2, 0, 0, 1, 1}}) {
-    Tensor y = ops::conv2d(x, w, &b, p);
+    Tensor y = ops::conv2d(C, x, ops::prepare_conv(C, w, &b), p);
     const int64_t OH = (H + p.pad_top + p.pad_bottom - 3) / p.stride + 1;
     const int64_t OW = (W + p.pad_left + p.pad_right - 3) / p.stride + 1;
     ASSERT_EQ(y.shape(), (Shape{O, OH, OW}));
@@ -222,15 +230,15 @@ TEST_P(OpsTest, Conv2dMatchesReference) {
       for (int64_t i = 0; i < OH; ++i)
         for (int64_t j = 0; j < OW; ++j) {
           double s = b.f32()[o];
-          for (int64_t c = 0; c < C; ++c)
+          for (int64_t c = 0; c < Ch; ++c)
             for (int di = 0; di < 3; ++di)
               for (int dj = 0; dj < 3; ++dj) {
                 int64_t yy = i * p.stride + di - p.pad_top, xx = j * p.stride + dj - p.pad_left;
                 if (yy < 0 || yy >= H || xx < 0 || xx >= W) continue;
                 s += double(xr.f32()[(c * H + yy) * W + xx]) *
-                     wf.f32()[((o * C + c) * 3 + di) * 3 + dj];
+                     wf.f32()[((o * Ch + c) * 3 + di) * 3 + dj];
               }
-          ref.f32()[(o * OH + i) * OW + j] = float(s);
+          ref.mutable_f32()[(o * OH + i) * OW + j] = float(s);
         }
     EXPECT_TRUE(test::close_to(y, ref, 1e-5, "conv2d stride " + std::to_string(p.stride)));
   }
@@ -238,16 +246,15 @@ TEST_P(OpsTest, Conv2dMatchesReference) {
 
 INSTANTIATE_TEST_SUITE_P(Precisions, OpsTest,
                          ::testing::Values(ops::Precision::F32, ops::Precision::BF16),
-                         [](const auto& info) {
-                           return std::string(precision_name(info.param));
-                         });
+                         [](const auto& info) { return std::string(precision_name(info.param)); });
 
 TEST(Ops, NormsMatchDefinitions) {
+  const ops::Context C = test::cpu_ctx();
   Tensor x = randn({3, 10}, 12, 2.0f);
   Tensor w = randn({10}, 13);
   Tensor b = randn({10}, 14);
-  Tensor r = ops::rms_norm(x, &w, 1e-6f);
-  Tensor l = ops::layer_norm(x, &w, &b, 1e-6f);
+  Tensor r = ops::rms_norm(C, x, &w, 1e-6f);
+  Tensor l = ops::layer_norm(C, x, &w, &b, 1e-6f);
   for (int m = 0; m < 3; ++m) {
     double ss = 0, mean = 0, var = 0;
     for (int d = 0; d < 10; ++d)
@@ -265,7 +272,7 @@ TEST(Ops, NormsMatchDefinitions) {
   }
   Tensor g = randn({4, 3, 5}, 15);
   Tensor gw = randn({4}, 16), gb = randn({4}, 17);
-  Tensor gn = ops::group_norm(g, 2, gw, gb, 1e-6f);
+  Tensor gn = ops::group_norm(C, g, 2, gw, gb, 1e-6f);
   for (int grp = 0; grp < 2; ++grp) {
     double mean = 0, var = 0;
     for (int i = 0; i < 30; ++i) mean += g.f32()[grp * 30 + i];
@@ -282,11 +289,12 @@ TEST(Ops, NormsMatchDefinitions) {
 }
 
 TEST(Ops, RopeLayouts) {
+  const ops::Context C = test::cpu_ctx();
   Tensor x = randn({2, 2 * 8}, 18);
   Tensor cos = randn({2, 4}, 19), sin = randn({2, 4}, 20);
   Tensor a = x.clone(), b = x.clone();
-  ops::rope_(a, 2, cos, sin, ops::RopeLayout::HalfSplit);
-  ops::rope_(b, 2, cos, sin, ops::RopeLayout::Interleaved);
+  ops::rope_(C, a, 2, {cos, sin}, ops::RopeLayout::HalfSplit);
+  ops::rope_(C, b, 2, {cos, sin}, ops::RopeLayout::Interleaved);
   for (int l = 0; l < 2; ++l)
     for (int h = 0; h < 2; ++h)
       for (int d = 0; d < 4; ++d) {
@@ -300,11 +308,12 @@ TEST(Ops, RopeLayouts) {
 }
 
 TEST(Ops, ElementwiseAndLayout) {
+  const ops::Context C = test::cpu_ctx();
   Tensor x = Tensor::from_vector({-2, -0.5f, 0, 1.5f}, {2, 2});
   Tensor s = x.clone();
-  ops::silu_(s);
+  ops::silu_(C, s);
   Tensor g = x.clone();
-  ops::gelu_tanh_(g);
+  ops::gelu_tanh_(C, g);
   for (int i = 0; i < 4; ++i) {
     float v = x.f32()[i];
     EXPECT_NEAR(s.f32()[i], v / (1 + std::exp(-v)), 1e-6);
@@ -312,14 +321,14 @@ TEST(Ops, ElementwiseAndLayout) {
                 0.5 * v * (1 + std::tanh(std::sqrt(2 / M_PI) * (v + 0.044715 * v * v * v))), 1e-6);
   }
   Tensor sm = x.clone();
-  ops::softmax_(sm);
+  ops::softmax_(C, sm);
   EXPECT_NEAR(sm.f32()[0] + sm.f32()[1], 1.0, 1e-6);
-  Tensor c = ops::concat_cols({x, ops::cols(x, 1, 2)});
+  Tensor c = ops::concat_cols(C, {x, ops::slice_cols(C, x, 1, 2)});
   EXPECT_EQ(c.shape(), (Shape{2, 3}));
   EXPECT_EQ(c.f32()[2], x.f32()[1]);
-  Tensor r = ops::concat_rows({x, x});
+  Tensor r = ops::concat_rows(C, {x, x});
   EXPECT_EQ(r.shape(), (Shape{4, 2}));
-  Tensor up = ops::upsample_nearest2x(x.reshape({1, 2, 2}));
+  Tensor up = ops::upsample_nearest2x(C, x.reshape({1, 2, 2}));
   EXPECT_EQ(up.f32()[0 * 4 + 1], x.f32()[0]);
   EXPECT_EQ(up.f32()[3 * 4 + 3], x.f32()[3]);
 }
@@ -327,14 +336,16 @@ TEST(Ops, ElementwiseAndLayout) {
 // The vectorised activations and softmax against their scalar definitions in double, on a
 // length that takes the parallel split and a 16-lane tail, with values well into both tails.
 TEST(Ops, VectorisedActivationsAndSoftmaxMatchDefinitions) {
+  const ops::Context C = test::cpu_ctx();
   const int64_t n = 70001;
   Tensor x = randn({n}, 40, 4.0f);
-  x.f32()[0] = -120.0f, x.f32()[1] = 120.0f, x.f32()[2] = -9.0f, x.f32()[3] = 0.0f;
+  float* xp = x.mutable_f32();
+  xp[0] = -120.0f, xp[1] = 120.0f, xp[2] = -9.0f, xp[3] = 0.0f;
   Tensor u = randn({n}, 41);
   Tensor s = x.clone(), g = x.clone();
-  ops::silu_(s);
-  ops::gelu_tanh_(g);
-  Tensor sw = ops::swiglu(x, u);
+  ops::silu_(C, s);
+  ops::gelu_tanh_(C, g);
+  Tensor sw = ops::swiglu(C, x, u);
   double es = 0, eg = 0, ew = 0;
   for (int64_t i = 0; i < n; ++i) {
     const double v = x.f32()[i];
@@ -351,7 +362,7 @@ TEST(Ops, VectorisedActivationsAndSoftmaxMatchDefinitions) {
 
   Tensor logits = randn({3, 20007}, 42, 6.0f);
   Tensor sm = logits.clone();
-  ops::softmax_(sm);
+  ops::softmax_(C, sm);
   for (int64_t m = 0; m < 3; ++m) {
     const float* r = logits.f32() + m * 20007;
     double mx = -INFINITY, z = 0, err = 0;
@@ -370,25 +381,26 @@ TEST(Ops, VectorisedActivationsAndSoftmaxMatchDefinitions) {
 
 namespace {
 
-// ctest runs one OpenMP thread per test process; this exercises the multi-thread paths.
+// ctest runs one OpenMP thread per test process; this exercises the multi-thread paths (the
+// thread count belongs to the backend: two backends, one thread each and two).
 TEST(Ops, TwoThreadsAgreeWithOne) {
-  const int before = ops::num_threads();
   std::vector<Tensor> results[2];
   for (int threads : {1, 2}) {
-    ops::set_num_threads(threads);
+    ops::BackendOptions bo;
+    bo.threads = threads;
+    const auto backend = ops::make_backend(Device::cpu(), bo);
+    ASSERT_EQ(backend->threads(), threads);
     for (ops::Precision p : {ops::Precision::F32, ops::Precision::BF16}) {
-      if (p == ops::Precision::BF16 && !ops::cpu_has_avx512_bf16()) continue;
-      ops::set_precision(p);
-      Tensor w = randn({96, 160}, 21, 0.1f).to_dtype(DType::BF16);
-      results[threads - 1].push_back(ops::linear(randn({1, 160}, 22), w));
-      results[threads - 1].push_back(ops::linear(randn({50, 160}, 23), w));
+      const ops::Context C{backend.get(), p};
+      const ops::LinearWeights w =
+          ops::prepare_linear(C, randn({96, 160}, 21, 0.1f).to_dtype(DType::BF16), nullptr);
+      results[threads - 1].push_back(ops::linear(C, randn({1, 160}, 22), w));
+      results[threads - 1].push_back(ops::linear(C, randn({50, 160}, 23), w));
       Tensor q = randn({130, 4 * 32}, 24), k = randn({130, 2 * 32}, 25),
              v = randn({130, 2 * 32}, 26);
-      results[threads - 1].push_back(ops::attention(q, k, v, 4, 2, 0.17f, true));
+      results[threads - 1].push_back(ops::attention(C, q, k, v, 4, 2, 0.17f, true));
     }
   }
-  ops::set_precision(ops::Precision::F32);
-  ops::set_num_threads(before);
   ASSERT_EQ(results[0].size(), results[1].size());
   for (size_t i = 0; i < results[0].size(); ++i)
     EXPECT_TRUE(test::close_to(results[1][i], results[0][i], 1e-5, "result " + std::to_string(i)));

@@ -9,6 +9,7 @@
 #include "gen/latents.hpp"
 #include "io/config.hpp"
 #include "io/image.hpp"
+#include "support/backend.hpp"
 #include "support/golden.hpp"
 #include "support/sha256.hpp"
 #include "vision/condition_image.hpp"
@@ -39,7 +40,7 @@ Tensor row_sums(const Tensor& t) {
   for (int64_t r = 0; r < t.dim(0); ++r) {
     double acc = 0;
     for (int64_t c = 0; c < t.dim(1); ++c) acc += t.f32()[r * t.dim(1) + c];
-    s.f32()[r] = float(acc);
+    s.mutable_f32()[r] = float(acc);
   }
   return s;
 }
@@ -159,7 +160,8 @@ TEST(ConditionImage, AspectRatioCropAndPreshrink) {
     EXPECT_TRUE(test::equals_golden_u8(image_to_tensor_u8(c.cropped), prefix + ".cropped_u8"));
     EXPECT_TRUE(test::matches_golden(c.vae_pixel_values, prefix + ".vae_pixel_values"));
     EXPECT_EQ(c.vae_pixel_values.shape(), (Shape{3, h, w}));
-    EXPECT_TRUE(test::matches_golden(latent_ids(h / 16, w / 16, 0.0f), prefix + ".img_ids"));
+    EXPECT_TRUE(test::matches_golden(latent_ids(test::cpu_ctx(), h / 16, w / 16, 0.0f),
+                                     prefix + ".img_ids"));
 
     Image pre = preshrink_for_llm(c.cropped, processor());
     EXPECT_EQ(pre.height, target["preshrink_hw"][0].get<int>());

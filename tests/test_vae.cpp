@@ -8,12 +8,12 @@
 
 #include "core/error.hpp"
 #include "gen/vae.hpp"
-#include "gen/vae_bands.hpp"
 #include "gen/vae_tiling.hpp"
 #include "io/config.hpp"
 #include "io/safetensors.hpp"
 #include "io/weight_binder.hpp"
 #include "ops/ops.hpp"
+#include "support/backend.hpp"
 #include "support/golden.hpp"
 
 using namespace ovis;
@@ -30,16 +30,22 @@ const ModelConfig& model_config() {
   return c;
 }
 
+const ops::Context kF32 = test::cpu_ctx();
+
+Vae load_vae(const ops::Context& c) {
+  WeightBinder wb(store());
+  Vae v = Vae::load(wb, c, model_config().vae);
+  wb.check_no_extra({"visual_generator.vae."});
+  return v;
+}
+
 const Vae& tiny_vae() {
-  static const Vae vae = [] {
-    ops::set_precision(ops::Precision::F32);
-    WeightBinder wb(store());
-    Vae v = Vae::load(wb, model_config().vae);
-    wb.check_no_extra({"visual_generator.vae."});
-    return v;
-  }();
-  ops::set_precision(ops::Precision::F32);
+  static const Vae vae = load_vae(kF32);
   return vae;
+}
+
+Tensor image_to_u8(const Tensor& x) {
+  return ops::image_to_u8(kF32, x);
 }
 
 // 2x2 patchify of latents [C, H, W] -> [(H/2)(W/2), 4C], feature c*4 + ph*2 + pw (spec §7.3).
@@ -47,7 +53,7 @@ Tensor pack2x2(const Tensor& x) {
   const int64_t C = x.dim(0), H = x.dim(1), W = x.dim(2);
   Tensor out = Tensor::empty({(H / 2) * (W / 2), 4 * C});
   const float* s = x.f32();
-  float* d = out.f32();
+  float* d = out.mutable_f32();
   for (int64_t h = 0; h < H / 2; ++h)
     for (int64_t w = 0; w < W / 2; ++w)
       for (int64_t c = 0; c < C; ++c)
@@ -74,7 +80,7 @@ Tensor test_latents(int64_t c, int64_t h, int64_t w) {
     x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
     x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
     x ^= x >> 31;
-    z.f32()[i] = float(double(x >> 11) / double(1ull << 53) * 3.4 - 1.7);
+    z.mutable_f32()[i] = float(double(x >> 11) / double(1ull << 53) * 3.4 - 1.7);
   }
   return z;
 }
@@ -96,7 +102,7 @@ TEST(Vae, EncodeInputFromCrop) {
   for (int64_t c = 0; c < 3; ++c)
     for (int64_t y = 0; y < H; ++y)
       for (int64_t i = 0; i < W; ++i)
-        x.f32()[(c * H + y) * W + i] =
+        x.mutable_f32()[(c * H + y) * W + i] =
             float(crop.data<uint8_t>()[(y * W + i) * 3 + c]) / 127.5f - 1.0f;
   EXPECT_REPORTED(test::matches_golden(x, "vae.encode_in"));
 }
@@ -113,14 +119,14 @@ TEST(Vae, ComputeVaeEncodings) {
   const VaeConfig& cfg = tiny_vae().config();
   ASSERT_FALSE(cfg.has_shift);
   Tensor mean = tiny_vae().encode(test::golden("vae.encode_in")).mean;
-  ops::scale_(mean, cfg.scaling_factor);
+  ops::scale_(kF32, mean, cfg.scaling_factor);
   EXPECT_REPORTED(test::matches_golden(pack2x2(mean), "vae.compute_vae_encodings_packed"));
   const int64_t h2 = mean.dim(1) / 2, w2 = mean.dim(2) / 2;
   Tensor ids = Tensor::empty({h2 * w2, 3});
   for (int64_t t = 0; t < h2 * w2; ++t) {
-    ids.f32()[t * 3 + 0] = 1.0f;
-    ids.f32()[t * 3 + 1] = float(t / w2);
-    ids.f32()[t * 3 + 2] = float(t % w2);
+    ids.mutable_f32()[t * 3 + 0] = 1.0f;
+    ids.mutable_f32()[t * 3 + 1] = float(t / w2);
+    ids.mutable_f32()[t * 3 + 2] = float(t % w2);
   }
   EXPECT_TRUE(test::matches_golden(ids, "vae.compute_vae_encodings_ids"));
 }
@@ -128,7 +134,7 @@ TEST(Vae, ComputeVaeEncodings) {
 TEST(Vae, EditConditionLatents) {
   // Edit conditioning (spec §7.3; the fixture uses the posterior mean).
   Tensor mean = tiny_vae().encode(test::golden("edit_128x160.vae_pixel_values")).mean;
-  ops::scale_(mean, tiny_vae().config().scaling_factor);
+  ops::scale_(kF32, mean, tiny_vae().config().scaling_factor);
   EXPECT_REPORTED(test::matches_golden(pack2x2(mean), "edit_128x160.cond_latents_packed"));
 }
 
@@ -162,24 +168,15 @@ TEST(Vae, BandedConvolutionsMatchWholeImage) {
   Tensor x = test::golden("vae.encode_in");
   Tensor dec = vae.decode(z);
   Vae::Posterior enc = vae.encode(x);
-  const size_t saved = vae_bands::band_bytes();
-  vae_bands::set_band_bytes(48 << 10);  // 64x96 px at 32 ch: 4 rows a band
-  Tensor dec_b = vae.decode(z);
-  Vae::Posterior enc_b = vae.encode(x);
-  vae_bands::set_band_bytes(saved);
+  ops::BackendOptions bo;
+  bo.conv_band_bytes = 48 << 10;  // 64x96 px at 32 ch: 4 rows a band
+  const auto banded = ops::make_backend(Device::cpu(), bo);
+  const Vae vae_b = load_vae(ops::Context{banded.get(), ops::Precision::F32});
+  Tensor dec_b = vae_b.decode(z);
+  Vae::Posterior enc_b = vae_b.encode(x);
   EXPECT_TRUE(test::close_to(dec_b, dec, 1e-6, "banded decode"));
   EXPECT_TRUE(test::close_to(enc_b.mean, enc.mean, 1e-6, "banded encode mean"));
   EXPECT_TRUE(test::matches_golden(dec_b, "vae.decode_out"));
-}
-
-TEST(Vae, ImageToU8) {
-  // x [C=2, H=2, W=2] -> HWC: u[(y*W + x)*C + c] = trunc(127.5 * (clamp(x[c,y,x]) + 1)).
-  Tensor x = Tensor::from_vector({-2.0f, -1.0f, 0.0f, 0.99f, 1.0f, 5.0f, NAN, -0.004f}, {2, 2, 2});
-  Tensor u = image_to_u8(x);
-  ASSERT_EQ(u.shape(), (Shape{2, 2, 2}));
-  ASSERT_EQ(u.dtype(), DType::U8);
-  const uint8_t expect[8] = {0, 255, 0, 255, 127, 0, 253, 126};  // 126.99 truncates to 126
-  for (int i = 0; i < 8; ++i) EXPECT_EQ(int(u.data<uint8_t>()[i]), int(expect[i])) << i;
 }
 
 TEST(VaeTiling, PlanCoversWithOverlap) {
@@ -232,13 +229,12 @@ TEST(VaeTiling, ExactWithGlobalStatistics) {
   // with overlap >= 2·ceil(context) + 1 and one stat pass per GroupNorm, tiling changes nothing
   // but the rounding. This checks the tile layout, ownership cuts, blend margins and shared
   // statistics.
-  ops::set_precision(ops::Precision::F32);
   VaeConfig cfg = model_config().vae;
   cfg.block_out_channels = {16, 32};
   cfg.layers_per_block = 1;
   cfg.norm_num_groups = 8;
   WeightBinder wb = WeightBinder::synthetic(7);
-  const Vae vae = Vae::load(wb, cfg);
+  const Vae vae = Vae::load(wb, kF32, cfg);
   EXPECT_DOUBLE_EQ(vae.tail_context(), 3.0);
   const int group_norms =
       (int(cfg.block_out_channels.size()) - 1) * (cfg.layers_per_block + 1) * 2 + 1;
@@ -279,7 +275,6 @@ TEST(VaeTiling, TiledMatchesUntiled) {
 TEST(VaeTiling, ExactTiledMatchesUntiledWithinImageTolerance) {
   // What decode_auto uses above its threshold: whole-image GroupNorm statistics. On the fixture
   // VAE the decoded images must agree within the golden image tolerance (max 2, mean 0.02).
-  ops::set_precision(ops::Precision::F32);
   const Vae& vae = tiny_vae();
   Tensor z = test_latents(vae.config().latent_channels, 28, 28);
   const int overlap = 2 * int(std::ceil(vae.tail_context())) + 1;
@@ -317,7 +312,7 @@ TEST(Vae, LegacyAttentionNamesAndConvShapes) {
   write_safetensors(path, tensors);
   TensorStore legacy = TensorStore::open_files({path});
   WeightBinder wb(legacy);
-  Vae v = Vae::load(wb, model_config().vae);
+  Vae v = Vae::load(wb, kF32, model_config().vae);
   wb.check_no_extra({"visual_generator.vae."});
   Tensor z = test::golden("vae.decode_in");
   EXPECT_EQ(max_abs_diff(v.decode(z), tiny_vae().decode(z)), 0.0);
@@ -334,7 +329,7 @@ TEST(Vae, Errors) {
   cfg.block_out_channels.push_back(cfg.block_out_channels.back());
   WeightBinder wb(store());
   try {
-    Vae::load(wb, cfg);
+    Vae::load(wb, kF32, cfg);
     FAIL() << "expected a missing-tensor error";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find(

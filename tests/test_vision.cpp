@@ -18,6 +18,7 @@
 #include "io/safetensors.hpp"
 #include "io/weight_binder.hpp"
 #include "ops/ops.hpp"
+#include "support/backend.hpp"
 #include "support/golden.hpp"
 #include "vision/merge_order.hpp"
 #include "vision/pos_embed.hpp"
@@ -53,7 +54,7 @@ Tensor random_tensor(const Shape& shape, uint32_t seed) {
   std::mt19937 rng(seed);
   std::normal_distribution<float> nd(0.0f, 1.0f);
   Tensor t = Tensor::empty(shape);
-  for (int64_t i = 0; i < t.numel(); ++i) t.f32()[i] = nd(rng);
+  for (int64_t i = 0; i < t.numel(); ++i) t.mutable_f32()[i] = nd(rng);
   return t;
 }
 
@@ -71,30 +72,25 @@ Tensor row_logsumexp(const Tensor& x) {
     double mx = -INFINITY, s = 0;
     for (int64_t n = 0; n < N; ++n) mx = std::max(mx, double(p[n]));
     for (int64_t n = 0; n < N; ++n) s += std::exp(double(p[n]) - mx);
-    r.f32()[m] = float(mx + std::log(s));
+    r.mutable_f32()[m] = float(mx + std::log(s));
   }
   return r;
 }
 
-class PrecisionGuard {
- public:
-  explicit PrecisionGuard(ops::Precision p) : saved_(ops::precision()) { ops::set_precision(p); }
-  ~PrecisionGuard() { ops::set_precision(saved_); }
-
- private:
-  ops::Precision saved_;
-};
+const ops::Context kF32 = test::cpu_ctx();
 
 struct Fixture {
+  explicit Fixture(ops::Precision p) : vt(VisualTokenizer::load(binder, test::cpu_ctx(p), cfg)) {}
   ModelConfig cfg = load_model_config(test::fixture_dir());
   TensorStore store = TensorStore::open_dir(test::fixture_dir());
   WeightBinder binder{store};
-  VisualTokenizer vt = VisualTokenizer::load(binder, cfg);
+  VisualTokenizer vt;
 };
 
-const Fixture& fixture() {
-  static Fixture f;
-  return f;
+// The fixture's visual tokenizer on a CPU context (F32: what the goldens ran).
+const Fixture& fixture(ops::Precision p = ops::Precision::F32) {
+  static Fixture f32(ops::Precision::F32), bf16(ops::Precision::BF16);
+  return p == ops::Precision::F32 ? f32 : bf16;
 }
 
 int grid_dim(int i) {
@@ -162,7 +158,6 @@ TEST(PosEmbed, MatchesDirectCubicConvolution) {
 // ---- vit_cat goldens, F32 precision ----
 
 TEST(VitCat, PatchEmbedPlusPosOnStoredPixelRows) {
-  PrecisionGuard pg(ops::Precision::F32);
   const auto& f = fixture();
   const int gh = grid_dim(1), gw = grid_dim(2);
   const int64_t N = int64_t(gh) * gw;
@@ -171,13 +166,12 @@ TEST(VitCat, PatchEmbedPlusPosOnStoredPixelRows) {
   for (auto [name, begin] : {std::pair{"pre_cat.pixel_values_first64", int64_t(0)},
                              std::pair{"pre_cat.pixel_values_last64", N - 64}}) {
     Tensor x = f.vt.backbone().patch_embed(test::golden(name));
-    ops::add_(x, rows(pos, begin, begin + 64));
+    ops::add_(kF32, x, rows(pos, begin, begin + 64));
     EXPECT_TRUE(close_rows(x, "vit_cat.patch_embed_plus_pos", begin, begin + 64));
   }
 }
 
 TEST(VitCat, TrunkLayers) {
-  PrecisionGuard pg(ops::Precision::F32);
   const auto& f = fixture();
   const int gh = grid_dim(1), gw = grid_dim(2);
   const int n_layers = test::manifest_case("vit_cat")["n_layers"].get<int>();
@@ -194,7 +188,6 @@ TEST(VitCat, TrunkLayers) {
 }
 
 TEST(VitCat, HeadProbsAndVisualEmbeds) {
-  PrecisionGuard pg(ops::Precision::F32);
   const auto& f = fixture();
   const int n_layers = f.cfg.visual_tokenizer.backbone.num_layers;
   const Tensor logits =
@@ -208,7 +201,7 @@ TEST(VitCat, HeadProbsAndVisualEmbeds) {
       report(test::matches_golden(row_logsumexp(logits), "vit_cat.head_logits_row_logsumexp")));
 
   Tensor probs = logits.clone();
-  ops::softmax_(probs);
+  ops::softmax_(kF32, probs);
   EXPECT_TRUE(report(test::matches_golden(rows(probs, 0, 64), "vit_cat.probs_first64")));
   EXPECT_TRUE(report(test::matches_golden(rows(probs, M - 64, M), "vit_cat.probs_last64")));
   const Tensor g_arg = test::golden("vit_cat.probs_argmax");
@@ -219,7 +212,7 @@ TEST(VitCat, HeadProbsAndVisualEmbeds) {
   for (int64_t m = 0; m < M; ++m) {
     const float* p = probs.f32() + m * probs.dim(1);
     const int64_t a = std::max_element(p, p + probs.dim(1)) - p;
-    pmax.f32()[m] = p[a];
+    pmax.mutable_f32()[m] = p[a];
     int64_t want;  // golden data need not be 8-byte aligned inside the shard
     std::memcpy(&want, static_cast<const char*>(g_arg.raw()) + m * 8, 8);
     arg_mismatch += a != want;
@@ -231,7 +224,6 @@ TEST(VitCat, HeadProbsAndVisualEmbeds) {
 
 // cat.png -> preprocess -> encode, every traced stage against its golden.
 TEST(VitCat, EncodeEndToEnd) {
-  PrecisionGuard pg(ops::Precision::F32);
   const auto& f = fixture();
   const PreprocessedImage pre =
       preprocess_image(read_image(test::fixture_path("inputs/cat.png")), f.cfg.preprocessor);
@@ -255,7 +247,6 @@ TEST(VitCat, EncodeEndToEnd) {
 
 // The encode() entry point on a synthetic image: same as composing the stages, trace filled.
 TEST(VisualTokenizer, EncodeComposesStagesAndFillsTrace) {
-  PrecisionGuard pg(ops::Precision::F32);
   const auto& f = fixture();
   const auto& bc = f.cfg.visual_tokenizer.backbone;
   const int gh = 4, gw = 6;
@@ -267,11 +258,11 @@ TEST(VisualTokenizer, EncodeComposesStagesAndFillsTrace) {
   ASSERT_EQ(trace.probs.shape(), (Shape{gh * gw / 4, f.vt.visual_vocab() - 4}));
 
   Tensor x = f.vt.backbone().patch_embed(pixels);
-  ops::add_(x, f.vt.backbone().pos_embed(gh, gw));
+  ops::add_(kF32, x, f.vt.backbone().pos_embed(gh, gw));
   EXPECT_TRUE(test::close_to(trace.patch_embed_plus_pos, x, 0, "patch_embed_plus_pos"));
   Tensor p = f.vt.head_logits(f.vt.backbone().trunk(x, gh, gw));
   EXPECT_TRUE(test::close_to(trace.head_logits, p, 0, "head_logits"));
-  ops::softmax_(p);
+  ops::softmax_(kF32, p);
   EXPECT_TRUE(test::close_to(e, f.vt.embed_probs(p), 0, "visual_embeds"));
   for (int64_t m = 0; m < trace.probs.dim(0); ++m) {
     double s = 0;
@@ -302,15 +293,13 @@ TEST(VisualTokenizer, VteRowsAreIndicatorEmbeddings) {
 // ---- BF16 precision (the reference's GPU numerics) vs the fp32 goldens ----
 
 TEST(VitCatBf16, VisualEmbedsWithinBf16Tolerance) {
-  if (!ops::cpu_has_avx512_bf16()) GTEST_SKIP() << "no AVX512_BF16 on this CPU";
-  PrecisionGuard pg(ops::Precision::BF16);
-  const auto& f = fixture();
+  const auto& f = fixture(ops::Precision::BF16);
   const int gh = grid_dim(1), gw = grid_dim(2);
   const Tensor feats = f.vt.backbone().trunk(test::golden("vit_cat.patch_embed_plus_pos"), gh, gw);
   Tensor p = f.vt.head_logits(feats);
   EXPECT_TRUE(report(test::close_to(rows(p, 0, 128), test::golden("vit_cat.head_logits_first128"),
                                     kBf16Rel, "bf16 head_logits_first128")));
-  ops::softmax_(p);
+  ops::softmax_(test::cpu_ctx(ops::Precision::BF16), p);
   EXPECT_TRUE(report(test::close_to(f.vt.embed_probs(p), test::golden("vit_cat.visual_embeds"),
                                     kBf16Rel, "bf16 visual_embeds")));
 }
@@ -340,7 +329,7 @@ std::string load_error(const std::string& dir, const ModelConfig& cfg) {
   TensorStore store = TensorStore::open_dir(dir);
   WeightBinder wb(store);
   try {
-    VisualTokenizer::load(wb, cfg);
+    VisualTokenizer::load(wb, kF32, cfg);
   } catch (const Error& e) {
     return e.what();
   }
@@ -352,7 +341,7 @@ std::string load_error(const std::string& dir, const ModelConfig& cfg) {
 TEST(VisualTokenizerLoad, BindsEverythingUnderItsPrefixes) {
   const auto& f = fixture();
   WeightBinder wb(f.store);
-  VisualTokenizer::load(wb, f.cfg);
+  VisualTokenizer::load(wb, kF32, f.cfg);
   EXPECT_NO_THROW(wb.check_no_extra({"visual_tokenizer.", "vte."}));
 }
 
@@ -388,7 +377,7 @@ TEST(VisualTokenizerLoad, UnknownExtraTensorIsReported) {
   });
   TensorStore store = TensorStore::open_dir(dir);
   WeightBinder wb(store);
-  VisualTokenizer::load(wb, f.cfg);
+  VisualTokenizer::load(wb, kF32, f.cfg);
   try {
     wb.check_no_extra({"visual_tokenizer.", "vte."});
     ADD_FAILURE() << "extra tensor not reported";

@@ -93,6 +93,7 @@ struct GenerateRequest {
   int steps = 50;
   float cfg_scale = 5.0f;
   uint64_t seed = 42;
+  NoiseRng rng = NoiseRng::Philox;
   // Optional initial noise [4, H/8, W/8] (or [1, 4, H/8, W/8]) replacing the seeded generator.
   std::optional<HostTensor> init_noise;
   ProgressFn on_progress;
@@ -106,6 +107,7 @@ struct EditRequest {
   float cfg_scale = 6.0f;      // text CFG
   float img_cfg_scale = 1.5f;  // image CFG
   uint64_t seed = 42;
+  NoiseRng rng = NoiseRng::Philox;
   std::optional<HostTensor> init_noise;
   ProgressFn on_progress;
   CancelFn should_cancel;
@@ -127,12 +129,13 @@ struct ImageParameters {
   std::optional<float> img_cfg_scale;  // edits
   uint64_t seed = 0;
   int width = 0, height = 0;  // of the produced image
-  std::string model_dir;      // its last component is recorded as the model
+  std::string model;          // recorded as given (a repo id or a folder's name)
+  std::string rng;            // noise generator; "" and "philox" (the default) are not recorded
 };
 
 // "<prompt>\nSteps: 20, Sampler: Euler (flow matching), CFG scale: 5, Seed: 42, Size: 512x512,
-// Model: Ovis-U1-3B, Version: ovis.cpp 0.1.0", with ", Image CFG scale: 1.5" after the CFG
-// scale for edits.
+// Model: AIDC-AI/Ovis-U1-3B, Version: ovis.cpp 0.1.0", with ", Image CFG scale: 1.5" after the
+// CFG scale for edits and ", RNG: torch-cuda" after the seed for a non-default noise generator.
 std::string parameters_text(const ImageParameters& p);
 
 // Activation memory of the device the pipeline runs on (the caching allocator's counters).

@@ -18,6 +18,8 @@ size_t dtype_size(DType t) {
       return 4;
     case DType::U8:
       return 1;
+    case DType::F64:
+      return 8;
   }
   return 0;
 }
@@ -36,6 +38,8 @@ const char* dtype_name(DType t) {
       return "I32";
     case DType::U8:
       return "U8";
+    case DType::F64:
+      return "F64";
   }
   return "?";
 }

@@ -6,7 +6,7 @@
 
 namespace ovis {
 
-enum class DType : uint8_t { F32, BF16, F16, I64, I32, U8 };
+enum class DType : uint8_t { F32, BF16, F16, I64, I32, U8, F64 };
 
 size_t dtype_size(DType t);
 const char* dtype_name(DType t);

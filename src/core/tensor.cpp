@@ -1,6 +1,5 @@
 #include "core/tensor.hpp"
 
-#include <cstdlib>
 #include <cstring>
 
 #include "core/error.hpp"
@@ -19,40 +18,26 @@ int64_t shape_numel(const Shape& s) {
   return n;
 }
 
-Tensor Tensor::empty(const Shape& shape, DType dtype) {
+Tensor Tensor::empty(const Shape& shape, DType dtype, Device dev) {
   for (int64_t d : shape)
     if (d < 0) fail("invalid tensor shape ", shape_str(shape));
   Tensor t;
   t.shape_ = shape;
   t.dtype_ = dtype;
-  size_t bytes = (t.nbytes() + 63) / 64 * 64;
-  if (bytes == 0) bytes = 64;
-  void* p = std::aligned_alloc(64, bytes);
-  if (!p) fail("out of memory allocating ", bytes, " bytes for tensor ", shape_str(shape));
-  t.storage_ = std::shared_ptr<void>(p, [](void* q) { std::free(q); });
-  t.data_ = p;
+  t.buffer_ = Buffer::allocate(dev, std::max<size_t>(t.nbytes(), 1));
   return t;
 }
 
-Tensor Tensor::zeros(const Shape& shape, DType dtype) {
-  Tensor t = empty(shape, dtype);
-  std::memset(t.data_, 0, t.nbytes());
+Tensor Tensor::zeros(const Shape& shape, DType dtype, Device dev) {
+  Tensor t = empty(shape, dtype, dev);
+  device_memory(dev).zero(t.device_ptr(), t.nbytes());
   return t;
 }
 
 Tensor Tensor::full(const Shape& shape, float value) {
   Tensor t = empty(shape, DType::F32);
-  float* p = t.f32();
+  float* p = t.mutable_f32();
   for (int64_t i = 0; i < t.numel(); ++i) p[i] = value;
-  return t;
-}
-
-Tensor Tensor::view(void* data, const Shape& shape, DType dtype, std::shared_ptr<void> owner) {
-  Tensor t;
-  t.data_ = data;
-  t.shape_ = shape;
-  t.dtype_ = dtype;
-  t.storage_ = std::move(owner);
   return t;
 }
 
@@ -60,13 +45,58 @@ Tensor Tensor::from_vector(const std::vector<float>& v, const Shape& shape) {
   if (int64_t(v.size()) != shape_numel(shape))
     fail("from_vector: ", v.size(), " values for shape ", shape_str(shape));
   Tensor t = empty(shape);
-  std::memcpy(t.data_, v.data(), v.size() * 4);
+  if (!v.empty()) std::memcpy(t.mutable_raw(), v.data(), v.size() * 4);
   return t;
 }
 
-float* Tensor::f32() const {
+Tensor Tensor::view(std::shared_ptr<Buffer> buffer, size_t offset, const Shape& shape,
+                    DType dtype) {
+  OVIS_ASSERT(buffer != nullptr);
+  Tensor t;
+  t.buffer_ = std::move(buffer);
+  t.offset_ = offset;
+  t.shape_ = shape;
+  t.dtype_ = dtype;
+  OVIS_ASSERT(offset + t.nbytes() <= t.buffer_->size());
+  return t;
+}
+
+Tensor Tensor::host_view(const void* data, const Shape& shape, DType dtype,
+                         std::shared_ptr<const void> owner) {
+  const size_t bytes = size_t(shape_numel(shape)) * dtype_size(dtype);
+  return view(Buffer::wrap(Device::cpu(), const_cast<void*>(data), bytes, std::move(owner),
+                           /*writable=*/false),
+              0, shape, dtype);
+}
+
+void Tensor::require_host(const char* what) const {
+  if (!buffer_) fail("internal error: ", what, " of an undefined tensor");
+  if (!buffer_->device().is_host())
+    fail("internal error: ", what, " of a tensor on ", buffer_->device().str(),
+         " from the host (copy it with .to(Device::cpu()) at a sync point)");
+}
+
+const void* Tensor::raw() const {
+  require_host("host read");
+  return device_ptr();
+}
+
+void* Tensor::mutable_raw() {
+  require_host("host write");
+  if (!buffer_->writable())
+    fail("internal error: write into a read-only tensor ", shape_str(shape_),
+         " (a weight view of a memory-mapped checkpoint)");
+  return device_ptr();
+}
+
+const float* Tensor::f32() const {
   OVIS_ASSERT(dtype_ == DType::F32);
-  return static_cast<float*>(data_);
+  return static_cast<const float*>(raw());
+}
+
+float* Tensor::mutable_f32() {
+  OVIS_ASSERT(dtype_ == DType::F32);
+  return static_cast<float*>(mutable_raw());
 }
 
 Tensor Tensor::reshape(const Shape& shape) const {
@@ -92,52 +122,63 @@ Tensor Tensor::reshape(const Shape& shape) const {
 Tensor Tensor::slice_rows(int64_t begin, int64_t end) const {
   OVIS_ASSERT(ndim() >= 1 && begin >= 0 && begin <= end && end <= shape_[0]);
   Tensor t = *this;
-  int64_t row = shape_[0] ? numel() / shape_[0] : 0;
+  const int64_t row = shape_[0] ? numel() / shape_[0] : 0;
   t.shape_[0] = end - begin;
-  t.data_ = static_cast<char*>(data_) + size_t(begin * row) * dtype_size(dtype_);
+  t.offset_ += size_t(begin * row) * dtype_size(dtype_);
   return t;
 }
 
 Tensor Tensor::clone() const {
-  Tensor t = empty(shape_, dtype_);
-  std::memcpy(t.data_, data_, nbytes());
+  Tensor t = empty(shape_, dtype_, device());
+  device_memory(device()).copy(t.device_ptr(), device(), device_ptr(), device(), nbytes());
+  return t;
+}
+
+Tensor Tensor::to(Device dev) const {
+  if (dev == device()) return *this;
+  Tensor t = empty(shape_, dtype_, dev);
+  // The non-host side of the copy owns the transfer.
+  DeviceMemory& m = device_memory(dev.is_host() ? device() : dev);
+  m.copy(t.device_ptr(), dev, device_ptr(), device(), nbytes());
   return t;
 }
 
 Tensor Tensor::to_dtype(DType target) const {
+  require_host("to_dtype");
   if (target == dtype_) return clone();
   Tensor t = empty(shape_, target);
-  int64_t n = numel();
+  const int64_t n = numel();
   if (target == DType::F32) {
-    float* o = t.f32();
-    if (dtype_ == DType::BF16) {
-      const uint16_t* s = data<uint16_t>();
-      for (int64_t i = 0; i < n; ++i) o[i] = bf16_to_f32(s[i]);
-    } else if (dtype_ == DType::F16) {
-      const uint16_t* s = data<uint16_t>();
-      for (int64_t i = 0; i < n; ++i) o[i] = f16_to_f32(s[i]);
-    } else if (dtype_ == DType::I64) {
-      const int64_t* s = data<int64_t>();
-      for (int64_t i = 0; i < n; ++i) o[i] = float(s[i]);
-    } else if (dtype_ == DType::I32) {
-      const int32_t* s = data<int32_t>();
-      for (int64_t i = 0; i < n; ++i) o[i] = float(s[i]);
-    } else if (dtype_ == DType::U8) {
-      const uint8_t* s = data<uint8_t>();
-      for (int64_t i = 0; i < n; ++i) o[i] = float(s[i]);
+    float* o = t.mutable_f32();
+    switch (dtype_) {
+      case DType::BF16:
+        for (int64_t i = 0; i < n; ++i) o[i] = bf16_to_f32(data<uint16_t>()[i]);
+        break;
+      case DType::F16:
+        for (int64_t i = 0; i < n; ++i) o[i] = f16_to_f32(data<uint16_t>()[i]);
+        break;
+      case DType::I64:
+        for (int64_t i = 0; i < n; ++i) o[i] = float(data<int64_t>()[i]);
+        break;
+      case DType::I32:
+        for (int64_t i = 0; i < n; ++i) o[i] = float(data<int32_t>()[i]);
+        break;
+      case DType::U8:
+        for (int64_t i = 0; i < n; ++i) o[i] = float(data<uint8_t>()[i]);
+        break;
+      case DType::F64:
+        for (int64_t i = 0; i < n; ++i) o[i] = float(data<double>()[i]);
+        break;
+      case DType::F32:
+        break;
     }
     return t;
   }
-  if (dtype_ == DType::F32 && target == DType::BF16) {
+  if (dtype_ == DType::F32 && (target == DType::BF16 || target == DType::F16)) {
     const float* s = f32();
-    uint16_t* o = t.data<uint16_t>();
-    for (int64_t i = 0; i < n; ++i) o[i] = f32_to_bf16(s[i]);
-    return t;
-  }
-  if (dtype_ == DType::F32 && target == DType::F16) {
-    const float* s = f32();
-    uint16_t* o = t.data<uint16_t>();
-    for (int64_t i = 0; i < n; ++i) o[i] = f32_to_f16(s[i]);
+    uint16_t* o = t.mutable_data<uint16_t>();
+    for (int64_t i = 0; i < n; ++i)
+      o[i] = target == DType::BF16 ? f32_to_bf16(s[i]) : f32_to_f16(s[i]);
     return t;
   }
   return to_f32().to_dtype(target);
@@ -148,7 +189,8 @@ Tensor Tensor::to_f32() const {
 }
 
 std::vector<float> Tensor::to_vector() const {
-  Tensor f = dtype_ == DType::F32 ? *this : to_f32();
+  const Tensor h = to(Device::cpu());
+  const Tensor f = h.dtype() == DType::F32 ? h : h.to_f32();
   return std::vector<float>(f.f32(), f.f32() + f.numel());
 }
 

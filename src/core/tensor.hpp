@@ -1,5 +1,11 @@
-// Tensor: a typed, contiguous, row-major view over storage that it may share (heap buffer or a
-// memory-mapped shard). Copying a Tensor copies the view, not the data.
+// Tensor: a typed, contiguous, row-major view {buffer, byte offset, shape, dtype} over memory on
+// one device. Copying a Tensor copies the view, not the data.
+//
+// Host accessors: f32() / data<T>() / raw() give const pointers and require the tensor to be on
+// the host; mutable_f32() / mutable_data<T>() / mutable_raw() additionally require writable
+// storage (weights viewing a read-only memory-mapped shard are not), and fail with a clear error
+// otherwise. Outside src/ops and src/io they are used only at named sync points and in host-side
+// input preparation (tests/test_source_rules.cpp enforces that).
 #pragma once
 #include <cstdint>
 #include <initializer_list>
@@ -7,11 +13,11 @@
 #include <string>
 #include <vector>
 
+#include "core/buffer.hpp"
+#include "core/device.hpp"
 #include "core/dtype.hpp"
 
 namespace ovis {
-
-enum class Device : uint8_t { CPU };
 
 using Shape = std::vector<int64_t>;
 std::string shape_str(const Shape& s);
@@ -21,47 +27,72 @@ class Tensor {
  public:
   Tensor() = default;
 
-  // Fresh, 64-byte aligned, uninitialised heap storage.
-  static Tensor empty(const Shape& shape, DType dtype = DType::F32);
-  static Tensor zeros(const Shape& shape, DType dtype = DType::F32);
+  // Fresh, uninitialised storage from the device's caching allocator (64-byte aligned).
+  static Tensor empty(const Shape& shape, DType dtype = DType::F32, Device dev = Device::cpu());
+  static Tensor zeros(const Shape& shape, DType dtype = DType::F32, Device dev = Device::cpu());
+  // Host tensors from values.
   static Tensor full(const Shape& shape, float value);
-  // A view over foreign memory; `owner` keeps it alive (may be null for caller-managed memory).
-  static Tensor view(void* data, const Shape& shape, DType dtype, std::shared_ptr<void> owner);
   static Tensor from_vector(const std::vector<float>& v, const Shape& shape);
+  // A view of `buffer` starting `offset` bytes in.
+  static Tensor view(std::shared_ptr<Buffer> buffer, size_t offset, const Shape& shape,
+                     DType dtype);
+  // A read-only view of foreign host memory kept alive by `owner` (e.g. a mapped file).
+  static Tensor host_view(const void* data, const Shape& shape, DType dtype,
+                          std::shared_ptr<const void> owner);
 
-  bool defined() const { return data_ != nullptr || (numel() == 0 && !shape_.empty()); }
+  bool defined() const { return buffer_ != nullptr; }
   DType dtype() const { return dtype_; }
-  Device device() const { return device_; }
+  Device device() const { return buffer_ ? buffer_->device() : Device::cpu(); }
+  bool is_host() const { return device().is_host(); }
+  bool writable() const { return buffer_ && buffer_->writable(); }
   const Shape& shape() const { return shape_; }
   int ndim() const { return int(shape_.size()); }
   int64_t dim(int i) const { return shape_[i < 0 ? i + ndim() : i]; }
   int64_t numel() const { return shape_numel(shape_); }
   size_t nbytes() const { return size_t(numel()) * dtype_size(dtype_); }
+  const std::shared_ptr<Buffer>& buffer() const { return buffer_; }
+  size_t offset() const { return offset_; }
 
-  void* raw() const { return data_; }
-  template <class T>
-  T* data() const {
-    return static_cast<T*>(data_);
+  // Device address of the first element (for backends; never dereferenced on the host unless
+  // the tensor is on the host).
+  void* device_ptr() const {
+    return buffer_ ? static_cast<char*>(buffer_->data()) + offset_ : nullptr;
   }
-  float* f32() const;  // asserts dtype F32
+
+  // Host accessors (see the header comment).
+  const void* raw() const;
+  void* mutable_raw();
+  template <class T>
+  const T* data() const {
+    return static_cast<const T*>(raw());
+  }
+  template <class T>
+  T* mutable_data() {
+    return static_cast<T*>(mutable_raw());
+  }
+  const float* f32() const;  // requires F32
+  float* mutable_f32();      // requires F32
 
   // Same storage, new shape (numel must match). One dimension may be -1.
   Tensor reshape(const Shape& shape) const;
   // Rows [begin, end) along dim 0, sharing storage.
   Tensor slice_rows(int64_t begin, int64_t end) const;
-  // Deep copy (same dtype).
+  // Deep copy on the same device (same dtype).
   Tensor clone() const;
-  // Deep copy converted to float32 (F32/BF16/F16 sources).
+  // Copy on another device (the same tensor when it is already there).
+  Tensor to(Device dev) const;
+  // Host-only conversions (setup, tests): F32 <-> BF16/F16, integers/F64 -> F32.
   Tensor to_f32() const;
-  Tensor to_dtype(DType t) const;  // F32 <-> BF16/F16
-  std::vector<float> to_vector() const;
+  Tensor to_dtype(DType t) const;
+  std::vector<float> to_vector() const;  // any device: copied to the host first
 
  private:
-  void* data_ = nullptr;
+  void require_host(const char* what) const;
+
+  std::shared_ptr<Buffer> buffer_;
+  size_t offset_ = 0;
   Shape shape_;
   DType dtype_ = DType::F32;
-  Device device_ = Device::CPU;
-  std::shared_ptr<void> storage_;
 };
 
 }  // namespace ovis

@@ -8,6 +8,8 @@
 #include "gen/dit_layers.hpp"
 #include "io/config.hpp"
 #include "io/weight_binder.hpp"
+#include "nn/layers.hpp"
+#include "ops/ops.hpp"
 
 namespace ovis {
 
@@ -19,17 +21,19 @@ struct TokenRefinerOutput {
 class TokenRefiner {
  public:
   // prefix e.g. "visual_generator.backbone.txt_in."
-  static TokenRefiner load(WeightBinder& wb, const std::string& prefix, const DitConfig& cfg);
+  static TokenRefiner load(WeightBinder& wb, const ops::Context& ctx, const std::string& prefix,
+                           const DitConfig& cfg);
   // txt [L, context_in_dim]; no mask (every token attends to every token, CLS included).
   TokenRefinerOutput forward(const Tensor& txt) const;
 
  private:
   struct Block {
-    Tensor norm1_w, norm1_b, norm2_w, norm2_b;
-    gen::Linear qkv, proj, fc1, fc2, ada;  // ada: SiLU(c) -> (gate_msa, gate_mlp)
+    nn::LayerNorm norm1, norm2;
+    nn::Linear qkv, proj, fc1, fc2, ada;  // ada: SiLU(c) -> (gate_msa, gate_mlp)
   };
+  ops::Context ctx_;
   int hidden_ = 0, heads_ = 0, head_dim_ = 0;
-  gen::Linear input_embedder_;
+  nn::Linear input_embedder_;
   gen::MlpEmbedder c_embedder_;  // TextProjection: linear_1, SiLU, linear_2
   Tensor cls_token_;             // [1, hidden] f32
   std::vector<Block> blocks_;

@@ -7,8 +7,8 @@
 #include <vector>
 
 #include "core/error.hpp"
-#include "gen/vae_bands.hpp"
 #include "gen/vae_tiling.hpp"
+#include "nn/layers.hpp"
 #include "ops/ops.hpp"
 
 namespace ovis {
@@ -18,21 +18,15 @@ namespace vae_impl {
 constexpr float kNormEps = 1e-6f;  // GroupNorm eps, spec §9.2
 constexpr float kLogvarMin = -30.0f, kLogvarMax = 20.0f;
 
-struct Conv {
-  Tensor w, b;
-};
-struct Norm {
-  Tensor w, b;
-};
 struct Resnet {  // diffusers ResnetBlock2D without time embedding, output scale 1
-  Norm norm1, norm2;
-  Conv conv1, conv2;
+  nn::GroupNorm norm1, norm2;
+  nn::Conv2d conv1, conv2;
   bool has_shortcut = false;
-  Conv shortcut;  // 1x1, present when in != out channels
+  nn::Conv2d shortcut;  // 1x1, present when in != out channels
 };
 struct Attention {  // single head over all C channels, spec §7.11
-  Norm norm;
-  Tensor q_w, q_b, k_w, k_b, v_w, v_b, o_w, o_b;  // Linear [C, C] + bias [C]
+  nn::GroupNorm norm;
+  nn::Linear q, k, v, o;  // Linear [C, C] + bias [C]
 };
 struct MidBlock {
   Resnet res0;
@@ -42,30 +36,31 @@ struct MidBlock {
 struct Stage {  // DownEncoderBlock2D / UpDecoderBlock2D
   std::vector<Resnet> resnets;
   bool has_resample = false;
-  Conv resample;  // downsampler / upsampler 3x3 conv
+  nn::Conv2d resample;  // downsampler / upsampler 3x3 conv
 };
 struct Encoder {
-  Conv conv_in;
+  nn::Conv2d conv_in;
   std::vector<Stage> down;
   MidBlock mid;
-  Norm norm_out;
-  Conv conv_out;
+  nn::GroupNorm norm_out;
+  nn::Conv2d conv_out;
 };
 struct Decoder {
-  Conv conv_in;
+  nn::Conv2d conv_in;
   MidBlock mid;
   std::vector<Stage> up;
-  Norm norm_out;
-  Conv conv_out;
+  nn::GroupNorm norm_out;
+  nn::Conv2d conv_out;
 };
 
 }  // namespace vae_impl
 
 struct Vae::Weights {
   VaeConfig cfg;
+  ops::Context enc_ctx, dec_ctx;  // the encoder follows the precision; the decoder is fp32
   vae_impl::Encoder enc;
   vae_impl::Decoder dec;
-  vae_impl::Conv quant, post_quant;
+  nn::Conv2d quant, post_quant;
 };
 
 namespace vae_impl {
@@ -73,13 +68,14 @@ namespace {
 
 class Loader {
  public:
-  Loader(WeightBinder& wb, std::string prefix) : wb_(wb), p_(std::move(prefix)) {}
+  Loader(WeightBinder& wb, const ops::Context& ctx, std::string prefix, int groups)
+      : wb_(wb), c_(ctx), p_(std::move(prefix)), groups_(groups) {}
 
-  Conv conv(const std::string& name, int64_t out, int64_t in, int64_t k) {
-    return {wb_.get(p_ + name + ".weight", {out, in, k, k}), wb_.get(p_ + name + ".bias", {out})};
+  nn::Conv2d conv(const std::string& name, int64_t out, int64_t in, int64_t k) {
+    return nn::Conv2d::bind(wb_, c_, p_ + name, out, in, k);
   }
-  Norm norm(const std::string& name, int64_t c) {
-    return {wb_.get(p_ + name + ".weight", {c}), wb_.get(p_ + name + ".bias", {c})};
+  nn::GroupNorm norm(const std::string& name, int64_t c) {
+    return nn::GroupNorm::bind(wb_, c_, p_ + name, c, groups_, kNormEps);
   }
   Resnet resnet(const std::string& name, int64_t in, int64_t out) {
     Resnet r;
@@ -92,8 +88,8 @@ class Loader {
     return r;
   }
   // Linear [C, C] under the diffusers name or its legacy spelling, as [C,C] or [C,C,1,1].
-  std::pair<Tensor, Tensor> attn_linear(const std::string& block, const char* name,
-                                        const char* legacy, int64_t c) {
+  nn::Linear attn_linear(const std::string& block, const char* name, const char* legacy,
+                         int64_t c) {
     std::string base = p_ + block + "." + name;
     if (!wb_.has(base + ".weight") && wb_.has(p_ + block + "." + legacy + ".weight"))
       base = p_ + block + "." + legacy;
@@ -108,15 +104,16 @@ class Loader {
         fail(linear_shape.what(), " (or [", c, ", ", c, ", 1, 1])");
       }
     }
-    return {w, wb_.get(base + ".bias", {c})};
+    const Tensor b = wb_.get(base + ".bias", {c});
+    return nn::Linear::from(c_, w, &b);
   }
   Attention attention(const std::string& name, int64_t c) {
     Attention a;
     a.norm = norm(name + ".group_norm", c);
-    std::tie(a.q_w, a.q_b) = attn_linear(name, "to_q", "query", c);
-    std::tie(a.k_w, a.k_b) = attn_linear(name, "to_k", "key", c);
-    std::tie(a.v_w, a.v_b) = attn_linear(name, "to_v", "value", c);
-    std::tie(a.o_w, a.o_b) = attn_linear(name, "to_out.0", "proj_attn", c);
+    a.q = attn_linear(name, "to_q", "query", c);
+    a.k = attn_linear(name, "to_k", "key", c);
+    a.v = attn_linear(name, "to_v", "value", c);
+    a.o = attn_linear(name, "to_out.0", "proj_attn", c);
     return a;
   }
   MidBlock mid(const std::string& name, int64_t c) {
@@ -126,25 +123,29 @@ class Loader {
 
  private:
   WeightBinder& wb_;
+  ops::Context c_;
   std::string p_;
+  int groups_;
 };
 
 // Forward pieces. Activations are taken by value where the caller can std::move them in, so
-// they are freed as soon as they are dead (1024² × 128 ch f32 is 512 MB).
+// they are freed as soon as they are dead (1024² × 128 ch f32 is 512 MB). Every 'same'
+// convolution runs banded in the CPU backend (bounded temporaries, ops::conv2d).
 
-// Full-resolution convs go through vae_bands (bounded temporaries); results equal ops::conv2d.
-Tensor conv(const Tensor& x, const Conv& c) {
-  return vae_bands::conv(x, c.w, c.b);
-}
-
-// conv(silu(group_norm(x))). `sync` (tiled decode only) supplies the statistics, and may stop
-// the tile (then the result is undefined).
-Tensor norm_silu_conv(const Tensor& x, const Norm& n, const Conv& c, int groups,
-                      GroupNormSync* sync = nullptr) {
-  const vae_bands::GroupStats s =
-      sync ? sync->stats(x, groups, kNormEps) : vae_bands::group_stats(x, groups, kNormEps);
+// conv(silu(group_norm(x))), the GroupNorm+SiLU fused into the convolution's prologue. `sync`
+// (tiled decode only) supplies the statistics, and may stop the tile (then the result is
+// undefined).
+Tensor norm_silu_conv(const ops::Context& c, const Tensor& x, const nn::GroupNorm& n,
+                      const nn::Conv2d& conv, GroupNormSync* sync = nullptr) {
+  const Tensor stats =
+      sync ? sync->stats(c, x, n.groups, n.eps) : ops::group_norm_stats(c, x, n.groups, n.eps);
   if (sync && sync->stopped()) return Tensor();
-  return vae_bands::norm_silu_conv(x, s, n.w, n.b, c.w, c.b);
+  ops::ConvPrologue pro;
+  pro.kind = ops::ConvPrologue::Kind::GroupNormSilu;
+  pro.stats = &stats;
+  pro.norm_w = &n.w;
+  pro.norm_b = &n.b;
+  return conv(c, x, pro);
 }
 
 bool stopped(const GroupNormSync* sync) {
@@ -152,67 +153,53 @@ bool stopped(const GroupNormSync* sync) {
 }
 
 // Returns an undefined tensor once `sync` has stopped the tile (statistics collection).
-Tensor resnet(Tensor x, const Resnet& r, int groups, GroupNormSync* sync = nullptr) {
-  Tensor skip = r.has_shortcut ? conv(x, r.shortcut) : x;
-  Tensor h = norm_silu_conv(x, r.norm1, r.conv1, groups, sync);
+Tensor resnet(const ops::Context& c, Tensor x, const Resnet& r, GroupNormSync* sync = nullptr) {
+  Tensor skip = r.has_shortcut ? r.shortcut(c, x) : x;
+  Tensor h = norm_silu_conv(c, x, r.norm1, r.conv1, sync);
   x = Tensor();
   if (stopped(sync)) return Tensor();
-  h = norm_silu_conv(h, r.norm2, r.conv2, groups, sync);
+  h = norm_silu_conv(c, h, r.norm2, r.conv2, sync);
   if (stopped(sync)) return Tensor();
-  ops::add_(h, skip);
+  ops::add_(c, h, skip);
   return h;
 }
 
-// [R, C] -> [C, R] (both contiguous), blocked for cache friendliness.
-Tensor transpose2d(const Tensor& x) {
-  const int64_t R = x.dim(0), C = x.dim(1);
-  constexpr int64_t B = 32;
-  Tensor y = Tensor::empty({C, R});
-  const float* xp = x.f32();
-  float* yp = y.f32();
-#pragma omp parallel for collapse(2) schedule(static) if (R * C > (1 << 15))
-  for (int64_t r0 = 0; r0 < R; r0 += B)
-    for (int64_t c0 = 0; c0 < C; c0 += B)
-      for (int64_t r = r0; r < std::min(R, r0 + B); ++r)
-        for (int64_t c = c0; c < std::min(C, c0 + B); ++c) yp[c * R + r] = xp[r * C + c];
-  return y;
-}
-
 // GroupNorm -> tokens [HW, C] -> q, k, v -> softmax(q kᵀ/√C) v -> to_out -> + residual.
-Tensor attention(Tensor x, const Attention& a, int groups) {
+Tensor attention(const ops::Context& c, Tensor x, const Attention& a) {
   const int64_t C = x.dim(0), H = x.dim(1), W = x.dim(2);
-  Tensor tokens =
-      transpose2d(ops::group_norm(x, groups, a.norm.w, a.norm.b, kNormEps).reshape({C, H * W}));
-  Tensor q = ops::linear(tokens, a.q_w, &a.q_b);
-  Tensor k = ops::linear(tokens, a.k_w, &a.k_b);
-  Tensor v = ops::linear(tokens, a.v_w, &a.v_b);
+  Tensor tokens = ops::permute(c, a.norm(c, x).reshape({C, H * W}), {1, 0});
+  Tensor q = a.q(c, tokens);
+  Tensor k = a.k(c, tokens);
+  Tensor v = a.v(c, tokens);
   tokens = Tensor();
-  Tensor o = ops::attention(q, k, v, 1, 1, 1.0f / std::sqrt(float(C)), false);
+  Tensor o = ops::attention(c, q, k, v, 1, 1, 1.0f / std::sqrt(float(C)), false);
   q = k = v = Tensor();
-  o = ops::linear(o, a.o_w, &a.o_b);
-  Tensor y = transpose2d(o).reshape({C, H, W});
+  o = a.o(c, o);
+  Tensor y = ops::permute(c, o, {1, 0}).reshape({C, H, W});
   o = Tensor();
-  ops::add_(y, x);
+  ops::add_(c, y, x);
   return y;
 }
 
-Tensor mid_block(Tensor x, const MidBlock& m, int groups) {
-  x = resnet(std::move(x), m.res0, groups);
-  x = attention(std::move(x), m.attn, groups);
-  return resnet(std::move(x), m.res1, groups);
+Tensor mid_block(const ops::Context& c, Tensor x, const MidBlock& m) {
+  x = resnet(c, std::move(x), m.res0);
+  x = attention(c, std::move(x), m.attn);
+  return resnet(c, std::move(x), m.res1);
 }
 
 // Downsample2D of the encoder: pad right/bottom by one, then 3x3 stride 2 without padding.
-Tensor downsample(const Tensor& x, const Conv& c) {
+Tensor downsample(const ops::Context& c, const Tensor& x, const nn::Conv2d& conv) {
   ops::Conv2dParams p;
   p.stride = 2;
   p.pad_bottom = p.pad_right = 1;
-  return ops::conv2d(x, c.w, &c.b, p);
+  return conv(c, x, p);
 }
 
-// Upsample2D: nearest ×2 then 3x3 conv (pad 1).
-Tensor upsample(const Tensor& x, const Conv& c) {
-  return vae_bands::upsample_conv(x, c.w, c.b);
+// Upsample2D: nearest ×2 then 3x3 conv (pad 1), the upsample fused into the prologue.
+Tensor upsample(const ops::Context& c, const Tensor& x, const nn::Conv2d& conv) {
+  ops::ConvPrologue pro;
+  pro.kind = ops::ConvPrologue::Kind::Upsample2x;
+  return conv(c, x, pro);
 }
 
 }  // namespace
@@ -220,7 +207,7 @@ Tensor upsample(const Tensor& x, const Conv& c) {
 
 using namespace vae_impl;
 
-Vae Vae::load(WeightBinder& wb, const VaeConfig& cfg) {
+Vae Vae::load(WeightBinder& wb, const ops::Context& ctx, const VaeConfig& cfg) {
   const std::vector<int>& ch = cfg.block_out_channels;
   if (ch.empty()) fail("config.json: vae_config.block_out_channels is empty");
   if (cfg.layers_per_block < 1) fail("config.json: vae_config.layers_per_block must be >= 1");
@@ -233,7 +220,11 @@ Vae Vae::load(WeightBinder& wb, const VaeConfig& cfg) {
   const int64_t L = cfg.latent_channels, nb = int64_t(ch.size());
   auto w = std::make_shared<Weights>();
   w->cfg = cfg;
-  Loader ld(wb, "visual_generator.vae.");
+  w->enc_ctx = ctx;
+  // spec §9.1: the reference decodes in fp32 (CUDA autocast) even when the rest runs in bf16.
+  w->dec_ctx = ctx.with_precision(ops::Precision::F32);
+  Loader ld(wb, w->enc_ctx, "visual_generator.vae.", cfg.norm_num_groups);
+  Loader dl(wb, w->dec_ctx, "visual_generator.vae.", cfg.norm_num_groups);
 
   Encoder& e = w->enc;
   e.conv_in = ld.conv("encoder.conv_in", ch[0], cfg.in_channels, 3);
@@ -253,26 +244,26 @@ Vae Vae::load(WeightBinder& wb, const VaeConfig& cfg) {
   e.norm_out = ld.norm("encoder.conv_norm_out", prev);
   e.conv_out = ld.conv("encoder.conv_out", 2 * L, prev, 3);  // double_z: mean and logvar
   w->quant = ld.conv("quant_conv", 2 * L, 2 * L, 1);
-  w->post_quant = ld.conv("post_quant_conv", L, L, 1);
+  w->post_quant = dl.conv("post_quant_conv", L, L, 1);
 
   Decoder& d = w->dec;
   prev = ch[nb - 1];
-  d.conv_in = ld.conv("decoder.conv_in", prev, L, 3);
-  d.mid = ld.mid("decoder.mid_block", prev);
+  d.conv_in = dl.conv("decoder.conv_in", prev, L, 3);
+  d.mid = dl.mid("decoder.mid_block", prev);
   for (int64_t b = 0; b < nb; ++b) {
     const int64_t out = ch[nb - 1 - b];
     Stage s;
     const std::string name = "decoder.up_blocks." + std::to_string(b);
     for (int r = 0; r < cfg.layers_per_block + 1; ++r) {
-      s.resnets.push_back(ld.resnet(name + ".resnets." + std::to_string(r), prev, out));
+      s.resnets.push_back(dl.resnet(name + ".resnets." + std::to_string(r), prev, out));
       prev = out;
     }
     s.has_resample = b + 1 < nb;
-    if (s.has_resample) s.resample = ld.conv(name + ".upsamplers.0.conv", prev, prev, 3);
+    if (s.has_resample) s.resample = dl.conv(name + ".upsamplers.0.conv", prev, prev, 3);
     d.up.push_back(std::move(s));
   }
-  d.norm_out = ld.norm("decoder.conv_norm_out", prev);
-  d.conv_out = ld.conv("decoder.conv_out", cfg.out_channels, prev, 3);
+  d.norm_out = dl.norm("decoder.conv_norm_out", prev);
+  d.conv_out = dl.conv("decoder.conv_out", cfg.out_channels, prev, 3);
   return Vae(std::move(w));
 }
 
@@ -284,34 +275,38 @@ int64_t Vae::upscale_factor() const {
   return int64_t(1) << (w_->cfg.block_out_channels.size() - 1);
 }
 
+const ops::Context& Vae::decode_context() const {
+  return w_->dec_ctx;
+}
+
 void Vae::check_latents(const Tensor& z, const char* who) const {
-  if (z.ndim() != 3 || z.dim(0) != w_->cfg.latent_channels || z.dim(1) < 1 || z.dim(2) < 1 ||
-      z.dtype() != DType::F32)
-    fail(who, ": latents must be float32 [", w_->cfg.latent_channels, ", h, w], got ",
-         dtype_name(z.dtype()), " ", shape_str(z.shape()));
+  if (z.ndim() != 3 || z.dim(0) != w_->cfg.latent_channels || z.dim(1) < 1 || z.dim(2) < 1)
+    fail(who, ": latents must be [", w_->cfg.latent_channels, ", h, w], got ",
+         shape_str(z.shape()));
 }
 
 Tensor Vae::decode_head(const Tensor& z) const {
+  const ops::Context& c = w_->dec_ctx;
   const Decoder& d = w_->dec;
-  const int g = w_->cfg.norm_num_groups;
-  Tensor h = conv(conv(z, w_->post_quant), d.conv_in);
-  h = mid_block(std::move(h), d.mid, g);
-  for (const Resnet& r : d.up[0].resnets) h = resnet(std::move(h), r, g);
+  const Tensor zf = z.dtype() == c.act_dtype() ? z : ops::cast(c, z, c.act_dtype());
+  Tensor h = d.conv_in(c, w_->post_quant(c, zf));
+  h = mid_block(c, std::move(h), d.mid);
+  for (const Resnet& r : d.up[0].resnets) h = resnet(c, std::move(h), r);
   return h;
 }
 
 Tensor Vae::decode_tail(Tensor h, GroupNormSync* sync) const {
+  const ops::Context& c = w_->dec_ctx;
   const Decoder& d = w_->dec;
-  const int g = w_->cfg.norm_num_groups;
   for (size_t b = 0; b < d.up.size(); ++b) {
     if (b > 0)
       for (const Resnet& r : d.up[b].resnets) {
-        h = resnet(std::move(h), r, g, sync);
+        h = resnet(c, std::move(h), r, sync);
         if (stopped(sync)) return Tensor();
       }
-    if (d.up[b].has_resample) h = upsample(h, d.up[b].resample);
+    if (d.up[b].has_resample) h = upsample(c, h, d.up[b].resample);
   }
-  return norm_silu_conv(h, d.norm_out, d.conv_out, g, sync);
+  return norm_silu_conv(c, h, d.norm_out, d.conv_out, sync);
 }
 
 int Vae::tail_group_norms() const {
@@ -347,49 +342,28 @@ Tensor Vae::decode_auto(const Tensor& z) const {
   return decode_tiled(z, 64, overlap, tail_group_norms());
 }
 
-Vae::Posterior Vae::encode(const Tensor& x) const {
+Vae::Posterior Vae::encode(const Tensor& x_in) const {
   const VaeConfig& cfg = w_->cfg;
+  const ops::Context& c = w_->enc_ctx;
   const int64_t f = upscale_factor();
-  if (x.ndim() != 3 || x.dim(0) != cfg.in_channels || x.dtype() != DType::F32 || x.dim(1) < f ||
-      x.dim(2) < f || x.dim(1) % f != 0 || x.dim(2) % f != 0)
-    fail("Vae::encode: image must be float32 [", cfg.in_channels, ", H, W] with H, W multiples of ",
-         f, ", got ", dtype_name(x.dtype()), " ", shape_str(x.shape()));
+  if (x_in.ndim() != 3 || x_in.dim(0) != cfg.in_channels || x_in.dim(1) < f || x_in.dim(2) < f ||
+      x_in.dim(1) % f != 0 || x_in.dim(2) % f != 0)
+    fail("Vae::encode: image must be [", cfg.in_channels, ", H, W] with H, W multiples of ", f,
+         ", got ", shape_str(x_in.shape()));
+  const Tensor x = ops::upload(c, x_in);
   const Encoder& e = w_->enc;
-  const int g = cfg.norm_num_groups;
-  Tensor h = conv(x, e.conv_in);
+  Tensor h = e.conv_in(c, x);
   for (const Stage& s : e.down) {
-    for (const Resnet& r : s.resnets) h = resnet(std::move(h), r, g);
-    if (s.has_resample) h = downsample(h, s.resample);
+    for (const Resnet& r : s.resnets) h = resnet(c, std::move(h), r);
+    if (s.has_resample) h = downsample(c, h, s.resample);
   }
-  h = mid_block(std::move(h), e.mid, g);
-  h = norm_silu_conv(h, e.norm_out, e.conv_out, g);
-  h = conv(h, w_->quant);
+  h = mid_block(c, std::move(h), e.mid);
+  h = norm_silu_conv(c, h, e.norm_out, e.conv_out);
+  h = w_->quant(c, h);
   const int64_t L = cfg.latent_channels;
   Posterior post{h.slice_rows(0, L).clone(), h.slice_rows(L, 2 * L).clone()};
-  float* lv = post.logvar.f32();
-  for (int64_t i = 0; i < post.logvar.numel(); ++i)
-    lv[i] = std::clamp(lv[i], kLogvarMin, kLogvarMax);
+  ops::clamp_(c, post.logvar, kLogvarMin, kLogvarMax);
   return post;
-}
-
-Tensor image_to_u8(const Tensor& x) {
-  if (x.ndim() != 3 || x.dtype() != DType::F32)
-    fail("image_to_u8: expected float32 [C, H, W], got ", dtype_name(x.dtype()), " ",
-         shape_str(x.shape()));
-  const int64_t C = x.dim(0), H = x.dim(1), W = x.dim(2);
-  Tensor out = Tensor::empty({H, W, C}, DType::U8);
-  const float* xp = x.f32();
-  uint8_t* op = out.data<uint8_t>();
-#pragma omp parallel for schedule(static) if (H * W * C > (1 << 15))
-  for (int64_t y = 0; y < H; ++y)
-    for (int64_t c = 0; c < C; ++c)
-      for (int64_t i = 0; i < W; ++i) {
-        // byte() truncates toward zero; the value is in [0, 255] after the clamp (spec §7.11).
-        // NaN (a broken decode) maps to 0 rather than an undefined cast.
-        const float v = (std::clamp(xp[(c * H + y) * W + i], -1.0f, 1.0f) + 1.0f) * 127.5f;
-        op[(y * W + i) * C + c] = v >= 0.0f ? uint8_t(v) : uint8_t(0);
-      }
-  return out;
 }
 
 }  // namespace ovis

@@ -1,12 +1,14 @@
 // The image VAE: diffusers AutoencoderKL as used by Ovis-U1 (SDXL architecture, spec §2.5, §7.11,
 // weights §8.4). Every channel count, block count and group count comes from VaeConfig.
-// Compute follows ops::precision(); the reference decode is fp32 (spec §9.1).
+// The encoder follows the context's precision; the decoder always runs in fp32, as the
+// reference's autocast does (spec §9.1).
 #pragma once
 #include <memory>
 
 #include "core/tensor.hpp"
 #include "io/config.hpp"
 #include "io/weight_binder.hpp"
+#include "ops/ops.hpp"
 
 namespace ovis {
 
@@ -17,7 +19,7 @@ class Vae {
   // Binds "visual_generator.vae.*". The mid-block attention accepts the diffusers names
   // (to_q/to_k/to_v/to_out.0) and the legacy ones (query/key/value/proj_attn), each either as
   // Linear [C,C] or as 1x1 conv [C,C,1,1] (spec §8.4 caveat).
-  static Vae load(WeightBinder& wb, const VaeConfig& cfg);
+  static Vae load(WeightBinder& wb, const ops::Context& ctx, const VaeConfig& cfg);
 
   // z: latents [latent_channels, h, w], already divided by scaling_factor (and shifted back if
   // the config has a shift) -> image [3, f·h, f·w] in about [-1, 1], not clamped.
@@ -61,6 +63,8 @@ class Vae {
   Posterior encode(const Tensor& x) const;
 
   const VaeConfig& config() const;
+  // The (fp32) context the decoder runs on; decode() returns tensors on its device.
+  const ops::Context& decode_context() const;
   // Pixel size of one latent pixel (8 for the SDXL layout).
   int64_t upscale_factor() const;
 
@@ -74,9 +78,5 @@ class Vae {
 
   std::shared_ptr<const Weights> w_;
 };
-
-// Final pixel conversion (spec §7.11): clamp(x, -1, 1), u8 = trunc(127.5·(x + 1)).
-// x [C, H, W] float32 -> HWC uint8 tensor [H, W, C].
-Tensor image_to_u8(const Tensor& x);
 
 }  // namespace ovis

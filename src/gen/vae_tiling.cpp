@@ -47,77 +47,30 @@ void GroupNormSync::begin_tile(const Region& r) {
   stopped_ = false;
 }
 
-vae_bands::GroupStats GroupNormSync::stats(const Tensor& x, int groups, float eps) {
+Tensor GroupNormSync::stats(const ops::Context& c, const Tensor& x, int groups, float eps) {
   OVIS_ASSERT(!stopped_);
   const size_t l = layer_++;
-  if (l < mean_.size()) {
-    OVIS_ASSERT(mean_[l].size() == size_t(groups));
-    vae_bands::GroupStats st;
-    for (int g = 0; g < groups; ++g) {
-      // As ops::group_norm: float(1 / sqrt(var + eps)) and float(mean).
-      st.inv_std.push_back(float(1.0 / std::sqrt(var_[l][g] + eps)));
-      st.mean.push_back(float(mean_[l][g]));
-    }
-    return st;
-  }
-  if (collecting_ && l == mean_.size()) {
-    const int64_t C = x.dim(0), H = x.dim(1), W = x.dim(2), cpg = C / groups;
-    OVIS_ASSERT(C % groups == 0 && H % region_.crop_h == 0 && W % region_.crop_w == 0);
-    if (sums_.empty()) sums_.assign(size_t(2 * groups), 0.0);
-    OVIS_ASSERT(sums_.size() == size_t(2 * groups));
+  if (l < exact_.size()) return ops::group_norm_stats_from_moments(c, exact_[l], eps);
+  if (collecting_ && l == exact_.size()) {
+    const int64_t H = x.dim(1), W = x.dim(2);
+    OVIS_ASSERT(H % region_.crop_h == 0 && W % region_.crop_w == 0);
+    if (!moments_.defined()) moments_ = ops::zeros(c, {groups, 3}, DType::F64);
+    OVIS_ASSERT(moments_.numel() == 3 * int64_t(groups));
     const int64_t sy = H / region_.crop_h, sx = W / region_.crop_w;
-    const int64_t y0 = region_.y0 * sy, y1 = region_.y1 * sy, x0 = region_.x0 * sx,
-                  x1 = region_.x1 * sx;
-    const float* xp = x.f32();
-#pragma omp parallel for schedule(static) if (C * H * W > (1 << 15))
-    for (int64_t g = 0; g < groups; ++g) {
-      double sum = 0, sq = 0;
-      for (int64_t c = g * cpg; c < (g + 1) * cpg; ++c)
-        for (int64_t y = y0; y < y1; ++y) {
-          const float* row = xp + (c * H + y) * W;
-          for (int64_t i = x0; i < x1; ++i) {
-            sum += row[i];
-            sq += double(row[i]) * row[i];
-          }
-        }
-      sums_[2 * g] += sum;
-      sums_[2 * g + 1] += sq;
-    }
-    count_ += double(cpg * (y1 - y0) * (x1 - x0));
+    ops::group_moments_add_(c, moments_, x, groups, region_.y0 * sy, region_.y1 * sy,
+                            region_.x0 * sx, region_.x1 * sx);
     stopped_ = true;
   }
-  return vae_bands::group_stats(x, groups, eps);
+  return ops::group_norm_stats(c, x, groups, eps);
 }
 
 void GroupNormSync::finish_pass() {
-  OVIS_ASSERT(count_ > 0);
-  std::vector<double> mean, var;
-  for (size_t g = 0; g < sums_.size() / 2; ++g) {
-    const double m = sums_[2 * g] / count_;
-    mean.push_back(m);
-    var.push_back(std::max(0.0, sums_[2 * g + 1] / count_ - m * m));
-  }
-  mean_.push_back(std::move(mean));
-  var_.push_back(std::move(var));
-  sums_.clear();
-  count_ = 0;
+  OVIS_ASSERT(moments_.defined());
+  exact_.push_back(moments_);
+  moments_ = Tensor();
 }
 
 namespace {
-
-// Channels x rows x cols of x [C, H, W] as a contiguous tensor.
-Tensor crop(const Tensor& x, const TileSpan& rows, const TileSpan& cols) {
-  const int64_t C = x.dim(0), H = x.dim(1), W = x.dim(2);
-  const int64_t h = rows.end - rows.begin, w = cols.end - cols.begin;
-  Tensor out = Tensor::empty({C, h, w});
-  const float* src = x.f32();
-  float* dst = out.f32();
-#pragma omp parallel for schedule(static) if (C * h * w > (1 << 15))
-  for (int64_t c = 0; c < C; ++c)
-    for (int64_t y = 0; y < h; ++y)
-      std::copy_n(src + (c * H + rows.begin + y) * W + cols.begin, w, dst + (c * h + y) * w);
-  return out;
-}
 
 // Latent rows/cols owned by each tile: neighbours split their overlap in the middle.
 std::vector<int64_t> ownership_cuts(const std::vector<TileSpan>& spans) {
@@ -134,6 +87,7 @@ Tensor Vae::decode_tiled(const Tensor& z, int tile, int overlap, int exact_norms
   if (tile < 1 || overlap < 0 || overlap >= tile || exact_norms < 0)
     fail("Vae::decode_tiled: need tile >= 1, 0 <= overlap < tile and exact_norms >= 0, got tile=",
          tile, " overlap=", overlap, " exact_norms=", exact_norms);
+  const ops::Context& c = decode_context();
   // The latent-resolution part (incl. the global mid-block attention) is exact and cheap.
   Tensor features = decode_head(z);
   const int64_t h = features.dim(1), w = features.dim(2), f = upscale_factor();
@@ -158,7 +112,8 @@ Tensor Vae::decode_tiled(const Tensor& z, int tile, int overlap, int exact_norms
     for (size_t i = 0; i < rows.size(); ++i)
       for (size_t j = 0; j < cols.size(); ++j) {
         sync.begin_tile(region(i, j));
-        decode_tail(crop(features, rows[i], cols[j]), &sync);
+        decode_tail(ops::crop(c, features, rows[i].begin, rows[i].end, cols[j].begin, cols[j].end),
+                    &sync);
         OVIS_ASSERT(sync.stopped());
       }
     sync.finish_pass();
@@ -181,32 +136,20 @@ Tensor Vae::decode_tiled(const Tensor& z, int tile, int overlap, int exact_norms
   for (float s : sum_y) OVIS_ASSERT(s > 0.0f);
   for (float s : sum_x) OVIS_ASSERT(s > 0.0f);
 
+  // Blend with weights normalised by their per-axis sums (the tiles form a grid, so the weight
+  // field is the product of the two axes' sums).
   const int64_t C = config().out_channels, H = h * f, W = w * f;
-  Tensor out = Tensor::zeros({C, H, W});
-  float* op = out.f32();
+  Tensor out = ops::zeros(c, {C, H, W}, c.act_dtype());
   for (size_t i = 0; i < rows.size(); ++i)
     for (size_t j = 0; j < cols.size(); ++j) {
       sync.begin_tile(region(i, j));
-      const Tensor img = decode_tail(crop(features, rows[i], cols[j]), &sync);
-      const int64_t th = img.dim(1), tw = img.dim(2), y0 = rows[i].begin * f,
-                    x0 = cols[j].begin * f;
-      OVIS_ASSERT(th == int64_t(wy[i].size()) && tw == int64_t(wx[j].size()));
-      const float* ip = img.f32();
-#pragma omp parallel for collapse(2) schedule(static) if (C * th * tw > (1 << 15))
-      for (int64_t c = 0; c < C; ++c)
-        for (int64_t y = 0; y < th; ++y) {
-          const float a = wy[i][y];
-          const float* src = ip + (c * th + y) * tw;
-          float* dst = op + (c * H + y0 + y) * W + x0;
-          for (int64_t x = 0; x < tw; ++x) dst[x] += a * wx[j][x] * src[x];
-        }
-    }
-    // The weight field is the product of the per-axis sums (the tiles form a grid).
-#pragma omp parallel for collapse(2) schedule(static) if (C * H * W > (1 << 15))
-  for (int64_t c = 0; c < C; ++c)
-    for (int64_t y = 0; y < H; ++y) {
-      float* row = op + (c * H + y) * W;
-      for (int64_t x = 0; x < W; ++x) row[x] /= sum_y[y] * sum_x[x];
+      const Tensor img = decode_tail(
+          ops::crop(c, features, rows[i].begin, rows[i].end, cols[j].begin, cols[j].end), &sync);
+      const int64_t y0 = rows[i].begin * f, x0 = cols[j].begin * f;
+      std::vector<float> ny(wy[i].size()), nx(wx[j].size());
+      for (size_t p = 0; p < ny.size(); ++p) ny[p] = wy[i][p] / sum_y[size_t(y0) + p];
+      for (size_t p = 0; p < nx.size(); ++p) nx[p] = wx[j][p] / sum_x[size_t(x0) + p];
+      ops::accumulate_tile_(c, out, img, y0, x0, ny, nx);
     }
   return out;
 }

@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "core/tensor.hpp"
-#include "gen/vae_bands.hpp"
+#include "ops/ops.hpp"
 
 namespace ovis {
 
@@ -43,20 +43,20 @@ class GroupNormSync {
   };
   void set_collecting(bool on) { collecting_ = on; }
   void begin_tile(const Region& r);
-  // The statistics the tile's next GroupNorm normalises x with.
-  vae_bands::GroupStats stats(const Tensor& x, int groups, float eps);
+  // The statistics the tile's next GroupNorm normalises x with ([groups, 2] (mean, inv_std), as
+  // ops::group_norm_stats).
+  Tensor stats(const ops::Context& c, const Tensor& x, int groups, float eps);
   // True once a collecting tile has passed GroupNorm exact(): the caller abandons the tile.
   bool stopped() const { return stopped_; }
   void finish_pass();
-  size_t exact() const { return mean_.size(); }
+  size_t exact() const { return exact_.size(); }
 
  private:
   Region region_;
   size_t layer_ = 0;
   bool collecting_ = false, stopped_ = false;
-  std::vector<double> sums_;                     // sum, sum of squares per group
-  double count_ = 0;                             // elements per group
-  std::vector<std::vector<double>> mean_, var_;  // per exact GroupNorm, per group
+  Tensor moments_;             // [groups, 3] F64: Σx, Σx², count over the owned pixels so far
+  std::vector<Tensor> exact_;  // per exact GroupNorm: its whole-image moments
 };
 
 }  // namespace ovis

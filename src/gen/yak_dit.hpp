@@ -9,6 +9,8 @@
 #include "gen/token_refiner.hpp"
 #include "io/config.hpp"
 #include "io/weight_binder.hpp"
+#include "nn/layers.hpp"
+#include "ops/ops.hpp"
 
 namespace ovis {
 
@@ -19,7 +21,7 @@ struct DitTrace {
   Tensor cls_y;          // [1, hidden]  refiner CLS output
   Tensor vector_in_out;  // [1, hidden]
   Tensor vec;            // [1, hidden]  time_in_out + vector_in_out
-  Tensor pe;             // [L + N', head_dim/2, 2, 2] rotation matrices, order [txt; img(; cond)]
+  ops::RopeTable pe;     // cos/sin [L + N', head_dim/2], order [txt; img(; cond)]
   std::vector<Tensor> double_img, double_txt;  // per double block: [N', hidden], [L, hidden]
   std::vector<Tensor> single_out;              // per single block: [L + N', hidden]
   Tensor final_layer_out;                      // [N', out_channels] (cond tokens included)
@@ -35,7 +37,7 @@ struct DitText {
 class YakDiT {
  public:
   // Binds every tensor under "visual_generator.backbone." with its shape from cfg.
-  static YakDiT load(WeightBinder& wb, const DitConfig& cfg);
+  static YakDiT load(WeightBinder& wb, const ops::Context& ctx, const DitConfig& cfg);
 
   // img [N, in_channels] packed latents, img_ids [N, 3]; txt [L, context_in_dim] (LLM
   // condition); t in [0, 1]. For editing, cond_img [N2, in_channels] and cond_ids [N2, 3] are
@@ -52,22 +54,23 @@ class YakDiT {
                  DitTrace* trace = nullptr) const;
 
   const DitConfig& config() const { return cfg_; }
+  const ops::Context& context() const { return ctx_; }
 
  private:
   struct Attn {
-    gen::Linear qkv, proj;
+    nn::Linear qkv, proj;
     gen::QkNorm norm;
   };
   struct Mlp {
-    gen::Linear fc1, fc2;  // Linear, GELU(tanh), Linear
+    nn::Linear fc1, fc2;  // Linear, GELU(tanh), Linear
   };
   struct DoubleBlock {
-    gen::Linear img_mod, txt_mod;  // 9·hidden (TriModulation), 6·hidden
+    nn::Linear img_mod, txt_mod;  // 9·hidden (TriModulation), 6·hidden
     Attn img_attn, img_self_attn, txt_attn;
     Mlp img_mlp, txt_mlp;
   };
   struct SingleBlock {
-    gen::Linear mod, linear1, linear2;
+    nn::Linear mod, linear1, linear2;
     gen::QkNorm norm;
   };
   // Per-forward modulation vectors (each a [1, k·hidden] row), computed once from SiLU(vec).
@@ -77,20 +80,24 @@ class YakDiT {
   };
 
   Modulations modulations(const Tensor& vec) const;
-  void double_block(const DoubleBlock& b, const float* img_mod, const float* txt_mod, Tensor& img,
-                    Tensor& txt, const RopeTable& pe_txt, const RopeTable& pe_img) const;
-  void single_block(const SingleBlock& b, const float* mod, Tensor& x, const RopeTable& pe) const;
+  void double_block(const DoubleBlock& b, const Tensor& img_mod, const Tensor& txt_mod, Tensor& img,
+                    Tensor& txt, const ops::RopeTable& pe_txt, const ops::RopeTable& pe_img) const;
+  void single_block(const SingleBlock& b, const Tensor& mod, Tensor& x,
+                    const ops::RopeTable& pe) const;
   Tensor mlp(const Mlp& m, const Tensor& x) const;
 
+  ops::Context ctx_;
   DitConfig cfg_;
   int64_t hidden_ = 0, head_dim_ = 0, mlp_hidden_ = 0;
   int heads_ = 0;
-  gen::Linear img_in_;
+  nn::Linear img_in_;
   gen::MlpEmbedder time_in_, vector_in_;
   TokenRefiner txt_in_;
   std::vector<DoubleBlock> double_blocks_;
   std::vector<SingleBlock> single_blocks_;
-  gen::Linear final_ada_, final_linear_;
+  nn::Linear final_ada_, final_linear_;
+  nn::LayerNorm norm_;   // the blocks' non-affine LayerNorm (eps 1e-6, §9.2)
+  ops::RopeFreqs rope_;  // §7.8
 };
 
 }  // namespace ovis

@@ -605,7 +605,7 @@ void write_image(const std::string& path, const Image& img, const TextChunks& te
 
 Tensor image_to_tensor_u8(const Image& img) {
   Tensor t = Tensor::empty({img.height, img.width, 3}, DType::U8);
-  if (!img.rgb.empty()) std::memcpy(t.raw(), img.rgb.data(), img.rgb.size());
+  if (!img.rgb.empty()) std::memcpy(t.mutable_raw(), img.rgb.data(), img.rgb.size());
   return t;
 }
 

@@ -104,8 +104,9 @@ Tensor SafetensorsFile::tensor(const std::string& name) const {
   auto it = entries_.find(name);
   if (it == entries_.end()) fail(path_, ": missing tensor '", name, "'");
   const SafetensorsEntry& e = it->second;
-  char* p = static_cast<char*>(map_) + data_offset_ + e.begin;
-  return Tensor::view(p, e.shape, e.dtype, std::static_pointer_cast<void>(self_.lock()));
+  const char* p = static_cast<const char*>(map_) + data_offset_ + e.begin;
+  // Read-only: the mapping is the checkpoint file itself.
+  return Tensor::host_view(p, e.shape, e.dtype, std::static_pointer_cast<const void>(self_.lock()));
 }
 
 TensorStore TensorStore::open_files(const std::vector<std::string>& paths) {

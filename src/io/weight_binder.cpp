@@ -31,7 +31,7 @@ Tensor synthetic_tensor(const std::string& name, const Shape& shape, uint64_t se
   const float amp =
       is_norm ? 0.05f : std::sqrt(3.0f / float(fan_in)) * (shape.size() == 1 ? 0.1f : 1.0f);
   const float base = is_norm ? 1.0f : 0.0f;
-  uint16_t* p = t.data<uint16_t>();
+  uint16_t* p = t.mutable_data<uint16_t>();
   const uint64_t s0 = seed ^ hash_name(name);
   constexpr int64_t kChunk = 1 << 16;
 #pragma omp parallel for schedule(static)

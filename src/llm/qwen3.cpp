@@ -4,6 +4,7 @@
 #include <string>
 
 #include "core/error.hpp"
+#include "nn/rope.hpp"
 #include "ops/ops.hpp"
 
 namespace ovis {
@@ -29,166 +30,158 @@ void check_config(const LlmConfig& c) {
 
 }  // namespace
 
-Qwen3 Qwen3::load(WeightBinder& wb, const LlmConfig& cfg) {
+Qwen3 Qwen3::load(WeightBinder& wb, const ops::Context& ctx, const LlmConfig& cfg) {
   check_config(cfg);
   Qwen3 m;
+  m.ctx_ = ctx;
   m.cfg_ = cfg;
   const int64_t hidden = cfg.hidden_size, q_width = int64_t(cfg.num_heads) * cfg.head_dim,
                 kv_width = int64_t(cfg.num_kv_heads) * cfg.head_dim, inter = cfg.intermediate_size,
                 D = cfg.head_dim;
+  const float eps = cfg.rms_norm_eps;
   const std::string p = "llm.model.";
-  m.embed_tokens_ = wb.get(p + "embed_tokens.weight", {cfg.vocab_size, hidden});
-  m.final_norm_ = ops::weight_f32(wb.get(p + "norm.weight", {hidden}));
+  m.embed_tokens_ = nn::bind_stored(wb, ctx, p + "embed_tokens.weight", {cfg.vocab_size, hidden});
+  m.final_norm_ = nn::RmsNorm::bind(wb, ctx, p + "norm.weight", hidden, eps);
   m.layers_.resize(cfg.num_layers);
   for (int i = 0; i < cfg.num_layers; ++i) {
     const std::string lp = p + "layers." + std::to_string(i) + ".";
     Layer& L = m.layers_[i];
-    L.input_norm = ops::weight_f32(wb.get(lp + "input_layernorm.weight", {hidden}));
-    L.post_norm = ops::weight_f32(wb.get(lp + "post_attention_layernorm.weight", {hidden}));
-    L.q_norm = ops::weight_f32(wb.get(lp + "self_attn.q_norm.weight", {D}));
-    L.k_norm = ops::weight_f32(wb.get(lp + "self_attn.k_norm.weight", {D}));
-    L.q_proj = wb.get(lp + "self_attn.q_proj.weight", {q_width, hidden});
-    L.k_proj = wb.get(lp + "self_attn.k_proj.weight", {kv_width, hidden});
-    L.v_proj = wb.get(lp + "self_attn.v_proj.weight", {kv_width, hidden});
-    L.o_proj = wb.get(lp + "self_attn.o_proj.weight", {hidden, q_width});
-    L.gate_proj = wb.get(lp + "mlp.gate_proj.weight", {inter, hidden});
-    L.up_proj = wb.get(lp + "mlp.up_proj.weight", {inter, hidden});
-    L.down_proj = wb.get(lp + "mlp.down_proj.weight", {hidden, inter});
+    L.input_norm = nn::RmsNorm::bind(wb, ctx, lp + "input_layernorm.weight", hidden, eps);
+    L.post_norm = nn::RmsNorm::bind(wb, ctx, lp + "post_attention_layernorm.weight", hidden, eps);
+    L.q_norm = nn::RmsNorm::bind(wb, ctx, lp + "self_attn.q_norm.weight", D, eps);
+    L.k_norm = nn::RmsNorm::bind(wb, ctx, lp + "self_attn.k_norm.weight", D, eps);
+    L.q_proj = nn::Linear::bind(wb, ctx, lp + "self_attn.q_proj", q_width, hidden, false);
+    L.k_proj = nn::Linear::bind(wb, ctx, lp + "self_attn.k_proj", kv_width, hidden, false);
+    L.v_proj = nn::Linear::bind(wb, ctx, lp + "self_attn.v_proj", kv_width, hidden, false);
+    L.o_proj = nn::Linear::bind(wb, ctx, lp + "self_attn.o_proj", hidden, q_width, false);
+    L.gate_proj = nn::Linear::bind(wb, ctx, lp + "mlp.gate_proj", inter, hidden, false);
+    L.up_proj = nn::Linear::bind(wb, ctx, lp + "mlp.up_proj", inter, hidden, false);
+    L.down_proj = nn::Linear::bind(wb, ctx, lp + "mlp.down_proj", hidden, inter, false);
   }
   // Spec §8.1: the head is tied to embed_tokens; transformers does not save the duplicate.
-  const std::string head = "llm.lm_head.weight";
-  if (wb.has(head) && !cfg.tie_word_embeddings) {
-    m.lm_head_ = wb.get(head, {cfg.vocab_size, hidden});
+  const std::string head = "llm.lm_head";
+  if (wb.has(head + ".weight") && !cfg.tie_word_embeddings) {
+    m.lm_head_ = nn::Linear::bind(wb, ctx, head, cfg.vocab_size, hidden, false);
   } else {
-    if (wb.has(head)) wb.ignore(head);
-    m.lm_head_ = m.embed_tokens_;
+    if (wb.has(head + ".weight")) wb.ignore(head + ".weight");
+    m.lm_head_ = nn::Linear::from(ctx, m.embed_tokens_, nullptr);
   }
-  // HF default RoPE: inv_freq = 1 / theta^(float(2j) / dim), all in fp32 (spec §6).
-  m.inv_freq_.resize(D / 2);
-  const float theta = float(cfg.rope_theta);
-  for (int64_t j = 0; j < D / 2; ++j)
-    m.inv_freq_[j] = 1.0f / std::pow(theta, float(2 * j) / float(D));
+  m.rope_ = nn::rope_freqs_1d(cfg.rope_theta, int(D), ctx.precision == ops::Precision::BF16);
   return m;
 }
 
 Tensor Qwen3::embed(const std::vector<int64_t>& ids) const {
-  return ops::embedding(embed_tokens_, ids);
+  return ops::embedding(ctx_, embed_tokens_, ids);
 }
 
 KvCache Qwen3::make_cache(int64_t max_tokens) const {
-  return KvCache(cfg_.num_layers, max_tokens, int64_t(cfg_.num_kv_heads) * cfg_.head_dim);
+  return KvCache(ctx_, cfg_.num_layers, max_tokens, int64_t(cfg_.num_kv_heads) * cfg_.head_dim);
 }
 
-void Qwen3::rope_tables(int64_t start, int64_t L, Tensor* cos, Tensor* sin) const {
-  const int64_t half = int64_t(inv_freq_.size());
-  *cos = Tensor::empty({L, half});
-  *sin = Tensor::empty({L, half});
-  // Spec §6, §9.1: the reference casts cos/sin to bf16 before multiplying bf16 q/k.
-  const bool round = ops::precision() == ops::Precision::BF16;
-  float* c = cos->f32();
-  float* s = sin->f32();
-  for (int64_t l = 0; l < L; ++l)
-    for (int64_t j = 0; j < half; ++j) {
-      const float angle = float(start + l) * inv_freq_[j];
-      float cv = std::cos(angle), sv = std::sin(angle);
-      if (round) {
-        cv = round_bf16(cv);
-        sv = round_bf16(sv);
-      }
-      c[l * half + j] = cv;
-      s[l * half + j] = sv;
-    }
-}
-
-void Qwen3::run_layer(int index, Tensor& x, const Tensor& cos, const Tensor& sin,
-                      KvCache* cache) const {
+void Qwen3::run_layer(int index, Tensor& x, const ops::RopeTable& rope, KvCache* cache,
+                      const Tensor* pos) const {
+  const ops::Context& c = ctx_;
   const Layer& w = layers_[index];
   const int64_t L = x.dim(0), D = cfg_.head_dim;
   const int H = cfg_.num_heads, Hkv = cfg_.num_kv_heads;
-  const float eps = cfg_.rms_norm_eps;
 
   // Attention block. q/k/v are three GEMVs at decode; a fused [q;k;v] weight would save two
   // passes over the (small) activation and two thread fork/joins per layer.
-  Tensor xn = ops::rms_norm(x, &w.input_norm, eps);
-  Tensor q = ops::linear(xn, w.q_proj);
-  Tensor k = ops::linear(xn, w.k_proj);
-  Tensor v = ops::linear(xn, w.v_proj);
+  const Tensor xn = w.input_norm(c, x);
+  Tensor q = w.q_proj(c, xn);
+  Tensor k = w.k_proj(c, xn);
+  const Tensor v = w.v_proj(c, xn);
   // Spec §6: q_norm/k_norm are RMSNorms over head_dim, per head, before RoPE.
-  q = ops::rms_norm(q.reshape({L * H, D}), &w.q_norm, eps).reshape({L, H * D});
-  k = ops::rms_norm(k.reshape({L * Hkv, D}), &w.k_norm, eps).reshape({L, Hkv * D});
-  ops::rope_(q, H, cos, sin, ops::RopeLayout::HalfSplit);
-  ops::rope_(k, Hkv, cos, sin, ops::RopeLayout::HalfSplit);
+  q = w.q_norm(c, q.reshape({L * H, D})).reshape({L, H * D});
+  k = w.k_norm(c, k.reshape({L * Hkv, D})).reshape({L, Hkv * D});
+  ops::rope_(c, q, H, rope, ops::RopeLayout::HalfSplit);
+  ops::rope_(c, k, Hkv, rope, ops::RopeLayout::HalfSplit);
   const float scale = 1.0f / std::sqrt(float(D));
-  // Long prompts: attention is O(L^2 * head_dim) per head (tiled, AMX in bf16 mode); at ~1k
-  // tokens (one image prompt) its FLOPs are ~8% of the layer GEMMs'.
+  // Long prompts: attention is O(L^2 * head_dim) per head (tiled); at ~1k tokens (one image
+  // prompt) its FLOPs are ~8% of the layer GEMMs'.
   Tensor attn;
-  if (cache) {
+  if (cache && pos) {
+    ops::copy_rows_at_(c, cache->key_storage(index), k, *pos);
+    ops::copy_rows_at_(c, cache->value_storage(index), v, *pos);
+    attn = ops::attention_at(c, q, cache->key_storage(index), cache->value_storage(index), *pos, H,
+                             Hkv, scale);
+  } else if (cache) {
     cache->write(index, k, v);
     const int64_t end = cache->size() + L;
-    attn = ops::attention(q, cache->keys(index, end), cache->values(index, end), H, Hkv, scale,
+    attn = ops::attention(c, q, cache->keys(index, end), cache->values(index, end), H, Hkv, scale,
                           /*causal=*/true);
   } else {
-    attn = ops::attention(q, k, v, H, Hkv, scale, /*causal=*/true);
+    attn = ops::attention(c, q, k, v, H, Hkv, scale, /*causal=*/true);
   }
-  ops::add_(x, ops::linear(attn, w.o_proj));
+  ops::add_(c, x, w.o_proj(c, attn));
 
   // SwiGLU MLP.
-  Tensor hn = ops::rms_norm(x, &w.post_norm, eps);
-  Tensor act = ops::swiglu(ops::linear(hn, w.gate_proj), ops::linear(hn, w.up_proj));
-  ops::add_(x, ops::linear(act, w.down_proj));
+  const Tensor hn = w.post_norm(c, x);
+  const Tensor act = ops::swiglu(c, w.gate_proj(c, hn), w.up_proj(c, hn));
+  ops::add_(c, x, w.down_proj(c, act));
 }
 
 void Qwen3::check_embeds(const Tensor& embeds) const {
-  if (embeds.dtype() != DType::F32 || embeds.ndim() != 2 || embeds.dim(1) != cfg_.hidden_size ||
-      embeds.dim(0) < 1)
-    fail("Qwen3: input embeddings must be f32 [L >= 1, ", cfg_.hidden_size, "], got ",
-         dtype_name(embeds.dtype()), " ", shape_str(embeds.shape()));
+  if (embeds.dtype() != ctx_.act_dtype() || embeds.ndim() != 2 ||
+      embeds.dim(1) != cfg_.hidden_size || embeds.dim(0) < 1)
+    fail("Qwen3: input embeddings must be ", dtype_name(ctx_.act_dtype()), " [L >= 1, ",
+         cfg_.hidden_size, "], got ", dtype_name(embeds.dtype()), " ", shape_str(embeds.shape()));
+}
+
+void Qwen3::check_cache(const KvCache& cache) const {
+  if (cache.layers() != cfg_.num_layers ||
+      cache.kv_width() != int64_t(cfg_.num_kv_heads) * cfg_.head_dim)
+    fail("Qwen3: KV cache was not made for this model (use Qwen3::make_cache)");
 }
 
 Tensor Qwen3::forward(const Tensor& embeds, KvCache& cache, LlmTrace* trace) const {
   check_embeds(embeds);
   const int64_t L = embeds.dim(0), start = cache.size();
-  if (cache.layers() != cfg_.num_layers ||
-      cache.kv_width() != int64_t(cfg_.num_kv_heads) * cfg_.head_dim)
-    fail("Qwen3: KV cache was not made for this model (use Qwen3::make_cache)");
+  check_cache(cache);
   if (start + L > cache.capacity())
     fail("KV cache full: ", start, " + ", L, " tokens exceed its capacity of ", cache.capacity());
-  Tensor cos, sin;
-  rope_tables(start, L, &cos, &sin);
+  const ops::RopeTable rope = ops::rope_table(ctx_, start, L, rope_);
   if (trace) trace->layer_out.clear();
   Tensor x = embeds.clone();
   for (int i = 0; i < cfg_.num_layers; ++i) {
-    run_layer(i, x, cos, sin, &cache);
+    run_layer(i, x, rope, &cache);
     if (trace) trace->layer_out.push_back(x.clone());
   }
   cache.advance(L);
-  Tensor out = ops::rms_norm(x, &final_norm_, cfg_.rms_norm_eps);
+  Tensor out = final_norm_(ctx_, x);
   if (trace) trace->final_norm = out.clone();
   return out;
 }
 
+Tensor Qwen3::decode_step(const Tensor& token, const Tensor& pos, KvCache& cache) const {
+  check_cache(cache);
+  const ops::RopeTable rope = ops::rope_table_at(ctx_, pos, 1, rope_);
+  Tensor x = ops::embedding(ctx_, embed_tokens_, token);
+  for (int i = 0; i < cfg_.num_layers; ++i) run_layer(i, x, rope, &cache, &pos);
+  return logits(final_norm_(ctx_, x));
+}
+
 Tensor Qwen3::logits(const Tensor& hidden) const {
-  if (hidden.dtype() != DType::F32 || hidden.dim(-1) != cfg_.hidden_size)
-    fail("Qwen3::logits: hidden states must be f32 [rows, ", cfg_.hidden_size, "], got ",
+  if (hidden.dtype() != ctx_.act_dtype() || hidden.dim(-1) != cfg_.hidden_size)
+    fail("Qwen3::logits: hidden states must be [rows, ", cfg_.hidden_size, "], got ",
          shape_str(hidden.shape()));
   // Decode hot spot: the tied head streams the whole [vocab, hidden] table for every token
   // (151936 x 2048 bf16 = 622 MB, ~18% of Qwen3-1.7B's per-token weight traffic).
-  return ops::linear(hidden, lm_head_);
+  return lm_head_(ctx_, hidden);
 }
 
 Tensor Qwen3::condition(const Tensor& embeds) const {
   check_embeds(embeds);
   const int64_t L = embeds.dim(0);
-  Tensor cos, sin;
-  rope_tables(0, L, &cos, &sin);
+  const ops::RopeTable rope = ops::rope_table(ctx_, 0, L, rope_);
   Tensor x = embeds.clone();
   Tensor last_input;
   for (int i = 0; i < cfg_.num_layers; ++i) {
     if (i == cfg_.num_layers - 1) last_input = x.clone();
-    run_layer(i, x, cos, sin, nullptr);
+    run_layer(i, x, rope, nullptr);
   }
   // Spec §7.1: hidden_states[-1] (normed) first, then hidden_states[-2] (raw residual).
-  return ops::concat_cols({ops::rms_norm(x, &final_norm_, cfg_.rms_norm_eps), last_input});
+  return ops::concat_cols(ctx_, {final_norm_(ctx_, x), last_input});
 }
 
 }  // namespace ovis

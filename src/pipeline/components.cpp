@@ -5,16 +5,17 @@
 
 namespace ovis {
 
-Components::Components(const std::string& d)
+Components::Components(const std::string& d, const ops::Context& c)
     : dir(d),
+      ctx(c),
       cfg(load_model_config(d)),
       tok(Tokenizer::from_dir(d)),
       store(TensorStore::open_dir(d)),
       binder(store),
-      vt(VisualTokenizer::load(binder, cfg)),
-      llm(Qwen3::load(binder, cfg.llm)),
-      dit(YakDiT::load(binder, cfg.dit)),
-      vae(Vae::load(binder, cfg.vae)) {
+      vt(VisualTokenizer::load(binder, c, cfg)),
+      llm(Qwen3::load(binder, c, cfg.llm)),
+      dit(YakDiT::load(binder, c, cfg.dit)),
+      vae(Vae::load(binder, c, cfg.vae)) {
   binder.check_no_extra({"llm.", "visual_tokenizer.", "vte.", "visual_generator."});
   if (tok.vocab_size() > cfg.llm.vocab_size)
     fail(d, "/tokenizer.json: ", tok.vocab_size(), " tokens exceed llm_config.vocab_size ",

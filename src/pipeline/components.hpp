@@ -10,16 +10,19 @@
 #include "io/safetensors.hpp"
 #include "io/weight_binder.hpp"
 #include "llm/qwen3.hpp"
+#include "ops/backend.hpp"
 #include "text/tokenizer.hpp"
 #include "vision/visual_tokenizer.hpp"
 
 namespace ovis {
 
 struct Components {
-  explicit Components(const std::string& dir);
+  // Loads everything onto `ctx` (whose backend must outlive the components).
+  Components(const std::string& dir, const ops::Context& ctx);
   Components(const Components&) = delete;
 
   std::string dir;
+  ops::Context ctx;
   ModelConfig cfg;
   Tokenizer tok;
   TensorStore store;

@@ -6,9 +6,9 @@
 
 #include "core/error.hpp"
 #include "core/timer.hpp"
+#include "gen/denoise.hpp"
 #include "gen/latents.hpp"
 #include "gen/rng.hpp"
-#include "gen/sampler.hpp"
 #include "gen/schedule.hpp"
 #include "gen/vae.hpp"
 #include "gen/yak_dit.hpp"
@@ -17,7 +17,9 @@
 #include "io/weight_binder.hpp"
 #include "llm/kv_cache.hpp"
 #include "llm/qwen3.hpp"
-#include "llm/sampler.hpp"
+#include "llm/token_decoder.hpp"
+#include "llm/token_sampler.hpp"
+#include "ops/backend.hpp"
 #include "ops/ops.hpp"
 #include "ovis/ovis.hpp"
 #include "pipeline/chat_prompt.hpp"
@@ -53,25 +55,31 @@ void report(const ProgressFn& fn, const CancelFn& cancel, const std::string& sta
   check_cancel(cancel);
 }
 
-// Transitional: the precision and thread count are applied around each task until the
-// backend context carries them.
-Precision resolve_precision(Precision p) {
-  return p == Precision::Auto ? ops::default_precision() : p;
+Device resolve_device(const std::string& name) {
+  return name == "auto" ? ops::default_device() : Device::parse(name);
+}
+
+std::unique_ptr<ops::Backend> make_backend(const LoadOptions& o) {
+  ops::BackendOptions bo;
+  bo.threads = o.threads;
+  return ops::make_backend(resolve_device(o.device), bo);
 }
 
 class OvisPipeline final : public Pipeline {
  public:
   OvisPipeline(const std::string& dir, const LoadOptions& o)
-      : precision_(resolve_precision(o.precision)), threads_(o.threads), c_(dir) {
-    if (o.device != "auto" && o.device != "cpu")
-      fail("--device ", o.device, ": this build has only the cpu backend");
-  }
+      : backend_(make_backend(o)),
+        ctx_{backend_.get(), ops::resolve(o.precision, backend_->device())},
+        c_(dir, ctx_) {}
 
   const std::string& model_dir() const override { return c_.dir; }
-  std::string device_name() const override { return "cpu"; }
-  Precision precision() const override { return precision_; }
-  int threads() const override { return ops::num_threads(); }
-  MemoryStats memory() const override { return {}; }
+  std::string device_name() const override { return backend_->device().str(); }
+  Precision precision() const override { return ctx_.precision; }
+  int threads() const override { return backend_->threads(); }
+  MemoryStats memory() const override {
+    const AllocatorStats s = backend_->allocator().stats();
+    return {s.in_use, s.peak, s.cached};
+  }
 
   AskResult ask(const AskRequest& req) override {
     if (req.prompt.empty() && req.images.empty()) fail("empty prompt: give -p TEXT and/or --image");
@@ -89,8 +97,6 @@ class OvisPipeline final : public Pipeline {
   }
 
   AskResult chat(const ChatRequest& req) override {
-    const ops::PrecisionScope scope(precision_);
-    ops::set_num_threads(threads_);
     if (req.max_new_tokens <= 0) fail("--max-tokens must be positive");
     check_cancel(req.should_cancel);
     AskResult res;
@@ -119,13 +125,17 @@ class OvisPipeline final : public Pipeline {
     res.prefill_s = t.seconds();
 
     t.reset();
-    Sampler sampler(req.sampling);
+    TokenSampler sampler(req.sampling);
     TextStreamer streamer(c_.tok, req.stop, req.on_text);
     const int64_t vocab = logits.dim(-1);
+    // Greedy steps pick the token on the device (TokenSampler's rule); sampling reads the row.
+    const bool greedy = req.sampling.temperature == 0 || req.sampling.top_k == 1;
+    TokenDecoder decoder(c_.llm, cache, greedy);
+    // Host sync point: the first token, from the prefill's last row of logits.
+    int64_t next = sampler.sample(host_logits(logits).f32(), vocab);
     res.finish_reason = FinishReason::Length;
     for (int i = 0; i < req.max_new_tokens; ++i) {
       check_cancel(req.should_cancel);
-      const int64_t next = sampler.sample(logits.f32(), vocab);
       if (next == c_.eos_id) {
         res.finish_reason = FinishReason::Stop;
         break;
@@ -136,8 +146,9 @@ class OvisPipeline final : public Pipeline {
         break;
       }
       if (i + 1 == req.max_new_tokens) break;
-      Tensor h = c_.llm.forward(c_.llm.embed({next}), cache);
-      logits = c_.llm.logits(h);
+      // Host sync point: sampling reads the logits row on the host.
+      next = greedy ? decoder.next_greedy(next)
+                    : sampler.sample(decoder.next_logits(next).f32(), vocab);
     }
     streamer.push(res.tokens, true);
     res.decode_s = t.seconds();
@@ -146,8 +157,6 @@ class OvisPipeline final : public Pipeline {
   }
 
   ImageResult generate(const GenerateRequest& req) override {
-    const ops::PrecisionScope scope(precision_);
-    ops::set_num_threads(threads_);
     if (req.prompt.empty()) fail("empty prompt: -p TEXT is required");
     check_steps(req.steps);
     check_size(req.width, req.height);
@@ -156,7 +165,7 @@ class OvisPipeline final : public Pipeline {
     if (W != req.width || H != req.height)
       res.warnings.push_back(str("size ", req.width, "x", req.height,
                                  " is not a multiple of 16; generating ", W, "x", H));
-    Tensor noise = initial_noise(req.init_noise, req.seed, H, W);  // validated before any work
+    Tensor noise = initial_noise(req.init_noise, req.seed, req.rng, H, W);  // validated first
     Timer t;
     // spec §7.2: T2I conditions on a blank white image of the requested size.
     const Image white = Image::filled(req.width, req.height, 255, 255, 255);
@@ -169,8 +178,8 @@ class OvisPipeline final : public Pipeline {
     res.condition_s = t.seconds();
 
     t.reset();
-    Tensor img = pack_latents(noise);
-    Tensor ids = latent_ids(H / 16, W / 16, 0.0f);
+    const Tensor img = pack_latents(ctx_, ops::upload(ctx_, noise));
+    const Tensor ids = latent_ids(ctx_, H / 16, W / 16, 0.0f);
     std::vector<float> ts = flow_schedule(req.steps, img.dim(0), c_.cfg.dit);
     Tensor out = denoise_t2i(c_.dit, img, ids, cond, uncond, ts, req.cfg_scale,
                              step_reporter(req.on_progress, cancel, "denoise", t));
@@ -180,8 +189,6 @@ class OvisPipeline final : public Pipeline {
   }
 
   ImageResult edit(const EditRequest& req) override {
-    const ops::PrecisionScope scope(precision_);
-    ops::set_num_threads(threads_);
     if (req.instruction.empty()) fail("empty prompt: -p INSTRUCTION is required");
     if (req.input.empty()) fail("edit needs an input image (-i)");
     check_steps(req.steps);
@@ -191,7 +198,7 @@ class OvisPipeline final : public Pipeline {
     if (W != req.input.width || H != req.input.height)
       res.warnings.push_back(str("input ", req.input.width, "x", req.input.height, " is edited at ",
                                  W, "x", H, " (multiple of 32, reference size rule)"));
-    Tensor noise = initial_noise(req.init_noise, req.seed, H, W);  // validated before any work
+    Tensor noise = initial_noise(req.init_noise, req.seed, req.rng, H, W);  // validated first
     Timer t;
     const Image resized = resize_bicubic(req.input, W, H);
     const Image white = Image::filled(W, H, 255, 255, 255);
@@ -207,16 +214,15 @@ class OvisPipeline final : public Pipeline {
     ConditionImage ci = process_image_aspectratio(resized, W, H);
     Vae::Posterior post = c_.vae.encode(ci.vae_pixel_values);
     Tensor z = post.mean;
-    if (c_.cfg.vae.has_shift)
-      for (int64_t i = 0; i < z.numel(); ++i) z.f32()[i] -= c_.cfg.vae.shift_factor;
-    ops::scale_(z, c_.cfg.vae.scaling_factor);
-    Tensor cond_latents = pack_latents(z);
-    Tensor cond_ids = latent_ids(H / 16, W / 16, 1.0f);
+    if (c_.cfg.vae.has_shift) ops::affine_(ctx_, z, 1.0f, -c_.cfg.vae.shift_factor);
+    ops::scale_(ctx_, z, c_.cfg.vae.scaling_factor);
+    const Tensor cond_latents = pack_latents(ctx_, z);
+    const Tensor cond_ids = latent_ids(ctx_, H / 16, W / 16, 1.0f);
     res.condition_s = t.seconds();
 
     t.reset();
-    Tensor img = pack_latents(noise);
-    Tensor ids = latent_ids(H / 16, W / 16, 0.0f);
+    const Tensor img = pack_latents(ctx_, ops::upload(ctx_, noise));
+    const Tensor ids = latent_ids(ctx_, H / 16, W / 16, 0.0f);
     std::vector<float> ts = flow_schedule(req.steps, img.dim(0), c_.cfg.dit);
     Tensor out = denoise_edit(c_.dit, img, ids, cond_txt, no_txt, no_both, cond_latents, cond_ids,
                               ts, req.cfg_scale, req.img_cfg_scale,
@@ -240,8 +246,12 @@ class OvisPipeline final : public Pipeline {
     return build_condition(c_, query, image, W, H);
   }
 
-  Tensor initial_noise(const std::optional<HostTensor>& given, uint64_t seed, int H, int W) const {
+  // Host or device tensor [latent_channels, H/8, W/8] (ops::upload takes either).
+  Tensor initial_noise(const std::optional<HostTensor>& given, uint64_t seed, NoiseRng rng, int H,
+                       int W) const {
     const Shape want{c_.cfg.vae.latent_channels, H / 8, W / 8};
+    // spec §7.3, §9.6: the reference draws [1, C, H/8, W/8]; the same elements in the same order.
+    if (!given && rng == NoiseRng::TorchCuda) return ops::randn_torch_cuda(ctx_, want, seed);
     if (!given) return gaussian_noise(want, seed);
     if (int64_t(given->data.size()) != shape_numel(given->shape))
       fail("--init-noise: ", given->data.size(), " values for shape ", shape_str(given->shape));
@@ -262,30 +272,33 @@ class OvisPipeline final : public Pipeline {
     };
   }
 
+  // Host sync point: a row of logits as f32 on the host.
+  static Tensor host_logits(const Tensor& logits) {
+    const Tensor h = logits.to(Device::cpu());
+    return h.dtype() == DType::F32 ? h : h.to_f32();
+  }
+
   void finish(const Tensor& packed, int H, int W, const ProgressFn& progress,
               const CancelFn& cancel, ImageResult& res) {
     Timer t;
     report(progress, cancel, "vae decode", 0, 1, t);
-    Tensor z = unpack_latents(packed, c_.cfg.vae.latent_channels, H / 8, W / 8);
+    Tensor z = unpack_latents(ctx_, packed, c_.cfg.vae.latent_channels, H / 8, W / 8);
     // spec §7.11: z / scaling (+ shift when the config has one).
-    ops::scale_(z, 1.0f / c_.cfg.vae.scaling_factor);
-    if (c_.cfg.vae.has_shift)
-      for (int64_t i = 0; i < z.numel(); ++i) z.f32()[i] += c_.cfg.vae.shift_factor;
-    // spec §9.1: the reference decodes in fp32 (CUDA autocast) even when the rest runs in bf16.
-    Tensor x;
-    {
-      ops::PrecisionScope fp32(ops::Precision::F32);
-      x = c_.vae.decode_auto(z);
-    }
-    res.image = image_from_tensor_u8(image_to_u8(x));
+    ops::scale_(ctx_, z, 1.0f / c_.cfg.vae.scaling_factor);
+    if (c_.cfg.vae.has_shift) ops::affine_(ctx_, z, 1.0f, c_.cfg.vae.shift_factor);
+    // spec §9.1: the VAE decodes in fp32 (its own context) even when the rest runs in bf16.
+    const Tensor x = c_.vae.decode_auto(z);
+    // Host sync point: the final image.
+    res.image =
+        image_from_tensor_u8(ops::image_to_u8(c_.vae.decode_context(), x).to(Device::cpu()));
     res.width = W;
     res.height = H;
     res.decode_s = t.seconds();
     if (progress) progress(ProgressEvent{"vae decode", 1, 1, t.seconds()});
   }
 
-  Precision precision_;
-  int threads_;
+  std::unique_ptr<ops::Backend> backend_;
+  ops::Context ctx_;
   Components c_;
 };
 

@@ -8,6 +8,8 @@
 #include "core/tensor.hpp"
 #include "io/config.hpp"
 #include "io/weight_binder.hpp"
+#include "nn/layers.hpp"
+#include "ops/ops.hpp"
 #include "vision/vision_trace.hpp"
 
 namespace ovis {
@@ -16,14 +18,15 @@ class AimV2 {
  public:
   // Binds `<prefix>preprocessor.*` and `<prefix>trunk.blocks.*` (prefix e.g.
   // "visual_tokenizer.backbone."); `trunk.post_trunk_norm` is marked as known but unused (§4.4).
-  static AimV2 load(WeightBinder& wb, const VisionConfig& cfg, const std::string& prefix);
+  static AimV2 load(WeightBinder& wb, const ops::Context& ctx, const VisionConfig& cfg,
+                    const std::string& prefix);
 
   // pixel rows [M, C*p*p] -> RMSNorm(conv(x)) [M, hidden]; rows are independent (§4.3).
   Tensor patch_embed(const Tensor& pixel_values) const;
   // The position embedding resized to grid_h x grid_w, in merge order: [grid_h*grid_w, hidden].
   Tensor pos_embed(int grid_h, int grid_w) const;
   // RoPE tables of the merge-ordered grid: cos and sin [grid_h*grid_w, head_dim/2] (§4.4).
-  void rope_tables(int grid_h, int grid_w, Tensor* cos, Tensor* sin) const;
+  ops::RopeTable rope_tables(int grid_h, int grid_w) const;
   // The blocks on x [grid_h*grid_w, hidden] (not modified); returns the last block's output,
   // i.e. hidden_states[-1], before post_trunk_norm. layer_out (if non-null) gets every block's.
   Tensor trunk(const Tensor& x, int grid_h, int grid_w,
@@ -36,14 +39,15 @@ class AimV2 {
 
  private:
   struct Block {
-    Tensor norm_1, qkv_w, qkv_b, proj_w, proj_b;
-    Tensor norm_2, fc1_w, fc1_b, fc2_w, fc2_b, fc3_w, fc3_b;
+    nn::RmsNorm norm_1, norm_2;
+    nn::Linear qkv, proj, fc1, fc2, fc3;
   };
+  ops::Context ctx_;
   VisionConfig cfg_;
-  Tensor patch_w_;     // [hidden, C*p*p] (the Conv2d weight viewed as a Linear)
-  Tensor patch_b_;     // [hidden]
-  Tensor patch_norm_;  // [hidden]
-  Tensor pos_embed_;   // [1, side*side, hidden]
+  nn::Linear patch_;  // the Conv2d patchifier viewed as a Linear [hidden, C*p*p]
+  nn::RmsNorm patch_norm_;
+  Tensor pos_embed_host_;  // [1, side*side, hidden], host view: resized per grid (input prep)
+  ops::RopeFreqs rope_;
   std::vector<Block> blocks_;
 };
 

@@ -42,7 +42,7 @@ Tensor vae_pixel_values(const Image& img) {
   for (int v = 0; v < 256; ++v) lut[v] = (float(v) / 255.0f - 0.5f) / 0.5f;
   const int64_t hw = int64_t(img.height) * img.width;
   Tensor t = Tensor::empty({3, img.height, img.width}, DType::F32);
-  float* p = t.f32();
+  float* p = t.mutable_f32();
   for (int c = 0; c < 3; ++c)
     for (int64_t i = 0; i < hw; ++i) p[c * hw + i] = lut[img.rgb[size_t(i) * 3 + c]];
   return t;

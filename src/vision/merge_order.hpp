@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "core/error.hpp"
+#include "core/tensor.hpp"
 
 namespace ovis {
 
@@ -26,6 +27,18 @@ inline std::vector<PatchPos> merge_order_positions(int grid_h, int grid_w, int s
       for (int dy = 0; dy < stride; ++dy)
         for (int dx = 0; dx < stride; ++dx) pos.push_back({i * stride + dy, j * stride + dx});
   return pos;
+}
+
+// The same positions as a host table [grid_h*grid_w, 2] f32 of (row, col), for the RoPE tables.
+inline Tensor merge_order_position_table(int grid_h, int grid_w, int stride) {
+  const std::vector<PatchPos> pos = merge_order_positions(grid_h, grid_w, stride);
+  Tensor t = Tensor::empty({int64_t(pos.size()), 2});
+  float* p = t.mutable_f32();
+  for (size_t i = 0; i < pos.size(); ++i) {
+    p[2 * i] = float(pos[i].row);
+    p[2 * i + 1] = float(pos[i].col);
+  }
+  return t;
 }
 
 }  // namespace ovis

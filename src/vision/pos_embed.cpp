@@ -6,7 +6,6 @@
 #include <vector>
 
 #include "core/error.hpp"
-#include "ops/ops.hpp"
 #include "vision/merge_order.hpp"
 
 namespace ovis {
@@ -57,7 +56,7 @@ Tensor bicubic_resize_grid(const Tensor& grid, int src_h, int src_w, int dst_h, 
   const std::vector<CubicTaps> ty = cubic_taps(src_h, dst_h), tx = cubic_taps(src_w, dst_w);
   Tensor out = Tensor::empty({int64_t(dst_h) * dst_w, C});
   const float* src = grid.f32();
-  float* dst = out.f32();
+  float* dst = out.mutable_f32();
   // ATen sums the width taps first, then weights those 4 partial rows by the height taps.
 #pragma omp parallel
   {
@@ -92,12 +91,13 @@ Tensor interpolate_pos_embed(const Tensor& pos_embed, int side, int grid_h, int 
                              int stride) {
   const int64_t C = pos_embed.dim(-1);
   OVIS_ASSERT(pos_embed.numel() == int64_t(side) * side * C);
-  const Tensor grid = ops::weight_f32(pos_embed).reshape({int64_t(side) * side, C});
+  const Tensor grid = (pos_embed.dtype() == DType::F32 ? pos_embed : pos_embed.to_f32())
+                          .reshape({int64_t(side) * side, C});
   const Tensor resized = bicubic_resize_grid(grid, side, side, grid_h, grid_w);
   const std::vector<PatchPos> pos = merge_order_positions(grid_h, grid_w, stride);
   Tensor out = Tensor::empty({int64_t(pos.size()), C});
   for (size_t s = 0; s < pos.size(); ++s)
-    std::memcpy(out.f32() + int64_t(s) * C,
+    std::memcpy(out.mutable_f32() + int64_t(s) * C,
                 resized.f32() + (int64_t(pos[s].row) * grid_w + pos[s].col) * C, size_t(C) * 4);
   return out;
 }

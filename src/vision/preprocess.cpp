@@ -38,7 +38,7 @@ PreprocessedImage preprocess_image(const Image& img, const PreprocessorConfig& c
   const int cells_w = out.grid_w / stride;
   const int64_t rows = int64_t(out.grid_h) * out.grid_w;
   out.pixel_values = Tensor::empty({rows, cols}, DType::F32);
-  float* pv = out.pixel_values.f32();
+  float* pv = out.pixel_values.mutable_f32();
   const uint8_t* rgb = out.resized.rgb.data();
   const int width = out.resized.width;
 #pragma omp parallel for schedule(static) if (rows > 256)

@@ -17,13 +17,13 @@ class VisualTokenizer {
  public:
   // Binds visual_tokenizer.* and vte.weight (all shapes from cfg.visual_tokenizer and
   // cfg.hidden_size).
-  static VisualTokenizer load(WeightBinder& wb, const ModelConfig& cfg);
+  static VisualTokenizer load(WeightBinder& wb, const ops::Context& ctx, const ModelConfig& cfg);
 
   // pixel_values [grid_h*grid_w, 3*p*p] in the 2x2-merge order (spec §4.2), grid in patches
   // (multiples of the merge stride). Returns the visual embeddings [grid_h*grid_w/4, llm_hidden].
   Tensor encode(const Tensor& pixel_values, int grid_h, int grid_w,
                 VisionTrace* trace = nullptr) const;
-  // vte row r as f32 [1, hidden] (indicator embeddings, spec §5: rows V-5..V-1).
+  // vte row r as [1, hidden] activations (indicator embeddings, spec §5: rows V-5..V-1).
   Tensor vte_row(int64_t r) const;
   int64_t visual_vocab() const { return vocab_; }
 
@@ -35,13 +35,13 @@ class VisualTokenizer {
   Tensor embed_probs(const Tensor& probs) const;
 
  private:
+  ops::Context ctx_;
   AimV2 backbone_;
   int64_t vocab_ = 0;
-  int merge_ = 4;     // hidden_stride^2 patches per visual token
-  Tensor head_w_;     // [V-4, merge * vit_hidden]
-  Tensor head_ln_w_;  // [V-4]
-  Tensor head_ln_b_;  // [V-4]
-  Tensor vte_;        // [V, llm_hidden]
+  int merge_ = 4;          // hidden_stride^2 patches per visual token
+  nn::Linear head_;        // [V-4, merge * vit_hidden], no bias
+  nn::LayerNorm head_ln_;  // [V-4]
+  Tensor vte_;             // [V, llm_hidden], stored dtype
 };
 
 }  // namespace ovis

@@ -14,7 +14,7 @@ namespace ovis::cli {
 namespace {
 
 struct ImageOptions {
-  std::string model, prompt, input, output = "output.png", init_noise;
+  std::string model, prompt, input, output = "output.png", init_noise, rng = "philox";
   int width = 1024, height = 1024, steps = 50, batch = 1;
   float cfg_scale = 5.0f, img_cfg_scale = 1.5f;
   int64_t seed = 42;
@@ -60,29 +60,33 @@ void validate_output(const ImageOptions& o) {
     fail("-o ", o.output, ": folder ", dir.string(), " does not exist");
 }
 
-std::string parameters(const ImageOptions& o, bool edit, uint64_t seed, int w, int h) {
+std::string parameters(const ImageOptions& o, const std::string& model, bool edit, uint64_t seed,
+                       int w, int h) {
   ImageParameters p;
   p.prompt = o.prompt;
   p.steps = o.steps;
   p.cfg_scale = o.cfg_scale;
   if (edit) p.img_cfg_scale = o.img_cfg_scale;
   p.seed = seed;
+  p.rng = o.rng;
   p.width = w;
   p.height = h;
-  p.model_dir = o.model;
+  p.model = model;
   return parameters_text(p);
 }
 
 int run_image(const ImageOptions& o, const GlobalOptions& g, bool edit) {
   validate_output(o);
   if (o.prompt.empty()) fail("empty prompt: -p TEXT is required");
+  const NoiseRng rng = parse_noise_rng(o.rng);
   Image input;
   if (edit) input = read_image(o.input);
   std::optional<HostTensor> noise;
   if (!o.init_noise.empty()) noise = load_init_noise(o.init_noise);
   const uint64_t seed0 = resolve_seed(o.seed, g.quiet);
+  const ResolvedModel model = resolve_model(o.model, g);  // may download (--pull): not "load"
   Timer t;
-  auto pipe = Pipeline::load(o.model, load_options(g));
+  auto pipe = Pipeline::load(model.folder, load_options(g));
   const std::string prec = precision_name(pipe->precision());
   const double load_s = t.seconds();
   ProgressBar bar(!g.quiet);
@@ -97,6 +101,7 @@ int run_image(const ImageOptions& o, const GlobalOptions& g, bool edit) {
       req.cfg_scale = o.cfg_scale;
       req.img_cfg_scale = o.img_cfg_scale;
       req.seed = seed;
+      req.rng = rng;
       req.init_noise = noise;
       req.on_progress = [&bar](const ProgressEvent& e) { bar(e); };
       r = pipe->edit(req);
@@ -108,6 +113,7 @@ int run_image(const ImageOptions& o, const GlobalOptions& g, bool edit) {
       req.steps = o.steps;
       req.cfg_scale = o.cfg_scale;
       req.seed = seed;
+      req.rng = rng;
       req.init_noise = noise;
       req.on_progress = [&bar](const ProgressEvent& e) { bar(e); };
       r = pipe->generate(req);
@@ -115,7 +121,8 @@ int run_image(const ImageOptions& o, const GlobalOptions& g, bool edit) {
     if (!g.quiet)
       for (const auto& w : r.warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
     const std::string path = output_path(o.output, i, o.batch);
-    write_image(path, r.image, {{"parameters", parameters(o, edit, seed, r.width, r.height)}});
+    write_image(path, r.image,
+                {{"parameters", parameters(o, model.name, edit, seed, r.width, r.height)}});
     if (!g.quiet)
       std::fprintf(stderr,
                    "saved %s (%dx%d, seed %llu) [%s, %d threads] load %.2f s | condition %.2f s | "
@@ -128,8 +135,7 @@ int run_image(const ImageOptions& o, const GlobalOptions& g, bool edit) {
 }
 
 void add_common(CLI::App* cmd, ImageOptions& o) {
-  cmd->add_option("-m,--model", o.model, "Ovis-U1 checkpoint folder (Hugging Face snapshot)")
-      ->required();
+  cmd->add_option("-m,--model", o.model, kModelHelp);
   cmd->add_option(
          "-o,--output", o.output,
          "Output .png or .jpg; with -b N a pattern such as out_%03d.png (image i uses seed+i)")
@@ -138,6 +144,12 @@ void add_common(CLI::App* cmd, ImageOptions& o) {
       ->capture_default_str();
   cmd->add_option("-s,--seed", o.seed, "Noise seed (negative = random, printed)")
       ->capture_default_str();
+  cmd->add_option("--rng", o.rng,
+                  "Noise generator: philox (this project's, the same image on every machine) or "
+                  "torch-cuda (torch.randn on a CUDA generator seeded with -s, bf16: the "
+                  "reference pipeline's noise for the same seed)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"philox", "torch-cuda"}));
   cmd->add_option("--init-noise", o.init_noise,
                   "Start from this float noise tensor [4,H/8,W/8] instead of the seeded generator: "
                   "FILE.safetensors[:TENSOR]");

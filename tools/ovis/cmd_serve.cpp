@@ -4,7 +4,6 @@
 
 #include <atomic>
 #include <cstdio>
-#include <filesystem>
 #include <functional>
 #include <mutex>
 #include <thread>
@@ -90,11 +89,11 @@ int run_serve(const ServeOptions& o, const GlobalOptions& g) {
 
   SignalWaiter signals;
   Timer t;
-  auto pipe = Pipeline::load(o.model, load_options(g));
+  const ResolvedModel model = resolve_model(o.model, g);
+  auto pipe = Pipeline::load(model.folder, load_options(g));
   serve::ServerOptions so;
-  so.model_id =
-      o.alias.empty() ? std::filesystem::path(pipe->model_dir()).filename().string() : o.alias;
-  if (so.model_id.empty()) so.model_id = "ovis-u1";
+  so.model_name = model.name;
+  so.model_id = o.alias.empty() ? model.name : o.alias;
   so.api_key = o.api_key;
   so.loopback_hosts_only = is_loopback_address(o.host);
   so.log_requests = !o.no_log;
@@ -130,8 +129,7 @@ void add_serve_command(CLI::App& app, GlobalOptions& g, int& exit_code) {
       "serve",
       "Serve the model over an OpenAI-compatible HTTP API (chat with images, image generation "
       "and edits) with a web UI at /");
-  cmd->add_option("-m,--model", o->model, "Ovis-U1 checkpoint folder (Hugging Face snapshot)")
-      ->required();
+  cmd->add_option("-m,--model", o->model, kModelHelp);
   cmd->add_option("--host", o->host,
                   "Address to listen on (loopback by default; 0.0.0.0 exposes the server)")
       ->capture_default_str();
@@ -140,7 +138,7 @@ void add_serve_command(CLI::App& app, GlobalOptions& g, int& exit_code) {
                   "Require \"Authorization: Bearer KEY\" on /v1/* (default: the OVIS_API_KEY "
                   "environment variable, if set)")
       ->envname("OVIS_API_KEY");
-  cmd->add_option("--alias", o->alias, "Model name reported by the API (default: folder name)");
+  cmd->add_option("--alias", o->alias, "Model id reported by the API (default: the model's name, as -m resolves it)");
   cmd->add_option("--max-queue", o->max_queue,
                   "Jobs that may wait for the model; more are answered 429 with Retry-After")
       ->capture_default_str();

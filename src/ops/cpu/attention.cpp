@@ -16,8 +16,8 @@
 
 #include "core/error.hpp"
 #include "ops/cpu/attention_kernels.hpp"
+#include "ops/cpu/cpu_backend.hpp"
 #include "ops/cpu/features.hpp"
-#include "ops/ops.hpp"
 
 namespace ovis::ops {
 
@@ -94,7 +94,7 @@ void sgemm(char ta, char tb, int64_t m, int64_t n, int64_t k, const float* a, in
 
 Tensor rounded_to_bf16(const float* p, int64_t n) {
   Tensor t = Tensor::empty({n});
-  float* o = t.f32();
+  float* o = t.mutable_f32();
 #pragma omp parallel for schedule(static) if (n > (1 << 16))
   for (int64_t i = 0; i < n; ++i) o[i] = round_bf16(p[i]);
   return t;
@@ -145,19 +145,17 @@ void attention_sgemm(AttentionArgs a, bool bf16_inputs) {
 
 }  // namespace
 
-Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, int q_heads, int kv_heads,
-                 float scale, bool causal) {
-  OVIS_ASSERT(q_heads > 0 && kv_heads > 0 && q_heads % kv_heads == 0);
+Tensor cpu::CpuBackend::attention(const Context& c, const Tensor& q, const Tensor& k,
+                                  const Tensor& v, int q_heads, int kv_heads, float scale,
+                                  bool causal) {
   const int64_t Lq = q.dim(0), Lk = k.dim(0);
   const int64_t D = q.dim(-1) / q_heads;
-  OVIS_ASSERT(q.dim(-1) == q_heads * D && k.dim(-1) == kv_heads * D && v.dim(-1) == kv_heads * D &&
-              v.dim(0) == Lk);
-  Tensor out = Tensor::empty({Lq, q_heads * D});
-  if (Lq == 0) return out;
+  if (Lq == 0) return Tensor::empty({Lq, q_heads * D});
   if (Lk == 0 || D == 0) return Tensor::zeros({Lq, q_heads * D});
-  const AttentionArgs a{q.f32(), k.f32(), v.f32(),  out.f32(), Lq,    Lk,
-                        D,       q_heads, kv_heads, scale,     causal};
-  const bool bf16 = precision() == Precision::BF16;
+  Tensor out = Tensor::empty({Lq, q_heads * D});
+  const AttentionArgs a{q.f32(),  k.f32(), v.f32(), out.mutable_f32(), Lq, Lk, D, q_heads,
+                        kv_heads, scale,   causal};
+  const bool bf16 = c.precision == Precision::BF16;
   if (Lq <= kDecodeMaxQueries)
     attention_few_queries(a);
   else if (bf16 && scale > 0 && cpu::amx_enabled())

@@ -1,12 +1,17 @@
-// 2-D convolution through oneDNN (blocked layouts chosen by the library; the weight reorder is
-// cached per weight tensor so repeated calls, e.g. VAE tiles, pay it once).
+// 2-D convolution through oneDNN: blocked layouts chosen by the library. Weights are reordered
+// into the primitive's layout when the layer is bound (for the binding context's precision) and
+// kept in the ConvWeights; a call at another precision or with a primitive that wants another
+// layout adds that form to the same weight once. Primitives are cached per problem shape in the
+// backend (bounded LRU).
 #include <map>
 #include <mutex>
 #include <tuple>
+#include <vector>
 
 #include "core/error.hpp"
+#include "ops/cpu/cpu_backend.hpp"
 #include "ops/cpu/dnnl_util.hpp"
-#include "ops/ops.hpp"
+#include "ops/cpu/plan_cache.hpp"
 
 namespace ovis::ops {
 
@@ -27,102 +32,170 @@ struct ConvKey {
   }
 };
 
-struct ConvPlan {
-  dnnl::convolution_forward::primitive_desc pd;
-  dnnl::convolution_forward prim;
+// The weight in the layouts and dtypes primitives asked for.
+struct PreparedConv final : PreparedWeight {
+  struct Form {
+    memory::desc md;
+    bool rounded;  // f32 values rounded to bf16 (BF16 precision emulated in f32)
+    memory mem;
+  };
+  std::mutex mu;
+  std::vector<Form> forms;
+  Tensor b_f32;
 };
 
-struct CachedWeight {
-  memory::desc md;
-  memory mem;
-  Tensor keep;  // plain source kept alive (the reorder reads it once)
-};
+// oneDNN runs bf16 convolutions on AVX-512 CPUs (natively with AVX512_BF16); elsewhere BF16
+// precision is emulated: the same bf16-rounded inputs and weights, convolved in f32.
+bool native_bf16_conv() {
+  static const bool ok = __builtin_cpu_supports("avx512bw");
+  return ok;
+}
 
-}  // namespace
+memory::data_type act_dt(bool bf16) {
+  return bf16 ? memory::data_type::bf16 : memory::data_type::f32;
+}
 
-Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor* bias, const Conv2dParams& p) {
-  OVIS_ASSERT(x.ndim() == 3 && w.ndim() == 4 && x.dim(0) == w.dim(1));
-  const int64_t C = x.dim(0), H = x.dim(1), W = x.dim(2);
-  const int64_t O = w.dim(0), KH = w.dim(2), KW = w.dim(3);
-  const int64_t OH = (H + p.pad_top + p.pad_bottom - KH) / p.stride + 1;
-  const int64_t OW = (W + p.pad_left + p.pad_right - KW) / p.stride + 1;
-  const bool bf16 = precision() == Precision::BF16;
-  const auto act_dt = bf16 ? memory::data_type::bf16 : memory::data_type::f32;
-  ConvKey key{C,
-              H,
-              W,
-              O,
-              KH,
-              KW,
-              p.stride,
-              p.pad_top,
-              p.pad_left,
-              p.pad_bottom,
-              p.pad_right,
-              bf16,
-              bias != nullptr};
-
-  static std::mutex mu;
-  static std::map<ConvKey, ConvPlan> plans;
-  static std::map<std::pair<const void*, bool>, CachedWeight> weights;
-  std::unique_lock<std::mutex> lock(mu);
-  auto it = plans.find(key);
-  if (it == plans.end()) {
-    memory::desc src_md({1, C, H, W}, act_dt, memory::format_tag::any);
-    memory::desc wei_md({O, C, KH, KW}, act_dt, memory::format_tag::any);
-    memory::desc bias_md({O}, memory::data_type::f32, memory::format_tag::a);
-    memory::desc dst_md({1, O, OH, OW}, memory::data_type::f32, memory::format_tag::any);
-    memory::dims strides{p.stride, p.stride}, pad_l{p.pad_top, p.pad_left},
-        pad_r{p.pad_bottom, p.pad_right};
-    auto desc = bias ? dnnl::convolution_forward::desc(
+dnnl::convolution_forward::primitive_desc make_pd(const ConvKey& k) {
+  const auto dt = act_dt(k.bf16);
+  const int64_t OH = (k.h + k.pt + k.pb - k.kh) / k.stride + 1;
+  const int64_t OW = (k.w + k.pl + k.pr - k.kw) / k.stride + 1;
+  memory::desc src_md({1, k.c, k.h, k.w}, dt, memory::format_tag::any);
+  memory::desc wei_md({k.o, k.c, k.kh, k.kw}, dt, memory::format_tag::any);
+  memory::desc bias_md({k.o}, memory::data_type::f32, memory::format_tag::a);
+  memory::desc dst_md({1, k.o, OH, OW}, memory::data_type::f32, memory::format_tag::any);
+  memory::dims strides{k.stride, k.stride}, pad_l{k.pt, k.pl}, pad_r{k.pb, k.pr};
+  auto desc = k.bias ? dnnl::convolution_forward::desc(
                            dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
                            src_md, wei_md, bias_md, dst_md, strides, pad_l, pad_r)
                      : dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference,
                                                        dnnl::algorithm::convolution_direct, src_md,
                                                        wei_md, dst_md, strides, pad_l, pad_r);
-    dnnl::convolution_forward::primitive_desc pd(desc, dnnl_engine());
-    it = plans.emplace(key, ConvPlan{pd, dnnl::convolution_forward(pd)}).first;
+  return dnnl::convolution_forward::primitive_desc(desc, dnnl_engine());
+}
+
+// The weight in layout `md` (created on first request); `rounded`: f32 values rounded to bf16.
+memory weight_form(PreparedConv& pc, const Tensor& w, const memory::desc& md, bool bf16,
+                   bool rounded) {
+  std::lock_guard<std::mutex> lock(pc.mu);
+  for (auto& f : pc.forms)
+    if (f.md == md && f.rounded == rounded) return f.mem;
+  const int64_t O = w.dim(0), C = w.dim(1), KH = w.dim(2), KW = w.dim(3);
+  const Tensor w32 = w.dtype() == DType::F32 ? w : w.to_f32();
+  const Tensor plain = bf16      ? (w.dtype() == DType::BF16 ? w : w32.to_dtype(DType::BF16))
+                       : rounded ? w32.to_dtype(DType::BF16).to_f32()
+                                 : w32;
+  memory src({{O, C, KH, KW}, act_dt(bf16), memory::format_tag::oihw}, dnnl_engine(),
+             const_cast<void*>(plain.raw()));
+  memory dst(md, dnnl_engine());
+  dnnl::stream& s = dnnl_stream();
+  dnnl::reorder(src, dst).execute(s, src, dst);
+  s.wait();
+  pc.forms.push_back({md, rounded, dst});
+  return dst;
+}
+
+}  // namespace
+
+struct ConvPlan {
+  dnnl::convolution_forward::primitive_desc pd;
+  dnnl::convolution_forward prim;
+};
+
+struct cpu::ConvPlans {
+  // A tiled VAE decode at 2048² uses a few hundred distinct (band, tile) shapes.
+  PlanCache<ConvKey, ConvPlan> plans{512};
+
+  ConvPlan get(const ConvKey& key) {
+    return plans.get(key, [](const ConvKey& k) {
+      const auto pd = make_pd(k);
+      return ConvPlan{pd, dnnl::convolution_forward(pd)};
+    });
   }
-  ConvPlan& plan = it->second;
+};
+
+cpu::ConvPlans* cpu::make_conv_plans() {
+  return new ConvPlans();
+}
+void cpu::destroy_conv_plans(ConvPlans* p) {
+  delete p;
+}
+
+ConvWeights cpu::CpuBackend::prepare_conv(const Context& c, const Tensor& w, const Tensor* b) {
+  ConvWeights cw;
+  cw.w = w;
+  auto pc = std::make_shared<PreparedConv>();
+  if (b) cw.b = pc->b_f32 = prepare_f32(*b);
+  // The layout oneDNN picks for a 'same' convolution of this weight at the binding precision.
+  const int64_t K = w.dim(2);
+  const ConvKey nominal{w.dim(1),
+                        32,
+                        32,
+                        w.dim(0),
+                        K,
+                        w.dim(3),
+                        1,
+                        int(K / 2),
+                        int(w.dim(3) / 2),
+                        int(K / 2),
+                        int(w.dim(3) / 2),
+                        c.precision == Precision::BF16 && native_bf16_conv(),
+                        b != nullptr};
+  // Only the primitive descriptor (layout choice), not a compiled primitive.
+  weight_form(*pc, w, make_pd(nominal).weights_desc(), nominal.bf16,
+              c.precision == Precision::BF16 && !nominal.bf16);
+  cw.prepared = std::move(pc);
+  return cw;
+}
+
+Tensor cpu::CpuBackend::conv2d_plain(const Context& c, const Tensor& x, const ConvWeights& cw,
+                                     const Conv2dParams& p) {
+  const Tensor& w = cw.w;
+  const int64_t C = x.dim(0), H = x.dim(1), W = x.dim(2);
+  const int64_t O = w.dim(0), KH = w.dim(2), KW = w.dim(3);
+  const int64_t OH = (H + p.pad_top + p.pad_bottom - KH) / p.stride + 1;
+  const int64_t OW = (W + p.pad_left + p.pad_right - KW) / p.stride + 1;
+  const bool bf16 = c.precision == Precision::BF16 && native_bf16_conv();
+  const bool emulated = c.precision == Precision::BF16 && !bf16;
+  const ConvKey key{C,
+                    H,
+                    W,
+                    O,
+                    KH,
+                    KW,
+                    p.stride,
+                    p.pad_top,
+                    p.pad_left,
+                    p.pad_bottom,
+                    p.pad_right,
+                    bf16,
+                    cw.b.defined()};
+  const ConvPlan plan = conv_->get(key);
+  const auto& pd = plan.pd;
+  auto* pc = static_cast<PreparedConv*>(cw.prepared.get());
+  OVIS_ASSERT(pc);
+  const memory wmem = weight_form(*pc, w, pd.weights_desc(), bf16, emulated);
   dnnl::stream& s = dnnl_stream();
 
-  // Weights: reorder once into the primitive's layout and dtype.
-  auto wkey = std::make_pair(w.raw(), bf16);
-  auto wit = weights.find(wkey);
-  if (wit == weights.end() || wit->second.md != plan.pd.weights_desc()) {
-    Tensor plain =
-        bf16 ? (w.dtype() == DType::BF16 ? w : w.to_f32().to_dtype(DType::BF16)) : weight_f32(w);
-    memory src({{O, C, KH, KW}, act_dt, memory::format_tag::oihw}, dnnl_engine(), plain.raw());
-    memory dst(plan.pd.weights_desc(), dnnl_engine());
-    dnnl::reorder(src, dst).execute(s, src, dst);
-    s.wait();
-    weights[wkey] = CachedWeight{plan.pd.weights_desc(), dst, Tensor()};
-    wit = weights.find(wkey);
-  }
-  memory wmem = wit->second.mem;
-  lock.unlock();
-
-  Tensor xin = bf16 ? x.to_dtype(DType::BF16) : x;
-  memory x_plain({{1, C, H, W}, act_dt, memory::format_tag::nchw}, dnnl_engine(), xin.raw());
+  const Tensor xin = bf16       ? x.to_dtype(DType::BF16)
+                     : emulated ? x.to_dtype(DType::BF16).to_f32()
+                                : x;
+  memory x_plain({{1, C, H, W}, act_dt(bf16), memory::format_tag::nchw}, dnnl_engine(),
+                 const_cast<void*>(xin.raw()));
   memory x_mem = x_plain;
-  if (plan.pd.src_desc() != x_plain.get_desc()) {
-    x_mem = memory(plan.pd.src_desc(), dnnl_engine());
+  if (pd.src_desc() != x_plain.get_desc()) {
+    x_mem = memory(pd.src_desc(), dnnl_engine());
     dnnl::reorder(x_plain, x_mem).execute(s, x_plain, x_mem);
   }
   Tensor y = Tensor::empty({O, OH, OW});
   memory y_plain({{1, O, OH, OW}, memory::data_type::f32, memory::format_tag::nchw}, dnnl_engine(),
-                 y.raw());
-  memory y_mem = plan.pd.dst_desc() == y_plain.get_desc()
-                     ? y_plain
-                     : memory(plan.pd.dst_desc(), dnnl_engine());
+                 y.mutable_raw());
+  memory y_mem =
+      pd.dst_desc() == y_plain.get_desc() ? y_plain : memory(pd.dst_desc(), dnnl_engine());
   std::unordered_map<int, memory> args{
       {DNNL_ARG_SRC, x_mem}, {DNNL_ARG_WEIGHTS, wmem}, {DNNL_ARG_DST, y_mem}};
-  Tensor bias_f32;
-  if (bias) {
-    bias_f32 = weight_f32(*bias);
+  if (cw.b.defined())
     args.emplace(DNNL_ARG_BIAS, memory({{O}, memory::data_type::f32, memory::format_tag::a},
-                                       dnnl_engine(), bias_f32.raw()));
-  }
+                                       dnnl_engine(), const_cast<void*>(cw.b.raw())));
   plan.prim.execute(s, args);
   if (y_mem != y_plain) dnnl::reorder(y_mem, y_plain).execute(s, y_mem, y_plain);
   s.wait();

@@ -1,39 +1,47 @@
-// Normalisations, all accumulated in fp32 (spec §9.1-9.2).
+// Normalisations, all accumulated in fp32 or wider (spec §9.1-9.2).
+#include <algorithm>
 #include <cmath>
 
 #include "core/error.hpp"
-#include "ops/ops.hpp"
+#include "ops/cpu/cpu_backend.hpp"
 
-namespace ovis::ops {
+namespace ovis::ops::cpu {
 
-Tensor weight_f32(const Tensor& w) {
+namespace {
+
+// Mean and 1/sqrt(var + eps) of n values, two passes in float64, as every norm here computes
+// them.
+inline void moments(const float* r, int64_t n, float eps, float* mean_out, float* inv_out) {
+  double s = 0;
+#pragma omp simd reduction(+ : s)
+  for (int64_t i = 0; i < n; ++i) s += r[i];
+  const double mean = s / double(n);
+  double v = 0;
+#pragma omp simd reduction(+ : v)
+  for (int64_t i = 0; i < n; ++i) v += (r[i] - mean) * (r[i] - mean);
+  *inv_out = float(1.0 / std::sqrt(v / double(n) + eps));
+  *mean_out = float(mean);
+}
+
+}  // namespace
+
+Tensor CpuBackend::prepare_f32(const Tensor& w) {
   return w.dtype() == DType::F32 ? w : w.to_f32();
 }
 
-float weight_at(const Tensor& w, int64_t i) {
-  switch (w.dtype()) {
-    case DType::F32:
-      return w.data<float>()[i];
-    case DType::BF16:
-      return bf16_to_f32(w.data<uint16_t>()[i]);
-    case DType::F16:
-      return f16_to_f32(w.data<uint16_t>()[i]);
-    default:
-      fail("internal error: weight_at on ", dtype_name(w.dtype()));
-  }
+LinearWeights CpuBackend::prepare_linear(const Context&, const Tensor& w, const Tensor* b) {
+  LinearWeights lw;
+  lw.w = w;  // zero-copy: GEMM and GEMV read the stored dtype
+  if (b) lw.b = prepare_f32(*b);
+  return lw;
 }
 
-Tensor rms_norm(const Tensor& x, const Tensor* w, float eps) {
+Tensor CpuBackend::rms_norm(const Context&, const Tensor& x, const Tensor* w, float eps) {
   const int64_t D = x.dim(-1), M = x.numel() / D;
-  Tensor wf;
-  if (w) {
-    OVIS_ASSERT(w->numel() == D);
-    wf = weight_f32(*w);
-  }
-  const float* wp = w ? wf.f32() : nullptr;
+  const float* wp = w ? w->f32() : nullptr;
   Tensor y = Tensor::empty(x.shape());
   const float* xp = x.f32();
-  float* yp = y.f32();
+  float* yp = y.mutable_f32();
 #pragma omp parallel for schedule(static) if (M * D > 16384)
   for (int64_t m = 0; m < M; ++m) {
     const float* r = xp + m * D;
@@ -53,29 +61,20 @@ Tensor rms_norm(const Tensor& x, const Tensor* w, float eps) {
   return y;
 }
 
-Tensor layer_norm(const Tensor& x, const Tensor* w, const Tensor* b, float eps) {
+Tensor CpuBackend::layer_norm(const Context&, const Tensor& x, const Tensor* w, const Tensor* b,
+                              float eps) {
   const int64_t D = x.dim(-1), M = x.numel() / D;
-  Tensor wf, bf;
-  if (w) wf = weight_f32(*w);
-  if (b) bf = weight_f32(*b);
-  const float* wp = w ? wf.f32() : nullptr;
-  const float* bp = b ? bf.f32() : nullptr;
+  const float* wp = w ? w->f32() : nullptr;
+  const float* bp = b ? b->f32() : nullptr;
   Tensor y = Tensor::empty(x.shape());
   const float* xp = x.f32();
-  float* yp = y.f32();
+  float* yp = y.mutable_f32();
 #pragma omp parallel for schedule(static) if (M * D > 16384)
   for (int64_t m = 0; m < M; ++m) {
     const float* r = xp + m * D;
     float* o = yp + m * D;
-    double s = 0;
-#pragma omp simd reduction(+ : s)
-    for (int64_t d = 0; d < D; ++d) s += r[d];
-    const double mean = s / double(D);
-    double v = 0;
-#pragma omp simd reduction(+ : v)
-    for (int64_t d = 0; d < D; ++d) v += (r[d] - mean) * (r[d] - mean);
-    const float inv = float(1.0 / std::sqrt(v / double(D) + eps));
-    const float mf = float(mean);
+    float mf, inv;
+    moments(r, D, eps, &mf, &inv);
     for (int64_t d = 0; d < D; ++d) {
       float t = (r[d] - mf) * inv;
       if (wp) t *= wp[d];
@@ -86,34 +85,72 @@ Tensor layer_norm(const Tensor& x, const Tensor* w, const Tensor* b, float eps) 
   return y;
 }
 
-Tensor group_norm(const Tensor& x, int groups, const Tensor& w, const Tensor& b, float eps) {
-  OVIS_ASSERT(x.ndim() == 3 && x.dim(0) % groups == 0);
+Tensor CpuBackend::group_norm_stats(const Context&, const Tensor& x, int groups, float eps) {
+  const int64_t n = x.numel() / groups;
+  Tensor st = Tensor::empty({groups, 2});
+  const float* xp = x.f32();
+  float* sp = st.mutable_f32();
+#pragma omp parallel for schedule(static) if (x.numel() > (1 << 15))
+  for (int64_t g = 0; g < groups; ++g) moments(xp + g * n, n, eps, sp + 2 * g, sp + 2 * g + 1);
+  return st;
+}
+
+Tensor CpuBackend::group_norm(const Context& c, const Tensor& x, int groups, const Tensor& w,
+                              const Tensor& b, float eps) {
   const int64_t C = x.dim(0), HW = x.dim(1) * x.dim(2), cpg = C / groups;
-  Tensor wf = weight_f32(w), bf = weight_f32(b);
+  const Tensor st = group_norm_stats(c, x, groups, eps);
   Tensor y = Tensor::empty(x.shape());
   const float* xp = x.f32();
-  float* yp = y.f32();
+  const float* sp = st.f32();
+  const float *wp = w.f32(), *bp = b.f32();
+  float* yp = y.mutable_f32();
 #pragma omp parallel for schedule(static)
-  for (int64_t g = 0; g < groups; ++g) {
-    const float* r = xp + g * cpg * HW;
-    const int64_t n = cpg * HW;
-    double s = 0;
-#pragma omp simd reduction(+ : s)
-    for (int64_t i = 0; i < n; ++i) s += r[i];
-    const double mean = s / double(n);
-    double v = 0;
-#pragma omp simd reduction(+ : v)
-    for (int64_t i = 0; i < n; ++i) v += (r[i] - mean) * (r[i] - mean);
-    const float inv = float(1.0 / std::sqrt(v / double(n) + eps));
-    const float mf = float(mean);
-    for (int64_t c = g * cpg; c < (g + 1) * cpg; ++c) {
-      const float a = inv * wf.f32()[c], bb = bf.f32()[c];
-      const float* rc = xp + c * HW;
-      float* oc = yp + c * HW;
-      for (int64_t i = 0; i < HW; ++i) oc[i] = (rc[i] - mf) * a + bb;
-    }
+  for (int64_t ch = 0; ch < C; ++ch) {
+    const int64_t g = ch / cpg;
+    const float a = sp[2 * g + 1] * wp[ch], bb = bp[ch], mf = sp[2 * g];
+    const float* rc = xp + ch * HW;
+    float* oc = yp + ch * HW;
+    for (int64_t i = 0; i < HW; ++i) oc[i] = (rc[i] - mf) * a + bb;
   }
   return y;
 }
 
-}  // namespace ovis::ops
+void CpuBackend::group_moments_add_(const Context&, Tensor& acc, const Tensor& x, int groups,
+                                    int64_t y0, int64_t y1, int64_t x0, int64_t x1) {
+  const int64_t C = x.dim(0), H = x.dim(1), W = x.dim(2), cpg = C / groups;
+  const float* xp = x.f32();
+  double* ap = acc.mutable_data<double>();
+#pragma omp parallel for schedule(static) if (C * H * W > (1 << 15))
+  for (int64_t g = 0; g < groups; ++g) {
+    double sum = 0, sq = 0;
+    for (int64_t ch = g * cpg; ch < (g + 1) * cpg; ++ch)
+      for (int64_t y = y0; y < y1; ++y) {
+        const float* row = xp + (ch * H + y) * W;
+        for (int64_t i = x0; i < x1; ++i) {
+          sum += row[i];
+          sq += double(row[i]) * row[i];
+        }
+      }
+    ap[3 * g] += sum;
+    ap[3 * g + 1] += sq;
+    ap[3 * g + 2] += double(cpg * (y1 - y0) * (x1 - x0));
+  }
+}
+
+Tensor CpuBackend::group_norm_stats_from_moments(const Context&, const Tensor& acc, float eps) {
+  const int64_t groups = acc.numel() / 3;
+  const double* ap = acc.data<double>();
+  Tensor st = Tensor::empty({groups, 2});
+  float* sp = st.mutable_f32();
+  for (int64_t g = 0; g < groups; ++g) {
+    OVIS_ASSERT(ap[3 * g + 2] > 0);
+    const double m = ap[3 * g] / ap[3 * g + 2];
+    const double var = std::max(0.0, ap[3 * g + 1] / ap[3 * g + 2] - m * m);
+    // As group_norm: float(1 / sqrt(var + eps)) and float(mean).
+    sp[2 * g] = float(m);
+    sp[2 * g + 1] = float(1.0 / std::sqrt(var + eps));
+  }
+  return st;
+}
+
+}  // namespace ovis::ops::cpu

@@ -401,7 +401,7 @@ void ApiServer::handle_images(const httplib::Request& req, httplib::Response& re
     if (!parsed.seed) parsed.seed = random_u64() & 0x7fffffffu;
     format = parsed.format;
     stream = parsed.stream;
-    job = make_image_job(std::move(parsed), pipeline_.model_dir());
+    job = make_image_job(std::move(parsed), opt_.model_name);
     submit(job);
   } catch (const ApiError& e) {
     return reply_error(res, e);

@@ -21,9 +21,9 @@ std::shared_ptr<Job> make_chat_job(ChatRequest request) {
   });
 }
 
-std::shared_ptr<Job> make_image_job(ImageJobRequest request, std::string model_dir) {
+std::shared_ptr<Job> make_image_job(ImageJobRequest request, std::string model_name) {
   auto shared = std::make_shared<ImageJobRequest>(std::move(request));
-  return std::make_shared<Job>(Job::Kind::Image, [shared, model_dir](JobContext& ctx, Job& job) {
+  return std::make_shared<Job>(Job::Kind::Image, [shared, model_name](JobContext& ctx, Job& job) {
     const ImageJobRequest& r = *shared;
     const uint64_t seed0 = r.seed.value_or(0);
     for (int i = 0; i < r.n; ++i) {
@@ -69,7 +69,7 @@ std::shared_ptr<Job> make_image_job(ImageJobRequest request, std::string model_d
       params.seed = seed;
       params.width = res.width;
       params.height = res.height;
-      params.model_dir = model_dir;
+      params.model = model_name;
       JobEvent e;
       e.type = JobEvent::Type::Image;
       e.index = i;

@@ -15,6 +15,6 @@ std::shared_ptr<Job> make_chat_job(ChatRequest request);
 
 // Emits Progress events (and lets waiting chats run) at every stage and step, one Image event
 // per image, then Finished. `request.seed` must be set.
-std::shared_ptr<Job> make_image_job(ImageJobRequest request, std::string model_dir);
+std::shared_ptr<Job> make_image_job(ImageJobRequest request, std::string model_name);
 
 }  // namespace ovis::serve
