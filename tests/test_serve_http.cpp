@@ -6,9 +6,13 @@
 #include <signal.h>
 
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 #include <fstream>
+#include <functional>
 #include <future>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <thread>
 
 #include "ovis/image_io.hpp"
@@ -76,6 +80,24 @@ bool wait_idle(const test::ServeProcess& s, std::chrono::seconds limit) {
     std::this_thread::sleep_for(50ms);
   }
   return false;
+}
+
+bool wait_health(const test::ServeProcess& s, std::chrono::seconds limit,
+                 const std::function<bool(const Json&)>& pred) {
+  auto cli = s.client();
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    const Json h = body_json(cli.Get("/health"));
+    if (h.is_object() && pred(h)) return true;
+    std::this_thread::sleep_for(50ms);
+  }
+  return false;
+}
+bool wait_busy(const test::ServeProcess& s, std::chrono::seconds limit) {
+  return wait_health(s, limit, [](const Json& h) { return h["busy"] == true; });
+}
+bool wait_queued(const test::ServeProcess& s, int n, std::chrono::seconds limit) {
+  return wait_health(s, limit, [n](const Json& h) { return h["queued"] == n; });
 }
 
 TEST(ServeHttp, HealthModelsUiAndErrorsInTheOpenAIShape) {
@@ -288,9 +310,18 @@ TEST(ServeHttp, LimitsAreAnsweredWith4xxNamingTheField) {
     return cli.Post(path, body.dump(), "application/json");
   };
   const Json user = {{{"role", "user"}, {"content", "hi"}}};
-  auto big = cli.Post("/v1/chat/completions", std::string(2 << 20, ' '), "application/json");
-  EXPECT_EQ(big->status, 413);
-  EXPECT_EQ(body_json(big)["error"]["code"], "request_too_large");
+  {
+    // The server answers from the headers alone (a client still sending the body may see the
+    // connection close first, so the body is not sent here).
+    test::RawHttp big(s.port());
+    big.send(
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
+        "application/json\r\nContent-Length: " +
+        std::to_string(2 << 20) + "\r\n\r\n{");
+    const std::string resp = big.read_until("}}", 30s);
+    EXPECT_EQ(test::http_status(resp), 413) << resp;
+    EXPECT_NE(resp.find("\"code\":\"request_too_large\""), std::string::npos) << resp;
+  }
   auto check = [&](const httplib::Result& r, int status, const std::string& param) {
     ASSERT_TRUE(r);
     EXPECT_EQ(r->status, status) << r->body;
@@ -395,6 +426,126 @@ TEST(ServeHttp, SigtermCancelsRunningJobsAndExitsZero) {
   const std::string got = image.read_until("[DONE]", 10s);
   EXPECT_NE(got.find("shutting down"), std::string::npos);
   EXPECT_NE(s.log().find("SIGTERM: stopping"), std::string::npos);
+}
+
+TEST(ServeHttp, SigintRefusesWaitingJobsCancelsTheRunningOneAndExitsZero) {
+  test::ServeProcess s({"--max-steps", "1000"});
+  // One non-streamed image runs, a second one waits in the queue.
+  test::RawHttp running(s.port()), waiting(s.port());
+  running.send(raw_post("/v1/images/generations", R"({"prompt":"p","size":"32x32","steps":1000})"));
+  ASSERT_TRUE(wait_busy(s, 120s));
+  waiting.send(raw_post("/v1/images/generations", R"({"prompt":"p","size":"32x32","steps":1})"));
+  ASSERT_TRUE(wait_queued(s, 1, 60s));
+  EXPECT_EQ(s.stop(SIGINT, 60s), 0) << s.log();
+  for (test::RawHttp* c : {&running, &waiting}) {
+    const std::string got = c->read_until("}}", 10s);
+    EXPECT_EQ(test::http_status(got), 503) << got;
+    EXPECT_NE(got.find("shutting down"), std::string::npos) << got;
+  }
+  EXPECT_NE(s.log().find("SIGINT: stopping"), std::string::npos) << s.log();
+  EXPECT_NE(s.log().find("ovis serve: stopped"), std::string::npos) << s.log();
+}
+
+// A throwaway Hugging Face cache holding the fixture as models--<org>--<name> (refs/main ->
+// snapshots/<commit>, the snapshot a link to the fixture folder), set as $HF_HUB_CACHE.
+class HfCacheEnv {
+ public:
+  HfCacheEnv(const std::string& org, const std::string& name)
+      : root_(std::filesystem::path(::testing::TempDir()) /
+              ("serve_hf_cache_" + std::to_string(::getpid()))) {
+    const std::string commit(40, 'a');
+    const std::filesystem::path repo = root_ / ("models--" + org + "--" + name);
+    std::filesystem::create_directories(repo / "snapshots");
+    std::filesystem::create_directories(repo / "refs");
+    std::filesystem::create_directory_symlink(std::filesystem::absolute(test::fixture_dir()),
+                                              repo / "snapshots" / commit);
+    std::ofstream(repo / "refs" / "main") << commit;
+    if (const char* old = std::getenv("HF_HUB_CACHE")) old_ = old;
+    ::setenv("HF_HUB_CACHE", root_.c_str(), 1);
+  }
+  ~HfCacheEnv() {
+    if (old_)
+      ::setenv("HF_HUB_CACHE", old_->c_str(), 1);
+    else
+      ::unsetenv("HF_HUB_CACHE");
+    std::filesystem::remove_all(root_);
+  }
+
+ private:
+  std::filesystem::path root_;
+  std::optional<std::string> old_;
+};
+
+TEST(ServeHttp, ModelGivenByRepoIdIsFoundInTheHfCacheAndReportedByName) {
+  HfCacheEnv cache("test-org", "tiny-served");
+  {
+    test::ServeProcess s({"-m", "test-org/tiny-served"});
+    ASSERT_GT(s.port(), 0) << s.log();
+    auto cli = s.client();
+    const Json models = body_json(cli.Get("/v1/models"));
+    EXPECT_EQ(models["data"][0]["id"], "tiny-served") << models;
+    EXPECT_EQ(body_json(cli.Get("/health"))["model"], "tiny-served");
+    const Json gen = body_json(
+        cli.Post("/v1/images/generations",
+                 Json{{"prompt", "p"}, {"size", "32x32"}, {"steps", 1}, {"seed", 1}}.dump(),
+                 "application/json"));
+    EXPECT_NE(gen["data"][0]["parameters"].get<std::string>().find(", Model: tiny-served,"),
+              std::string::npos)
+        << gen;
+  }
+  {
+    // --alias renames the model for the API; images still record the model's own name.
+    test::ServeProcess s({"-m", "test-org/tiny-served", "--alias", "gpt-image-1"});
+    auto cli = s.client();
+    EXPECT_EQ(body_json(cli.Get("/v1/models"))["data"][0]["id"], "gpt-image-1");
+    const Json gen = body_json(
+        cli.Post("/v1/images/generations",
+                 Json{{"prompt", "p"}, {"size", "32x32"}, {"steps", 1}, {"seed", 1}}.dump(),
+                 "application/json"));
+    EXPECT_NE(gen["data"][0]["parameters"].get<std::string>().find(", Model: tiny-served,"),
+              std::string::npos)
+        << gen;
+  }
+  // A repo id that is not in the cache: one error line naming `ovis pull`, exit non-zero.
+  const std::string cmd =
+      std::string(OVIS_BINARY) + " serve -m test-org/absent --port 0 2>&1; echo \"exit=$?\"";
+  FILE* p = ::popen(cmd.c_str(), "r");
+  std::string out;
+  char buf[4096];
+  while (size_t n = std::fread(buf, 1, sizeof buf, p)) out.append(buf, n);
+  ::pclose(p);
+  EXPECT_NE(out.find("error: -m test-org/absent"), std::string::npos) << out;
+  EXPECT_NE(out.find("ovis pull test-org/absent"), std::string::npos) << out;
+  EXPECT_NE(out.find("exit=1"), std::string::npos) << out;
+}
+
+TEST(ServeHttp, SampledChatsRepeatWithTheSameSeedAndTakeSeveralImages) {
+  test::ServeProcess s;
+  auto cli = s.client();
+  const Json req = {
+      {"max_tokens", 6}, {"temperature", 1.0},
+      {"top_p", 0.95},   {"top_k", 50},
+      {"seed", 1234},    {"messages", {{{"role", "user"}, {"content", "Tell me a story."}}}}};
+  const Json a = body_json(cli.Post("/v1/chat/completions", req.dump(), "application/json"));
+  const Json b = body_json(cli.Post("/v1/chat/completions", req.dump(), "application/json"));
+  ASSERT_TRUE(a["choices"][0]["message"]["content"].is_string()) << a;
+  EXPECT_EQ(a["choices"][0]["message"]["content"], b["choices"][0]["message"]["content"]);
+  EXPECT_EQ(a["usage"]["completion_tokens"], 6);
+  // Two images in one user message: both are encoded into the prompt.
+  const Json one = {{"type", "image_url"}, {"image_url", {{"url", cat_data_url()}}}};
+  const Json text = {{"type", "text"}, {"text", "Compare them."}};
+  const Json single = body_json(cli.Post(
+      "/v1/chat/completions",
+      Json{{"max_tokens", 2}, {"messages", {{{"role", "user"}, {"content", {one, text}}}}}}.dump(),
+      "application/json"));
+  const Json pair = body_json(cli.Post(
+      "/v1/chat/completions",
+      Json{{"max_tokens", 2}, {"messages", {{{"role", "user"}, {"content", {one, one, text}}}}}}
+          .dump(),
+      "application/json"));
+  ASSERT_TRUE(single["usage"]["prompt_tokens"].is_number()) << single;
+  ASSERT_TRUE(pair["usage"]["prompt_tokens"].is_number()) << pair;
+  EXPECT_GT(pair["usage"]["prompt_tokens"].get<int>(), single["usage"]["prompt_tokens"].get<int>());
 }
 
 }  // namespace

@@ -164,7 +164,7 @@ TEST(ModelJobs, ImagesCarryTheirParametersAndSeeds) {
   r.steps = 2;
   r.n = 2;
   r.seed = 41;
-  auto job = make_image_job(r, "/m/Ovis-U1-3B");
+  auto job = make_image_job(r, "Ovis-U1-3B");
   s.submit(job);
   std::vector<ProducedImage> images;
   int progress = 0;

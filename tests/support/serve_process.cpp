@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <regex>
 #include <sstream>
@@ -37,8 +38,12 @@ ServeProcess::ServeProcess(const std::vector<std::string>& serve_args,
               std::to_string(counter++) + ".log";
   std::vector<std::string> args = {OVIS_BINARY};
   args.insert(args.end(), global_args.begin(), global_args.end());
-  for (const char* a : {"serve", "-m"}) args.push_back(a);
-  args.push_back(fixture_dir());
+  args.push_back("serve");
+  const bool has_model = std::find(serve_args.begin(), serve_args.end(), "-m") != serve_args.end();
+  if (!has_model) {
+    args.push_back("-m");
+    args.push_back(fixture_dir());
+  }
   args.push_back("--port");
   args.push_back("0");
   args.insert(args.end(), serve_args.begin(), serve_args.end());

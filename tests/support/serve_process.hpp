@@ -11,8 +11,8 @@ namespace ovis::test {
 
 class ServeProcess {
  public:
-  // Runs `ovis <global_args> serve -m <fixture> --port 0 <serve_args>` with stderr captured, and
-  // waits (up to two minutes) until it listens.
+  // Runs `ovis <global_args> serve -m <fixture> --port 0 <serve_args>` with stderr captured (no
+  // fixture -m when serve_args has its own), and waits (up to two minutes) until it listens.
   explicit ServeProcess(const std::vector<std::string>& serve_args = {},
                         const std::vector<std::string>& global_args = {"-t", "1"});
   ~ServeProcess();  // kills the process if it still runs

@@ -138,7 +138,8 @@ void add_serve_command(CLI::App& app, GlobalOptions& g, int& exit_code) {
                   "Require \"Authorization: Bearer KEY\" on /v1/* (default: the OVIS_API_KEY "
                   "environment variable, if set)")
       ->envname("OVIS_API_KEY");
-  cmd->add_option("--alias", o->alias, "Model id reported by the API (default: the model's name, as -m resolves it)");
+  cmd->add_option("--alias", o->alias,
+                  "Model id reported by the API (default: the model's name, as -m resolves it)");
   cmd->add_option("--max-queue", o->max_queue,
                   "Jobs that may wait for the model; more are answered 429 with Retry-After")
       ->capture_default_str();

@@ -22,7 +22,7 @@ namespace ovis::serve {
 struct ServerOptions {
   std::string model_id;    // the name /v1/models and every response report
   std::string model_name;  // recorded in each image's "parameters" (as the CLI records it)
-  std::string api_key;   // non-empty: /v1/* needs "Authorization: Bearer <api_key>"
+  std::string api_key;     // non-empty: /v1/* needs "Authorization: Bearer <api_key>"
   // Bound to a loopback address: refuse requests whose Host is not a loopback name (DNS
   // rebinding). Cross-origin browser requests (Origin differing from Host) are always refused.
   bool loopback_hosts_only = true;
