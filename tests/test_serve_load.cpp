@@ -60,7 +60,7 @@ TEST(ServeLoad, HundredConcurrentClientsAreAllAnsweredAndMemoryStaysBounded) {
 
   constexpr int kClients = 100;
   std::vector<int> status(kClients, -1);
-  std::vector<std::string> retry_after(kClients);
+  std::vector<std::string> retry_after(kClients), error(kClients);
   std::vector<std::thread> threads;
   for (int i = 0; i < kClients; ++i) {
     threads.emplace_back([&, i] {
@@ -102,6 +102,8 @@ TEST(ServeLoad, HundredConcurrentClientsAreAllAnsweredAndMemoryStaysBounded) {
       if (r) {
         status[size_t(i)] = r->status;
         retry_after[size_t(i)] = r->get_header_value("Retry-After");
+      } else {
+        error[size_t(i)] = httplib::to_string(r.error());
       }
     });
   }
@@ -109,7 +111,7 @@ TEST(ServeLoad, HundredConcurrentClientsAreAllAnsweredAndMemoryStaysBounded) {
   int ok = 0, busy = 0;
   for (int i = 0; i < kClients; ++i) {
     EXPECT_TRUE(status[size_t(i)] == 200 || status[size_t(i)] == 429)
-        << "client " << i << ": " << status[size_t(i)];
+        << "client " << i << ": " << status[size_t(i)] << " " << error[size_t(i)];
     ok += status[size_t(i)] == 200;
     if (status[size_t(i)] == 429) {
       ++busy;

@@ -1,5 +1,7 @@
 #include "serve/api_server.hpp"
 
+#include <sys/socket.h>
+
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -116,7 +118,15 @@ ApiServer::ApiServer(Pipeline& pipeline, ServerOptions options)
   http_.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   http_.set_payload_max_length(opt_.limits.max_body_bytes);
   http_.set_tcp_nodelay(true);  // SSE events are small writes: send each at once
-  http_.set_keep_alive_timeout(2);
+  // cpp-httplib closes a connection whose first request takes longer than this to arrive after a
+  // worker picks it up (a starved client under load can be that slow).
+  http_.set_keep_alive_timeout(5);
+  // Remember the listening socket (the options run on it before bind) to widen its backlog.
+  http_.set_socket_options([this](socket_t sock) {
+    const int yes = 1;
+    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    listen_fd_ = sock;
+  });
   http_.set_read_timeout(10);
   http_.set_write_timeout(30);
   install_routes();
@@ -129,10 +139,14 @@ ApiServer::~ApiServer() {
 bool ApiServer::bind(const std::string& host, int port) {
   if (port == 0) {
     port_ = http_.bind_to_any_port(host);
-    return port_ > 0;
+  } else if (http_.bind_to_port(host, port)) {
+    port_ = port;
   }
-  if (!http_.bind_to_port(host, port)) return false;
-  port_ = port;
+  if (port_ <= 0) return false;
+  // cpp-httplib listens with a backlog of 5: a burst of clients overflows it, their handshakes
+  // stall in retransmission and the request arrives after the keep-alive wait. Calling listen()
+  // again on the listening socket sets a new backlog.
+  if (listen_fd_ >= 0) ::listen(listen_fd_, SOMAXCONN);
   return true;
 }
 

@@ -60,6 +60,7 @@ class ApiServer {
   Scheduler scheduler_;
   httplib::Server http_;
   int port_ = 0;
+  int listen_fd_ = -1;  // the listening socket, once bound
   std::atomic<bool> stopping_{false};
   std::atomic<int> open_streams_{0};
 };
