@@ -3,11 +3,11 @@
 # Usage: scripts/setup.sh [extra cmake args...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# libcpp-httplib-dev: `ovis serve`; chromium: the web-UI test; clang + libclang-rt-dev: the
-# libFuzzer targets (scripts/fuzz.sh).
+# libcpp-httplib-dev: `ovis serve`; chromium: the web-UI test (tests/e2e).
 PKGS="build-essential cmake ninja-build pkg-config libdnnl-dev nlohmann-json3-dev libpcre2-dev
       libicu-dev libpng-dev libjpeg62-turbo-dev libcli11-dev libgtest-dev libbenchmark-dev
-      libcurl4-openssl-dev libssl-dev libcpp-httplib-dev chromium clang libclang-rt-dev"
+      libcurl4-openssl-dev libssl-dev libcpp-httplib-dev chromium
+      clang libclang-rt-14-dev libomp-dev"  # clang + libFuzzer/sanitizer runtimes: scripts/fuzz.sh
 missing=""
 for p in $PKGS; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 # Node.js and npm (for playwright-core) may come from elsewhere; Debian's only when absent.

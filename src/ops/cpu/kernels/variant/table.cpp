@@ -7,8 +7,13 @@
 namespace ovis::ops::cpu::kernels::OVIS_KERNEL_NS {
 
 const VariantTable& variant_table() {
-  static const VariantTable table{OVIS_STRINGIFY(OVIS_KERNEL_NS), gemm_bf16, gemv_bf16,
-                                  convert_f32_to_bf16, gemv_w16};
+  static const VariantTable table{OVIS_STRINGIFY(OVIS_KERNEL_NS),
+                                  gemm_bf16,
+                                  gemv_bf16,
+                                  convert_f32_to_bf16,
+                                  gemv_w16,
+                                  gemv_group_bf16,
+                                  gemv_group_w16};
   return table;
 }
 
