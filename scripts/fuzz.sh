@@ -6,14 +6,15 @@
 #   scripts/fuzz.sh --replay                              build every target, replay every corpus
 #   scripts/fuzz.sh --list                                the targets
 #
-# TARGET is one of: config preprocessor_config safetensors tokenizer_load tokenizer_encode image.
+# TARGET is one of: config preprocessor_config safetensors tokenizer_load tokenizer_encode image,
+# and the server's json_request multipart data_url.
 # New inputs go to build-fuzz/fuzz-corpus/TARGET (the committed seeds in tests/fuzz/corpus stay
 # as they are); crashes, timeouts and OOMs to build-fuzz/fuzz-artifacts/TARGET/. Add a finding
 # to tests/fuzz/corpus/TARGET once it is fixed: CTest replays it from then on.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${OVIS_FUZZ_BUILD_DIR:-build-fuzz}
-TARGETS="config preprocessor_config safetensors tokenizer_load tokenizer_encode image"
+TARGETS="config preprocessor_config safetensors tokenizer_load tokenizer_encode image json_request multipart data_url"
 
 configure() {
   if [ ! -f "$BUILD/build.ninja" ]; then
@@ -64,6 +65,8 @@ ninja -C "$BUILD" "fuzz_$target"
 work="$BUILD/fuzz-corpus/$target"
 artifacts="$BUILD/fuzz-artifacts/$target"
 mkdir -p "$work" "$artifacts"
+dict=()
+[ -f "tests/fuzz/dicts/$target.dict" ] && dict=(-dict="tests/fuzz/dicts/$target.dict")
 exec "$BUILD/tests/fuzz/fuzz_$target" -max_total_time="$seconds" -max_len="$(max_len_of "$target")" \
-  -dict="tests/fuzz/dicts/$target.dict" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=1024 -print_final_stats=1 \
+  "${dict[@]}" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=1024 -print_final_stats=1 \
   -artifact_prefix="$artifacts/" "$@" "$work" "tests/fuzz/corpus/$target"

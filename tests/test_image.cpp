@@ -504,3 +504,43 @@ TEST(ImageErrors, WriteFailuresLeaveNothingBehind) {
   EXPECT_TRUE(fails_naming([&] { write_image(nodir, img); }, nodir));
   EXPECT_EQ(dir.entries(), 0u);
 }
+
+TEST(ImageEncode, InMemoryBytesEqualTheWrittenFile) {
+  Image img = Image::filled(7, 5, 1, 2, 3);
+  img.rgb[4] = 200;
+  const TextChunks text = {{"parameters", "a cat\nSteps: 2"}, {"Comment", "caf\xC3\xA9"}};
+  const std::vector<uint8_t> png = encode_image(img, ImageFormat::Png, text);
+  const Image back = decode_image(png.data(), png.size(), "memory");
+  EXPECT_EQ(back.rgb, img.rgb);
+  const std::string path = ::testing::TempDir() + "/encode_same.png";
+  write_image(path, img, text);
+  std::ifstream in(path, std::ios::binary);
+  const std::vector<uint8_t> file((std::istreambuf_iterator<char>(in)), {});
+  EXPECT_EQ(file, png);
+  EXPECT_EQ(read_png_text(path), text);
+  std::remove(path.c_str());
+
+  const std::vector<uint8_t> jpg = encode_image(img, ImageFormat::Jpeg, {}, 90);
+  ASSERT_GE(jpg.size(), 3u);
+  EXPECT_EQ(jpg[0], 0xFF);
+  EXPECT_EQ(jpg[1], 0xD8);
+  EXPECT_EQ(decode_image(jpg.data(), jpg.size(), "memory").width, 7);
+  EXPECT_THROW(encode_image(img, ImageFormat::Jpeg, {}, 0), Error);
+  EXPECT_THROW(encode_image(Image{}, ImageFormat::Png), Error);
+}
+
+TEST(ImageDecode, PixelLimitIsCheckedBeforeDecoding) {
+  const std::vector<uint8_t> png = encode_image(Image::filled(40, 30, 9, 9, 9), ImageFormat::Png);
+  EXPECT_EQ(decode_image(png.data(), png.size(), "p", 1200).width, 40);
+  try {
+    decode_image(png.data(), png.size(), "upload", 1199);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("upload: image of 40x30 = 1200 pixels exceeds the limit "
+                                         "of 1199 pixels"),
+              std::string::npos)
+        << e.what();
+  }
+  const std::vector<uint8_t> jpg = encode_image(Image::filled(40, 30, 9, 9, 9), ImageFormat::Jpeg);
+  EXPECT_THROW(decode_image(jpg.data(), jpg.size(), "j", 1000), Error);
+}

@@ -23,8 +23,11 @@ void check_image_size(int64_t width, int64_t height, const std::string& what);
 
 // Reads and decodes a PNG or JPEG file; the format comes from the magic bytes, not the name.
 Image read_image(const std::string& path);
-// Decodes an in-memory PNG or JPEG; `name` is used in error messages.
-Image decode_image(const uint8_t* data, size_t size, const std::string& name);
+// Decodes an in-memory PNG or JPEG; `name` is used in error messages. `max_pixels` tightens the
+// pixel limit for untrusted input: the size is read from the header and refused before any pixel
+// memory is allocated (a small file cannot make the decoder allocate more).
+Image decode_image(const uint8_t* data, size_t size, const std::string& name,
+                   int64_t max_pixels = kMaxImagePixels);
 
 using TextChunks = std::vector<std::pair<std::string, std::string>>;
 
@@ -36,6 +39,12 @@ using TextChunks = std::vector<std::pair<std::string, std::string>>;
 // leaves a partial file at `path`.
 void write_image(const std::string& path, const Image& img, const TextChunks& text = {},
                  int jpeg_quality = 95);
+
+enum class ImageFormat { Png, Jpeg };
+
+// The bytes write_image would write for this format (same text chunks and quality rules).
+std::vector<uint8_t> encode_image(const Image& img, ImageFormat format, const TextChunks& text = {},
+                                  int jpeg_quality = 95);
 
 // Text chunks (tEXt, zTXt, iTXt) of a PNG file, in file order (values as stored: Latin-1 for
 // tEXt/zTXt, UTF-8 for iTXt).

@@ -4,10 +4,29 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 namespace ovis {
+
+// Bad input or a failed load/task: one line naming the file, field or tensor and what was
+// expected. Every public function reports failures this way unless it says otherwise.
+class Error : public std::runtime_error {
+ public:
+  explicit Error(const std::string& msg) : std::runtime_error(msg) {}
+};
+
+// Thrown by a Pipeline task whose `should_cancel` returned true. Not an Error: nothing was wrong
+// with the input.
+class Cancelled : public std::runtime_error {
+ public:
+  Cancelled() : std::runtime_error("cancelled") {}
+};
+
+// Polled between stages, at every denoising step and at every decoded token; returning true
+// stops the task there with ovis::Cancelled.
+using CancelFn = std::function<bool()>;
 
 // HWC RGB8, row-major, rgb.size() == width * height * 3.
 struct Image {

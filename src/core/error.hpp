@@ -2,15 +2,11 @@
 // (file, field/tensor, what was expected). Internal invariants use OVIS_ASSERT.
 #pragma once
 #include <sstream>
-#include <stdexcept>
 #include <string>
 
-namespace ovis {
+#include "ovis/types.hpp"  // ovis::Error
 
-class Error : public std::runtime_error {
- public:
-  explicit Error(const std::string& msg) : std::runtime_error(msg) {}
-};
+namespace ovis {
 
 // Concatenate any streamable values into a string.
 template <class... Args>

@@ -14,6 +14,7 @@
 #include <cctype>
 #include <cerrno>
 #include <csetjmp>
+#include <cstdlib>
 #include <cstring>
 
 #include "core/error.hpp"
@@ -36,6 +37,16 @@ constexpr png_alloc_size_t kMaxPngChunkBytes = 32u << 20;
 constexpr int kMaxJpegScans = 500;
 // libjpeg's own working memory (coefficient buffers of a progressive image at the pixel cap).
 constexpr long kMaxJpegWorkBytes = long(1) << 30;
+
+// The general size limits, then the caller's (tighter) pixel budget, both before any pixel
+// memory is allocated.
+void check_decoded_size(int64_t width, int64_t height, int64_t max_pixels,
+                        const std::string& name) {
+  check_image_size(width, height, name);
+  if (width * height > max_pixels)
+    fail(name, ": image of ", width, "x", height, " = ", width * height,
+         " pixels exceeds the limit of ", max_pixels, " pixels");
+}
 
 bool is_png(const uint8_t* d, size_t n) {
   static const uint8_t sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
@@ -181,7 +192,8 @@ void check_png_chunks(const uint8_t* data, size_t size, const std::string& name)
   }
 }
 
-Image decode_png(const uint8_t* data, size_t size, const std::string& name, TextChunks* text) {
+Image decode_png(const uint8_t* data, size_t size, const std::string& name, TextChunks* text,
+                 int64_t max_pixels) {
   check_png_chunks(data, size, name);
   PngSource src{data, size, 0, {0}};
   PngReader r;
@@ -194,7 +206,7 @@ Image decode_png(const uint8_t* data, size_t size, const std::string& name, Text
 
   PngHeader h;
   if (!png_header_guarded(r, h)) fail(name, ": invalid PNG: ", src.error);
-  check_image_size(h.width, h.height, name);
+  check_decoded_size(h.width, h.height, max_pixels, name);
   PngRowFormat f;
   int passes = 1;
   if (!png_setup_guarded(r, h, f, passes)) fail(name, ": invalid PNG: ", src.error);
@@ -333,11 +345,11 @@ bool jpeg_pixels_guarded(JpegReader& r, uint8_t* rgb, uint8_t* row, int& compone
   return true;
 }
 
-Image decode_jpeg(const uint8_t* data, size_t size, const std::string& name) {
+Image decode_jpeg(const uint8_t* data, size_t size, const std::string& name, int64_t max_pixels) {
   JpegReader r;
   init_jpeg_errors(r.err);
   if (!jpeg_header_guarded(r, data, size)) fail(name, ": invalid JPEG: ", r.err.message);
-  check_image_size(r.cinfo.image_width, r.cinfo.image_height, name);
+  check_decoded_size(r.cinfo.image_width, r.cinfo.image_height, max_pixels, name);
   Image img;
   img.width = int(r.cinfo.image_width);
   img.height = int(r.cinfo.image_height);
@@ -412,9 +424,17 @@ struct PngWriter {
   }
 };
 
-bool png_write_guarded(PngWriter& w, FILE* f, const Image& img, png_text* text, int num_text) {
+void png_write_to_vector(png_structp png, png_bytep data, size_t n) {
+  auto* out = static_cast<std::vector<uint8_t>*>(png_get_io_ptr(png));
+  out->insert(out->end(), data, data + n);
+}
+
+void png_flush_nothing(png_structp) {}
+
+bool png_write_guarded(PngWriter& w, std::vector<uint8_t>* out, const Image& img, png_text* text,
+                       int num_text) {
   if (setjmp(png_jmpbuf(w.png))) return false;
-  png_init_io(w.png, f);
+  png_set_write_fn(w.png, out, png_write_to_vector, png_flush_nothing);
   png_set_IHDR(w.png, w.info, png_uint_32(img.width), png_uint_32(img.height), 8,
                PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,
                PNG_FILTER_TYPE_DEFAULT);
@@ -433,7 +453,7 @@ void check_text_key(const std::string& key, const std::string& path) {
   if (!ok) fail(path, ": invalid PNG text key '", key, "' (1-79 printable ASCII characters)");
 }
 
-void write_png(const std::string& path, const Image& img, const TextChunks& text) {
+std::vector<uint8_t> encode_png(const Image& img, const TextChunks& text, const std::string& path) {
   std::vector<png_text> chunks(text.size());
   for (size_t i = 0; i < text.size(); ++i) {
     const auto& [key, value] = text[i];
@@ -454,30 +474,35 @@ void write_png(const std::string& path, const Image& img, const TextChunks& text
       t.itxt_length = value.size();
     }
   }
-  TempFile tmp(path);
   PngSource sink{nullptr, 0, 0, {0}};  // only its error buffer is used
   PngWriter w;
   w.png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &sink, png_on_error, png_on_warning);
   if (!w.png) fail(path, ": cannot initialise libpng");
   w.info = png_create_info_struct(w.png);
   if (!w.info) fail(path, ": cannot initialise libpng");
-  if (!png_write_guarded(w, tmp.file(), img, chunks.data(), int(chunks.size())))
+  std::vector<uint8_t> bytes;
+  if (!png_write_guarded(w, &bytes, img, chunks.data(), int(chunks.size())))
     fail(path, ": PNG encode failed: ", sink.error);
-  tmp.commit();
+  return bytes;
 }
 
 struct JpegWriter {
   jpeg_compress_struct cinfo;
   JpegErrors err;
+  unsigned char* buffer = nullptr;  // jpeg_mem_dest's output, malloc'ed by libjpeg
+  unsigned long size = 0;
   JpegWriter() { std::memset(&cinfo, 0, sizeof cinfo); }
-  ~JpegWriter() { jpeg_destroy_compress(&cinfo); }
+  ~JpegWriter() {
+    jpeg_destroy_compress(&cinfo);
+    std::free(buffer);
+  }
 };
 
-bool jpeg_write_guarded(JpegWriter& w, FILE* f, const Image& img, int quality) {
+bool jpeg_write_guarded(JpegWriter& w, const Image& img, int quality) {
   if (setjmp(w.err.jump)) return false;
   w.cinfo.err = &w.err.mgr;
   jpeg_create_compress(&w.cinfo);
-  jpeg_stdio_dest(&w.cinfo, f);
+  jpeg_mem_dest(&w.cinfo, &w.buffer, &w.size);
   w.cinfo.image_width = JDIMENSION(img.width);
   w.cinfo.image_height = JDIMENSION(img.height);
   w.cinfo.input_components = 3;
@@ -494,14 +519,26 @@ bool jpeg_write_guarded(JpegWriter& w, FILE* f, const Image& img, int quality) {
   return true;
 }
 
-void write_jpeg(const std::string& path, const Image& img, int quality) {
+std::vector<uint8_t> encode_jpeg(const Image& img, int quality, const std::string& path) {
   if (quality < 1 || quality > 100) fail(path, ": JPEG quality ", quality, " is not in 1..100");
-  TempFile tmp(path);
   JpegWriter w;
   init_jpeg_errors(w.err);
-  if (!jpeg_write_guarded(w, tmp.file(), img, quality))
-    fail(path, ": JPEG encode failed: ", w.err.message);
-  tmp.commit();
+  if (!jpeg_write_guarded(w, img, quality)) fail(path, ": JPEG encode failed: ", w.err.message);
+  return std::vector<uint8_t>(w.buffer, w.buffer + w.size);
+}
+
+void check_image_buffer(const Image& img, const std::string& what) {
+  check_image_size(img.width, img.height, what);
+  if (img.rgb.size() != size_t(img.width) * img.height * 3)
+    fail(what, ": image buffer holds ", img.rgb.size(), " bytes, expected ", img.width, "x",
+         img.height, "x3");
+}
+
+std::vector<uint8_t> encode_as(const Image& img, ImageFormat format, const TextChunks& text,
+                               int jpeg_quality, const std::string& what) {
+  check_image_buffer(img, what);
+  return format == ImageFormat::Png ? encode_png(img, text, what)
+                                    : encode_jpeg(img, jpeg_quality, what);
 }
 
 }  // namespace
@@ -527,10 +564,10 @@ void check_image_size(int64_t width, int64_t height, const std::string& what) {
          kMaxImageSide, ", at most ", kMaxImagePixels, " pixels)");
 }
 
-Image decode_image(const uint8_t* data, size_t size, const std::string& name) {
+Image decode_image(const uint8_t* data, size_t size, const std::string& name, int64_t max_pixels) {
   if (size == 0) fail(name, ": image file is empty");
-  if (is_png(data, size)) return decode_png(data, size, name, nullptr);
-  if (is_jpeg(data, size)) return decode_jpeg(data, size, name);
+  if (is_png(data, size)) return decode_png(data, size, name, nullptr, max_pixels);
+  if (is_jpeg(data, size)) return decode_jpeg(data, size, name, max_pixels);
   fail(name, ": unsupported image format (expected PNG or JPEG)");
 }
 
@@ -544,20 +581,31 @@ TextChunks read_png_text(const std::string& path) {
   const auto* bytes = reinterpret_cast<const uint8_t*>(file.data());
   if (!is_png(bytes, file.size())) fail(path, ": not a PNG file");
   TextChunks text;
-  decode_png(bytes, file.size(), path, &text);
+  decode_png(bytes, file.size(), path, &text, kMaxImagePixels);
   return text;
+}
+
+std::vector<uint8_t> encode_image(const Image& img, ImageFormat format, const TextChunks& text,
+                                  int jpeg_quality) {
+  return encode_as(img, format, text, jpeg_quality, "encode_image");
 }
 
 void write_image(const std::string& path, const Image& img, const TextChunks& text,
                  int jpeg_quality) {
-  check_image_size(img.width, img.height, path);
-  if (img.rgb.size() != size_t(img.width) * img.height * 3)
-    fail(path, ": image buffer holds ", img.rgb.size(), " bytes, expected ", img.width, "x",
-         img.height, "x3");
   std::string ext = lower_extension(path);
-  if (ext == "png") return write_png(path, img, text);
-  if (ext == "jpg" || ext == "jpeg") return write_jpeg(path, img, jpeg_quality);
-  fail(path, ": unsupported output extension '", ext, "' (use .png, .jpg or .jpeg)");
+  ImageFormat format;
+  if (ext == "png") {
+    format = ImageFormat::Png;
+  } else if (ext == "jpg" || ext == "jpeg") {
+    format = ImageFormat::Jpeg;
+  } else {
+    fail(path, ": unsupported output extension '", ext, "' (use .png, .jpg or .jpeg)");
+  }
+  const std::vector<uint8_t> bytes = encode_as(img, format, text, jpeg_quality, path);
+  TempFile tmp(path);
+  if (!bytes.empty() && std::fwrite(bytes.data(), 1, bytes.size(), tmp.file()) != bytes.size())
+    fail(path, ": error writing image file: ", std::strerror(errno));
+  tmp.commit();
 }
 
 Tensor image_to_tensor_u8(const Image& img) {

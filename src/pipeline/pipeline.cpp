@@ -22,9 +22,11 @@
 #include "ops/backend.hpp"
 #include "ops/ops.hpp"
 #include "ovis/ovis.hpp"
+#include "pipeline/chat_prompt.hpp"
 #include "pipeline/components.hpp"
 #include "pipeline/condition.hpp"
 #include "pipeline/multimodal.hpp"
+#include "pipeline/text_streamer.hpp"
 #include "text/conversation.hpp"
 #include "text/tokenizer.hpp"
 #include "vision/condition_image.hpp"
@@ -41,31 +43,16 @@ constexpr int kEditSizeFactor = 32;
 // Largest side accepted for generation (2048² is supported; beyond that memory grows quickly).
 constexpr int kMaxGenerateSide = 4096;
 
-// Emits only complete UTF-8: holds back a trailing U+FFFD that a later token may complete.
-class TextStreamer {
- public:
-  TextStreamer(const Tokenizer& tok, const std::function<bool(std::string_view)>& sink)
-      : tok_(tok), sink_(sink) {}
-  bool push(const std::vector<int32_t>& ids, bool final) {
-    std::string text = tok_.decode(ids, /*skip_special_tokens=*/true);
-    size_t ready = text.size();
-    static const std::string kReplacement = "\xEF\xBF\xBD";
-    if (!final && ready >= 3 && text.compare(ready - 3, 3, kReplacement) == 0) ready -= 3;
-    bool keep_going = true;
-    if (ready > emitted_ && sink_)
-      keep_going = sink_(std::string_view(text).substr(emitted_, ready - emitted_));
-    emitted_ = std::max(emitted_, ready);
-    return keep_going;
-  }
+void check_cancel(const CancelFn& should_cancel) {
+  if (should_cancel && should_cancel()) throw Cancelled();
+}
 
- private:
-  const Tokenizer& tok_;
-  const std::function<bool(std::string_view)>& sink_;
-  size_t emitted_ = 0;
-};
-
-void report(const ProgressFn& fn, const std::string& stage, int step, int total, const Timer& t) {
+// A stage boundary: progress, then the cancellation check (the progress callback may have run
+// other work in between).
+void report(const ProgressFn& fn, const CancelFn& cancel, const std::string& stage, int step,
+            int total, const Timer& t) {
   if (fn) fn(ProgressEvent{stage, step, total, t.seconds()});
+  check_cancel(cancel);
 }
 
 Device resolve_device(const std::string& name) {
@@ -96,20 +83,36 @@ class OvisPipeline final : public Pipeline {
 
   AskResult ask(const AskRequest& req) override {
     if (req.prompt.empty() && req.images.empty()) fail("empty prompt: give -p TEXT and/or --image");
+    // One user message [image..., text]: chat formats it with ask_query (ChatMessage).
+    ChatRequest chat_req;
+    ChatMessage& m = chat_req.messages.emplace_back();
+    for (const Image& img : req.images) m.content.push_back(ChatPart{{}, img});
+    if (!req.prompt.empty() || req.images.empty()) m.content.push_back(ChatPart{req.prompt, {}});
+    chat_req.max_new_tokens = req.max_new_tokens;
+    chat_req.sampling = req.sampling;
+    chat_req.on_text = req.on_text;
+    chat_req.on_progress = req.on_progress;
+    chat_req.should_cancel = req.should_cancel;
+    return chat(chat_req);
+  }
+
+  AskResult chat(const ChatRequest& req) override {
     if (req.max_new_tokens <= 0) fail("--max-tokens must be positive");
+    check_cancel(req.should_cancel);
     AskResult res;
     Timer t;
-    FormattedPrompt fp =
-        format_understanding_prompt(c_.tok, ask_query(req.prompt, int(req.images.size())));
-    if (fp.num_images() != int(req.images.size()))
-      fail("the prompt has ", fp.num_images(), " <image> markers but ", req.images.size(),
+    const ChatTurns chat = chat_turns(req.messages);
+    FormattedPrompt fp = format_conversation(c_.tok, chat.turns, std::string());
+    if (fp.num_images() != int(chat.images.size()))
+      fail("the prompt has ", fp.num_images(), " <image> markers but ", chat.images.size(),
            " images were given");
+    const int n_images = int(chat.images.size());
     std::vector<Tensor> visual;
-    for (size_t i = 0; i < req.images.size(); ++i) {
-      report(req.on_progress, "vision", int(i), int(req.images.size()), t);
-      visual.push_back(c_.encode_image(req.images[i]));
+    for (int i = 0; i < n_images; ++i) {
+      report(req.on_progress, req.should_cancel, "vision", i, n_images, t);
+      visual.push_back(c_.encode_image(*chat.images[size_t(i)]));
     }
-    report(req.on_progress, "vision", int(req.images.size()), int(req.images.size()), t);
+    report(req.on_progress, req.should_cancel, "vision", n_images, n_images, t);
     Tensor embeds =
         merge_multimodal(fp.input_ids, visual, c_.llm, c_.vt, c_.cfg.multimodal_max_length);
     res.vision_s = t.seconds();
@@ -123,17 +126,25 @@ class OvisPipeline final : public Pipeline {
 
     t.reset();
     TokenSampler sampler(req.sampling);
-    TextStreamer streamer(c_.tok, req.on_text);
+    TextStreamer streamer(c_.tok, req.stop, req.on_text);
     const int64_t vocab = logits.dim(-1);
     // Greedy steps pick the token on the device (TokenSampler's rule); sampling reads the row.
     const bool greedy = req.sampling.temperature == 0 || req.sampling.top_k == 1;
     TokenDecoder decoder(c_.llm, cache, greedy);
     // Host sync point: the first token, from the prefill's last row of logits.
     int64_t next = sampler.sample(host_logits(logits).f32(), vocab);
+    res.finish_reason = FinishReason::Length;
     for (int i = 0; i < req.max_new_tokens; ++i) {
-      if (next == c_.eos_id) break;
+      check_cancel(req.should_cancel);
+      if (next == c_.eos_id) {
+        res.finish_reason = FinishReason::Stop;
+        break;
+      }
       res.tokens.push_back(int32_t(next));
-      if (!streamer.push(res.tokens, false)) break;
+      if (!streamer.push(res.tokens, false)) {
+        res.finish_reason = FinishReason::Stop;
+        break;
+      }
       if (i + 1 == req.max_new_tokens) break;
       // Host sync point: sampling reads the logits row on the host.
       next = greedy ? decoder.next_greedy(next)
@@ -141,7 +152,7 @@ class OvisPipeline final : public Pipeline {
     }
     streamer.push(res.tokens, true);
     res.decode_s = t.seconds();
-    res.text = c_.tok.decode(res.tokens, true);
+    res.text = streamer.text();
     return res;
   }
 
@@ -158,11 +169,12 @@ class OvisPipeline final : public Pipeline {
     Timer t;
     // spec §7.2: T2I conditions on a blank white image of the requested size.
     const Image white = Image::filled(req.width, req.height, 255, 255, 255);
-    report(req.on_progress, "condition", 0, 2, t);
+    const CancelFn& cancel = req.should_cancel;
+    report(req.on_progress, cancel, "condition", 0, 2, t);
     Tensor cond = condition(t2i_condition_query(req.prompt), white, req.width, req.height);
-    report(req.on_progress, "condition", 1, 2, t);
+    report(req.on_progress, cancel, "condition", 1, 2, t);
     Tensor uncond = condition(unconditional_query(), white, req.width, req.height);
-    report(req.on_progress, "condition", 2, 2, t);
+    report(req.on_progress, cancel, "condition", 2, 2, t);
     res.condition_s = t.seconds();
 
     t.reset();
@@ -170,9 +182,9 @@ class OvisPipeline final : public Pipeline {
     const Tensor ids = latent_ids(ctx_, H / 16, W / 16, 0.0f);
     std::vector<float> ts = flow_schedule(req.steps, img.dim(0), c_.cfg.dit);
     Tensor out = denoise_t2i(c_.dit, img, ids, cond, uncond, ts, req.cfg_scale,
-                             step_reporter(req.on_progress, "denoise", t));
+                             step_reporter(req.on_progress, cancel, "denoise", t));
     res.denoise_s = t.seconds();
-    finish(out, H, W, req.on_progress, res);
+    finish(out, H, W, req.on_progress, cancel, res);
     return res;
   }
 
@@ -190,13 +202,14 @@ class OvisPipeline final : public Pipeline {
     Timer t;
     const Image resized = resize_bicubic(req.input, W, H);
     const Image white = Image::filled(W, H, 255, 255, 255);
-    report(req.on_progress, "condition", 0, 3, t);
+    const CancelFn& cancel = req.should_cancel;
+    report(req.on_progress, cancel, "condition", 0, 3, t);
     Tensor no_both = condition(unconditional_query(), white, W, H);
-    report(req.on_progress, "condition", 1, 3, t);
+    report(req.on_progress, cancel, "condition", 1, 3, t);
     Tensor no_txt = condition(unconditional_query(), resized, W, H);
-    report(req.on_progress, "condition", 2, 3, t);
+    report(req.on_progress, cancel, "condition", 2, 3, t);
     Tensor cond_txt = condition(edit_condition_query(req.instruction), resized, W, H);
-    report(req.on_progress, "condition", 3, 3, t);
+    report(req.on_progress, cancel, "condition", 3, 3, t);
     // spec §7.3: conditioning latents = VAE posterior (we use the mean) * scaling, packed 2x2.
     ConditionImage ci = process_image_aspectratio(resized, W, H);
     Vae::Posterior post = c_.vae.encode(ci.vae_pixel_values);
@@ -213,9 +226,9 @@ class OvisPipeline final : public Pipeline {
     std::vector<float> ts = flow_schedule(req.steps, img.dim(0), c_.cfg.dit);
     Tensor out = denoise_edit(c_.dit, img, ids, cond_txt, no_txt, no_both, cond_latents, cond_ids,
                               ts, req.cfg_scale, req.img_cfg_scale,
-                              step_reporter(req.on_progress, "denoise", t));
+                              step_reporter(req.on_progress, cancel, "denoise", t));
     res.denoise_s = t.seconds();
-    finish(out, H, W, req.on_progress, res);
+    finish(out, H, W, req.on_progress, cancel, res);
     return res;
   }
 
@@ -250,11 +263,12 @@ class OvisPipeline final : public Pipeline {
     return n;
   }
 
-  static StepCallback step_reporter(const ProgressFn& fn, const std::string& stage,
-                                    const Timer& t) {
-    if (!fn) return nullptr;
-    return [fn, stage, &t](int step, int total) {
-      fn(ProgressEvent{stage, step, total, t.seconds()});
+  // The sampler calls this after every step; throwing Cancelled from it ends the task.
+  static StepCallback step_reporter(const ProgressFn& fn, const CancelFn& cancel,
+                                    const std::string& stage, const Timer& t) {
+    if (!fn && !cancel) return nullptr;
+    return [&fn, &cancel, stage, &t](int step, int total) {
+      report(fn, cancel, stage, step, total, t);
     };
   }
 
@@ -264,9 +278,10 @@ class OvisPipeline final : public Pipeline {
     return h.dtype() == DType::F32 ? h : h.to_f32();
   }
 
-  void finish(const Tensor& packed, int H, int W, const ProgressFn& progress, ImageResult& res) {
+  void finish(const Tensor& packed, int H, int W, const ProgressFn& progress,
+              const CancelFn& cancel, ImageResult& res) {
     Timer t;
-    report(progress, "vae decode", 0, 1, t);
+    report(progress, cancel, "vae decode", 0, 1, t);
     Tensor z = unpack_latents(ctx_, packed, c_.cfg.vae.latent_channels, H / 8, W / 8);
     // spec §7.11: z / scaling (+ shift when the config has one).
     ops::scale_(ctx_, z, 1.0f / c_.cfg.vae.scaling_factor);
@@ -279,7 +294,7 @@ class OvisPipeline final : public Pipeline {
     res.width = W;
     res.height = H;
     res.decode_s = t.seconds();
-    report(progress, "vae decode", 1, 1, t);
+    if (progress) progress(ProgressEvent{"vae decode", 1, 1, t.seconds()});
   }
 
   std::unique_ptr<ops::Backend> backend_;

@@ -82,16 +82,25 @@ std::vector<int32_t> expand_image_placeholders(std::span<const int32_t> raw_ids)
   return out;
 }
 
-FormattedPrompt format_conversation(const Tokenizer& tok, std::vector<Turn> turns,
-                                    const std::optional<std::string>& generation_preface) {
+std::vector<std::string> conversation_turn_texts(
+    std::vector<Turn> turns, const std::optional<std::string>& generation_preface) {
   if (generation_preface) turns.push_back({Role::kAssistant, *generation_preface});
-  FormattedPrompt out;
+  std::vector<std::string> texts;
   for (size_t i = 0; i < turns.size(); ++i) {
     std::string text(prefix_of(turns[i].role));
     if (turns[i].role == Role::kAssistant) text += kEmptyThink;
     text += turns[i].text;
     const bool open_last = generation_preface && i + 1 == turns.size();
     if (!open_last) text += kTurnEnd;
+    texts.push_back(std::move(text));
+  }
+  return texts;
+}
+
+FormattedPrompt format_conversation(const Tokenizer& tok, std::vector<Turn> turns,
+                                    const std::optional<std::string>& generation_preface) {
+  FormattedPrompt out;
+  for (const std::string& text : conversation_turn_texts(std::move(turns), generation_preface)) {
     // Each turn is tokenised on its own (spec §3.2).
     const std::vector<int32_t> ids = tokenize_with_image_markers(tok, text);
     out.raw_ids.insert(out.raw_ids.end(), ids.begin(), ids.end());

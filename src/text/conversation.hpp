@@ -26,6 +26,11 @@ struct FormattedPrompt {
   int num_images() const;          // number of -200 in raw_ids
 };
 
+// The text of each turn as format_conversation builds it (role prefix, think block, message,
+// turn end), before tokenisation.
+std::vector<std::string> conversation_turn_texts(
+    std::vector<Turn> turns, const std::optional<std::string>& generation_preface);
+
 // format(conversations, generation_preface) of spec §3.2, with enable_thinking=False: when
 // `generation_preface` is set, an assistant turn with that text is appended and left open (no
 // "<|im_end|>\n"); every other turn is closed. Assistant turns start with the empty think block.

@@ -50,6 +50,7 @@ uint64_t resolve_seed(int64_t seed, bool quiet);
 void add_ask_command(CLI::App& app, GlobalOptions& g, int& exit_code);
 void add_image_commands(CLI::App& app, GlobalOptions& g, int& exit_code);
 void add_bench_command(CLI::App& app, GlobalOptions& g, int& exit_code);
+void add_serve_command(CLI::App& app, GlobalOptions& g, int& exit_code);
 void add_pull_command(CLI::App& app, GlobalOptions& g, int& exit_code);
 void add_devices_command(CLI::App& app, int& exit_code);
 

@@ -1,7 +1,6 @@
 // `ovis generate` and `ovis edit` (spec §7).
 #include <cstdio>
 #include <filesystem>
-#include <sstream>
 
 #include "cli_common.hpp"
 #include "core/error.hpp"
@@ -61,23 +60,19 @@ void validate_output(const ImageOptions& o) {
     fail("-o ", o.output, ": folder ", dir.string(), " does not exist");
 }
 
-std::string format_float(float v) {
-  std::ostringstream os;
-  os << v;
-  return os.str();
-}
-
-// A1111 / sd-cli style "parameters" text.
-std::string parameters_text(const ImageOptions& o, const std::string& model, bool edit,
-                            uint64_t seed, int w, int h) {
-  std::ostringstream os;
-  os << o.prompt << "\nSteps: " << o.steps
-     << ", Sampler: Euler (flow matching), CFG scale: " << format_float(o.cfg_scale);
-  if (edit) os << ", Image CFG scale: " << format_float(o.img_cfg_scale);
-  os << ", Seed: " << seed << (o.rng == "philox" ? "" : ", RNG: " + o.rng) << ", Size: " << w << "x"
-     << h << ", Model: " << model
-     << ", Version: ovis.cpp 0.1.0";
-  return os.str();
+std::string parameters(const ImageOptions& o, const std::string& model, bool edit, uint64_t seed,
+                       int w, int h) {
+  ImageParameters p;
+  p.prompt = o.prompt;
+  p.steps = o.steps;
+  p.cfg_scale = o.cfg_scale;
+  if (edit) p.img_cfg_scale = o.img_cfg_scale;
+  p.seed = seed;
+  p.rng = o.rng;
+  p.width = w;
+  p.height = h;
+  p.model = model;
+  return parameters_text(p);
 }
 
 int run_image(const ImageOptions& o, const GlobalOptions& g, bool edit) {
@@ -127,7 +122,7 @@ int run_image(const ImageOptions& o, const GlobalOptions& g, bool edit) {
       for (const auto& w : r.warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
     const std::string path = output_path(o.output, i, o.batch);
     write_image(path, r.image,
-                {{"parameters", parameters_text(o, model.name, edit, seed, r.width, r.height)}});
+                {{"parameters", parameters(o, model.name, edit, seed, r.width, r.height)}});
     if (!g.quiet)
       std::fprintf(stderr,
                    "saved %s (%dx%d, seed %llu) [%s, %d threads] load %.2f s | condition %.2f s | "

@@ -135,6 +135,7 @@ int main(int argc, char** argv) {
       "  ovis generate -p \"a cute cat\" -W 1024 -H 1024 --steps 50 --cfg-scale 5 -o cat.png\n"
       "  ovis edit -m ./Ovis-U1-3B -i cat.png -p \"add a hat to this cat.\" --cfg-scale 6 "
       "--img-cfg-scale 1.5 -o hat.png\n"
+      "  ovis serve --port 8080\n"
       "  ovis bench dit --json --size 512\n"
       "  ovis devices\n"
       "Run 'ovis <command> --help' for the options of a command.");
@@ -144,6 +145,7 @@ int main(int argc, char** argv) {
   add_ask_command(app, g, exit_code);
   add_image_commands(app, g, exit_code);
   add_bench_command(app, g, exit_code);
+  add_serve_command(app, g, exit_code);
   add_pull_command(app, g, exit_code);
   add_devices_command(app, exit_code);
   try {
