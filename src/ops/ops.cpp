@@ -15,6 +15,11 @@ bool is_float(DType t) {
   return t == DType::F32 || t == DType::BF16 || t == DType::F16;
 }
 
+// A weight matrix the backends multiply by: a float type or a block-quantized one.
+bool is_weight_type(DType t) {
+  return is_float(t) || dtype_is_quantized(t);
+}
+
 // The context's backend, after checking that every given tensor lives on its device.
 Backend& on(const Context& c, const char* op, std::initializer_list<const Tensor*> tensors) {
   if (!c.backend) fail("internal error: ops::", op, " called without a backend");
@@ -78,8 +83,8 @@ Tensor upload(const Context& c, const Tensor& host, bool keep_dtype) {
 }
 
 LinearWeights prepare_linear(const Context& c, const Tensor& w, const Tensor* b) {
-  require(w.ndim() == 2 && is_float(w.dtype()), "prepare_linear",
-          "weight must be a float matrix, got " + shape_str(w.shape()));
+  require(w.ndim() == 2 && is_weight_type(w.dtype()), "prepare_linear",
+          "weight must be a float or quantized matrix, got " + shape_str(w.shape()));
   require(!b || (b->numel() == w.dim(0) && is_float(b->dtype())), "prepare_linear",
           "bias does not match the weight");
   return on(c, "prepare_linear", {}).prepare_linear(c, w, b);
@@ -112,7 +117,7 @@ Tensor linear(const Context& c, const Tensor& x, const LinearWeights& w) {
 Tensor matmul(const Context& c, const Tensor& a, const Tensor& b) {
   Backend& be = on(c, "matmul", {&a, &b});
   require_act(a, "matmul");
-  if (b.ndim() != 2 || a.dim(-1) != b.dim(0))
+  if (b.ndim() != 2 || a.dim(-1) != b.dim(0) || !is_weight_type(b.dtype()))
     fail("internal error: matmul inner dims ", shape_str(a.shape()), " x ", shape_str(b.shape()));
   return be.matmul(c, a, b);
 }
@@ -269,7 +274,8 @@ Tensor concat_rows(const Context& c, const std::vector<Tensor>& parts) {
 
 Tensor embedding(const Context& c, const Tensor& table, const std::vector<int64_t>& ids) {
   Backend& b = on(c, "embedding", {&table});
-  require(table.ndim() == 2 && is_float(table.dtype()), "embedding", "table must be a matrix");
+  require(table.ndim() == 2 && is_weight_type(table.dtype()), "embedding",
+          "table must be a matrix");
   for (int64_t id : ids)
     if (id < 0 || id >= table.dim(0))
       fail("token id ", id, " outside the embedding table of ", table.dim(0), " rows");

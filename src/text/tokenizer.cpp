@@ -25,13 +25,9 @@ namespace {
 
 enum TokenKind : uint8_t { kNone = 0, kVocab, kAdded, kAddedSpecial };
 
-json read_tokenizer_json(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail(path, ": cannot open tokenizer file");
-  std::ostringstream ss;
-  ss << in.rdbuf();
+json parse_tokenizer_json(const std::string& text, const std::string& path) {
   try {
-    json j = json::parse(ss.str());
+    json j = json::parse(text);
     if (!j.is_object()) fail(path, ": malformed tokenizer.json: expected a JSON object");
     return j;
   } catch (const json::exception& e) {
@@ -161,7 +157,15 @@ Tokenizer Tokenizer::from_dir(const std::string& dir) {
 }
 
 Tokenizer Tokenizer::from_file(const std::string& path) {
-  const json j = read_tokenizer_json(path);
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail(path, ": cannot open tokenizer file");
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return from_json_text(ss.str(), path);
+}
+
+Tokenizer Tokenizer::from_json_text(const std::string& text, const std::string& path) {
+  const json j = parse_tokenizer_json(text, path);
   auto impl = std::make_unique<Impl>();
   impl->path = path;
 

@@ -26,6 +26,8 @@ class Tokenizer {
   // Throws one-line ovis::Error naming the file when it is missing, malformed, or describes a
   // tokenizer this class does not implement.
   static Tokenizer from_file(const std::string& path);
+  // The contents of a tokenizer.json (e.g. stored in a GGUF file); `origin` names it in errors.
+  static Tokenizer from_json_text(const std::string& text, const std::string& origin);
 
   Tokenizer(Tokenizer&&) noexcept;
   Tokenizer& operator=(Tokenizer&&) noexcept;

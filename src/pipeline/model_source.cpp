@@ -1,0 +1,85 @@
+#include "pipeline/model_source.hpp"
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "core/error.hpp"
+
+namespace ovis {
+
+namespace {
+
+std::string read_text(const std::string& path, const char* hint) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail(path, ": cannot open", hint);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+nlohmann::json parse_object(const std::string& text, const std::string& origin) {
+  try {
+    nlohmann::json j = nlohmann::json::parse(text);
+    if (!j.is_object()) fail(origin, ": expected a JSON object");
+    return j;
+  } catch (const nlohmann::json::exception& e) {
+    fail(origin, ": malformed JSON: ", e.what());
+  }
+}
+
+}  // namespace
+
+ModelSource ModelSource::open(const std::string& path) {
+  namespace fs = std::filesystem;
+  ModelSource s;
+  s.path_ = path;
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) {
+    s.config_origin_ = (fs::path(path) / "config.json").string();
+    s.preprocessor_origin_ = (fs::path(path) / "preprocessor_config.json").string();
+    s.tokenizer_origin_ = (fs::path(path) / "tokenizer.json").string();
+    s.config_json_ = read_text(s.config_origin_, " (is this an Ovis-U1 checkpoint folder?)");
+    s.preprocessor_json_ = read_text(s.preprocessor_origin_, "");
+    s.tokenizer_json_ = read_text(s.tokenizer_origin_, " tokenizer file");
+    return s;
+  }
+  if (!fs::exists(path, ec)) fail(path, ": model folder or GGUF file does not exist");
+  if (!is_gguf_file(path))
+    fail(path, ": not a model folder or a GGUF file (no GGUF magic at its start)");
+  s.gguf_ = GgufFile::open(path);
+  const auto arch = s.gguf_->get_string(kGgufKeyArchitecture);
+  if (!arch) fail(path, ": missing GGUF key '", kGgufKeyArchitecture, "'");
+  if (*arch != kGgufArchitecture)
+    fail(path, ": GGUF key '", kGgufKeyArchitecture, "' is '", *arch, "', expected '",
+         kGgufArchitecture, "' (not an Ovis-U1 model file)");
+  auto required = [&](const char* key) {
+    auto v = s.gguf_->get_string(key);
+    if (!v) fail(path, ": missing GGUF key '", key, "'");
+    return *v;
+  };
+  s.config_json_ = required(kGgufKeyConfig);
+  s.preprocessor_json_ = required(kGgufKeyPreprocessor);
+  s.tokenizer_json_ = required(kGgufKeyTokenizer);
+  s.config_origin_ = path + ":" + kGgufKeyConfig;
+  s.preprocessor_origin_ = path + ":" + kGgufKeyPreprocessor;
+  s.tokenizer_origin_ = path + ":" + kGgufKeyTokenizer;
+  return s;
+}
+
+ModelConfig ModelSource::config() const {
+  const nlohmann::json c = parse_object(config_json_, config_origin_);
+  const nlohmann::json p = parse_object(preprocessor_json_, preprocessor_origin_);
+  return parse_model_config(c, config_origin_, &p, preprocessor_origin_);
+}
+
+Tokenizer ModelSource::tokenizer() const {
+  return Tokenizer::from_json_text(tokenizer_json_, tokenizer_origin_);
+}
+
+TensorStore ModelSource::tensors() const {
+  return gguf_ ? TensorStore::of_file(gguf_) : TensorStore::open_dir(path_);
+}
+
+}  // namespace ovis
