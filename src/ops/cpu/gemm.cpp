@@ -13,6 +13,7 @@
 #include "core/error.hpp"
 #include "ops/cpu/cpu_backend.hpp"
 #include "ops/cpu/dnnl_util.hpp"
+#include "ops/cpu/quant/quant_ops.hpp"
 #include "ops/cpu/vec_math.hpp"
 #include "ops/ops.hpp"
 
@@ -353,6 +354,10 @@ Tensor cpu::CpuBackend::linear(const Context& c, const Tensor& x, const LinearWe
   const bool bf16_mode = c.precision == Precision::BF16;
   float* yp = y.mutable_f32();
 
+  if (dtype_is_quantized(w.dtype())) {  // both precisions: block-quantized activations
+    quant::linear(w.dtype(), w.raw(), N, K, x.f32(), M, bptr, yp);
+    return y;
+  }
   if (M <= kGemvMaxRows && w.dtype() != DType::F32) {
     const bool f16 = w.dtype() == DType::F16;
     if (bf16_mode && !f16) {
@@ -387,6 +392,10 @@ Tensor cpu::CpuBackend::matmul(const Context& c, const Tensor& a, const Tensor& 
   out_shape.back() = N;
   Tensor y = Tensor::empty(out_shape);
   float* yp = y.mutable_f32();
+  if (dtype_is_quantized(b.dtype())) {
+    quant::matmul(b.dtype(), b.raw(), K, N, a.f32(), M, yp);
+    return y;
+  }
   if (c.precision == Precision::BF16 && b.dtype() == DType::BF16) {
     Tensor ab = to_bf16(a);
     dnnl_gemm(*gemm_, ab.raw(), DType::BF16, b.raw(), DType::BF16, false, nullptr, yp, M, N, K);
