@@ -27,5 +27,6 @@ uint64_t resolve_seed(int64_t seed, bool quiet);
 void add_ask_command(CLI::App& app, GlobalOptions& g, int& exit_code);
 void add_image_commands(CLI::App& app, GlobalOptions& g, int& exit_code);
 void add_bench_command(CLI::App& app, GlobalOptions& g, int& exit_code);
+void add_quantize_command(CLI::App& app, GlobalOptions& g, int& exit_code);
 
 }  // namespace ovis::cli

@@ -66,7 +66,8 @@ void add_ask_command(CLI::App& app, GlobalOptions& g, int& exit_code) {
   auto o = std::make_shared<AskOptions>();
   CLI::App* cmd = app.add_subcommand(
       "ask", "Answer a question about images (or chat without images). The answer goes to stdout.");
-  cmd->add_option("-m,--model", o->model, "Ovis-U1 checkpoint folder (Hugging Face snapshot)")
+  cmd->add_option("-m,--model", o->model,
+                  "Ovis-U1 checkpoint folder (Hugging Face snapshot) or GGUF file (ovis quantize)")
       ->required();
   cmd->add_option("--image", o->images,
                   "Image file (PNG or JPEG); repeat for several. Placed before the prompt unless "

@@ -5,9 +5,9 @@
 
 #include "cli_common.hpp"
 #include "core/error.hpp"
+#include "core/progress.hpp"
 #include "core/timer.hpp"
 #include "ops/ops.hpp"
-#include "core/progress.hpp"
 #include "ovis/ovis.hpp"
 
 namespace ovis::cli {
@@ -127,14 +127,15 @@ int run_image(const ImageOptions& o, const GlobalOptions& g, bool edit) {
                    "saved %s (%dx%d, seed %llu) [%s, %d threads] load %.2f s | condition %.2f s | "
                    "denoise %.2f s (%.2f s/step) | vae decode %.2f s\n",
                    path.c_str(), r.width, r.height, static_cast<unsigned long long>(seed),
-                   prec.c_str(), pipe->threads(), i == 0 ? load_s : 0.0, r.condition_s,
-                   r.denoise_s, r.denoise_s / o.steps, r.decode_s);
+                   prec.c_str(), pipe->threads(), i == 0 ? load_s : 0.0, r.condition_s, r.denoise_s,
+                   r.denoise_s / o.steps, r.decode_s);
   }
   return 0;
 }
 
 void add_common(CLI::App* cmd, ImageOptions& o) {
-  cmd->add_option("-m,--model", o.model, "Ovis-U1 checkpoint folder (Hugging Face snapshot)")
+  cmd->add_option("-m,--model", o.model,
+                  "Ovis-U1 checkpoint folder (Hugging Face snapshot) or GGUF file (ovis quantize)")
       ->required();
   cmd->add_option(
          "-o,--output", o.output,

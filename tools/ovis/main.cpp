@@ -56,7 +56,8 @@ int main(int argc, char** argv) {
   CLI::App app{
       "ovis.cpp: Ovis-U1 inference on CPU. Ask questions about images, generate images from text,\n"
       "edit images from instructions. Loads the official Hugging Face checkpoint folder "
-      "unchanged."};
+      "unchanged,\n"
+      "or one GGUF file written by 'ovis quantize'."};
   app.set_version_flag("--version", "ovis.cpp 0.1.0");
   GlobalOptions g;
   app.add_option("--precision", g.precision,
@@ -79,6 +80,8 @@ int main(int argc, char** argv) {
       "cat.png\n"
       "  ovis edit -m Ovis-U1-3B -i cat.png -p \"add a hat to this cat.\" --cfg-scale 6 "
       "--img-cfg-scale 1.5 -o hat.png\n"
+      "  ovis quantize -m Ovis-U1-3B -o ovis-u1-q8_0.gguf --type q8_0\n"
+      "  ovis ask -m ovis-u1-q8_0.gguf --image cat.png -p \"What is it?\"\n"
       "  ovis bench dit --json --size 512\n"
       "Run 'ovis <command> --help' for the options of a command.");
   app.fallthrough();
@@ -87,6 +90,7 @@ int main(int argc, char** argv) {
   add_ask_command(app, g, exit_code);
   add_image_commands(app, g, exit_code);
   add_bench_command(app, g, exit_code);
+  add_quantize_command(app, g, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
