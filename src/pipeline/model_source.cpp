@@ -61,7 +61,19 @@ ModelSource ModelSource::open(const std::string& path) {
   };
   s.config_json_ = required(kGgufKeyConfig);
   s.preprocessor_json_ = required(kGgufKeyPreprocessor);
-  s.tokenizer_json_ = required(kGgufKeyTokenizer);
+  if (auto whole = s.gguf_->get_string(kGgufKeyTokenizer)) {
+    s.tokenizer_json_ = *whole;
+  } else {
+    const auto& md = s.gguf_->header().metadata;
+    auto it = md.find(kGgufKeyTokenizerParts);
+    if (it == md.end())
+      fail(path, ": missing GGUF key '", kGgufKeyTokenizer, "' (or '", kGgufKeyTokenizerParts,
+           "')");
+    if (it->second.type != GgufType::U32)
+      fail(path, ": GGUF key '", kGgufKeyTokenizerParts, "' must be a uint32");
+    for (uint64_t i = 0; i < it->second.u; ++i)
+      s.tokenizer_json_ += required((kGgufKeyTokenizerPart + std::to_string(i)).c_str());
+  }
   s.config_origin_ = path + ":" + kGgufKeyConfig;
   s.preprocessor_origin_ = path + ":" + kGgufKeyPreprocessor;
   s.tokenizer_origin_ = path + ":" + kGgufKeyTokenizer;

@@ -18,7 +18,15 @@ inline constexpr const char* kGgufArchitecture = "ovis-u1";
 inline constexpr const char* kGgufKeyArchitecture = "general.architecture";
 inline constexpr const char* kGgufKeyConfig = "ovis-u1.config_json";
 inline constexpr const char* kGgufKeyPreprocessor = "ovis-u1.preprocessor_config_json";
+// tokenizer.json: whole under the standard key, or (as `ovis quantize` writes it) in parts
+// "ovis-u1.tokenizer_json.0", ".1", ... of at most kGgufTokenizerPartBytes, split at UTF-8
+// character boundaries, their number in "ovis-u1.tokenizer_json.parts". Parts, because
+// @huggingface/gguf reads headers in 2 MB ranges and silently truncates a string that runs past
+// the bytes it has loaded (it keeps at least 500 kB loaded ahead of each key).
 inline constexpr const char* kGgufKeyTokenizer = "tokenizer.huggingface.json";
+inline constexpr const char* kGgufKeyTokenizerParts = "ovis-u1.tokenizer_json.parts";
+inline constexpr const char* kGgufKeyTokenizerPart = "ovis-u1.tokenizer_json.";
+inline constexpr size_t kGgufTokenizerPartBytes = 256 << 10;
 
 class ModelSource {
  public:

@@ -73,6 +73,16 @@ bool fits_f16(const Tensor& src) {
   return true;
 }
 
+// JSON without insignificant whitespace, key order kept (the HF tokenizer.json shrinks from 11.4
+// to 5.4 MB).
+std::string compact_json(const std::string& text, const char* what) {
+  try {
+    return nlohmann::ordered_json::parse(text).dump();
+  } catch (const nlohmann::json::exception& e) {
+    fail(what, ": malformed JSON: ", e.what());
+  }
+}
+
 struct Plan {
   std::string name;
   Shape shape;
@@ -89,9 +99,17 @@ QuantizeReport write_gguf(const std::vector<Plan>& plan,
   w.set_string("general.name", "Ovis-U1");
   w.set_u32("general.quantization_version", 2);
   w.set_string("ovis-u1.weight_type", weight_type_name(opts.type));
-  w.set_string(kGgufKeyConfig, config_json);
-  w.set_string(kGgufKeyPreprocessor, pp_json);
-  w.set_string(kGgufKeyTokenizer, tok_json);
+  w.set_string(kGgufKeyConfig, compact_json(config_json, "config.json"));
+  w.set_string(kGgufKeyPreprocessor, compact_json(pp_json, "preprocessor_config.json"));
+  const std::string tok = compact_json(tok_json, "tokenizer.json");
+  uint32_t parts = 0;
+  for (size_t pos = 0; pos < tok.size(); ++parts) {
+    size_t end = std::min(tok.size(), pos + kGgufTokenizerPartBytes);
+    while (end < tok.size() && (static_cast<unsigned char>(tok[end]) & 0xc0) == 0x80) --end;
+    w.set_string(kGgufKeyTokenizerPart + std::to_string(parts), tok.substr(pos, end - pos));
+    pos = end;
+  }
+  w.set_u32(kGgufKeyTokenizerParts, parts);
   for (const Plan& p : plan) w.add_tensor(p.name, p.shape, p.target);
   Timer t;
   const int total = int(plan.size());
