@@ -143,8 +143,9 @@ TEST_F(CliGguf, BadQuantizeArguments) {
   expect_one_line_error(run("quantize -m " + test::fixture_dir() + " -o " + path("x.gguf") +
                             " --type q8_0 --tensor-type-rules \"([=q8_0\""),
                         "bad regular expression");
-  expect_one_line_error(run("quantize -m " + path("nope") + " -o " + path("x.gguf") + " --type q8_0"),
-                        "does not exist");
+  expect_one_line_error(
+      run("quantize -m " + path("nope") + " -o " + path("x.gguf") + " --type q8_0"),
+      "no such folder");
   EXPECT_FALSE(fs::exists(path("x.gguf")));
 }
 
@@ -166,5 +167,6 @@ TEST_F(CliGguf, DamagedOrForeignFilesNameTheProblem) {
   expect_one_line_error(run("ask -m " + t + " -p hi"), "lies outside the file's data section");
   // Not a GGUF at all.
   std::ofstream(path("junk.gguf")) << "hello";
-  expect_one_line_error(run("ask -m " + path("junk.gguf") + " -p hi"), "not a model folder or a GGUF");
+  expect_one_line_error(run("ask -m " + path("junk.gguf") + " -p hi"),
+                        "not a model folder or a GGUF");
 }

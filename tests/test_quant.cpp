@@ -1,6 +1,6 @@
-// Block-quantized weights: the reference quantisers (Q8_0, Q4_K byte layouts), every kernel level
-// this CPU runs (generic, AVX2, AVX-512 VNNI) against a double-precision product of the same
-// quantised values, the ops front end (linear, matmul, embedding), and the per-tensor type plan.
+// Block-quantized weights: the reference quantisers (Q8_0, Q4_K byte layouts), the ops front end
+// (linear, matmul, embedding) and the per-tensor type plan. The integer kernels of every ISA
+// level are tested against a double-precision reference in test_cpu_kernels (once per level).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -8,13 +8,11 @@
 
 #include "core/error.hpp"
 #include "core/quant_blocks.hpp"
-#include "ops/cpu/quant/quant_ops.hpp"
 #include "ops/ops.hpp"
 #include "pipeline/quantize.hpp"
 #include "support/backend.hpp"
 
 using namespace ovis;
-namespace quant = ovis::ops::cpu::quant;
 
 namespace {
 
@@ -29,42 +27,6 @@ std::vector<float> randn(int64_t n, uint32_t seed, float scale = 1.0f) {
 Tensor tensor_of(const std::vector<float>& v, const Shape& s) {
   return Tensor::from_vector(v, s);
 }
-
-// What the kernels compute, in double: each activation block rounded to int8 with d = max|x|/127
-// (round half to even), times the dequantised weights.
-std::vector<double> reference_linear(const std::vector<float>& x, const Tensor& w, int64_t M,
-                                     int64_t N, int64_t K) {
-  const std::vector<float> wf = w.to_vector();
-  std::vector<double> xq(size_t(M * K));
-  for (int64_t m = 0; m < M; ++m)
-    for (int64_t b = 0; b < K / 32; ++b) {
-      float amax = 0;
-      for (int i = 0; i < 32; ++i) amax = std::max(amax, std::fabs(x[m * K + b * 32 + i]));
-      const float d = amax / 127.0f, id = d > 0 ? 1.0f / d : 0.0f;
-      for (int i = 0; i < 32; ++i)
-        xq[m * K + b * 32 + i] = double(d) * std::nearbyint(x[m * K + b * 32 + i] * id);
-    }
-  std::vector<double> y(size_t(M * N));
-  for (int64_t m = 0; m < M; ++m)
-    for (int64_t n = 0; n < N; ++n) {
-      double s = 0;
-      for (int64_t k = 0; k < K; ++k) s += xq[m * K + k] * double(wf[n * K + k]);
-      y[m * N + n] = s;
-    }
-  return y;
-}
-
-std::vector<quant::Isa> levels() {
-  std::vector<quant::Isa> r;
-  for (quant::Isa i : {quant::Isa::Generic, quant::Isa::Avx2, quant::Isa::Avx512Vnni})
-    if (int(i) <= int(quant::cpu_isa())) r.push_back(i);
-  return r;
-}
-
-struct IsaGuard {
-  quant::Isa saved = quant::active_isa();
-  ~IsaGuard() { quant::set_active_isa(saved); }
-};
 
 }  // namespace
 
@@ -130,41 +92,6 @@ TEST(QuantBlocks, TensorSizesAreBlockAware) {
   EXPECT_THROW(dtype_size(DType::Q8_0), Error);
 }
 
-// Each kernel level against the double reference, over decode (M <= 4), tiled and panel GEMM
-// sizes, odd N (panel tails) and biases.
-TEST(QuantKernels, EveryLevelMatchesTheReference) {
-  IsaGuard guard;
-  struct Case {
-    DType t;
-    int64_t M, N, K;
-  };
-  const std::vector<Case> cases{
-      {DType::Q8_0, 1, 37, 64},   {DType::Q8_0, 3, 16, 288},  {DType::Q8_0, 4, 100, 256},
-      {DType::Q8_0, 17, 33, 96},  {DType::Q8_0, 70, 81, 512}, {DType::Q8_0, 5, 1, 32},
-      {DType::Q4_K, 1, 37, 256},  {DType::Q4_K, 2, 16, 512},  {DType::Q4_K, 4, 9, 768},
-      {DType::Q4_K, 19, 47, 256}, {DType::Q4_K, 133, 64, 512}};
-  for (quant::Isa isa : levels()) {
-    quant::set_active_isa(isa);
-    for (const Case& c : cases) {
-      const auto x = randn(c.M * c.K, uint32_t(c.M * 7 + c.K), 2.0f);
-      const auto wv = randn(c.N * c.K, uint32_t(c.N * 3 + c.K), 0.1f);
-      const Tensor w = tensor_of(wv, {c.N, c.K}).to_dtype(c.t);
-      const auto bias = randn(c.N, 9);
-      std::vector<float> y(size_t(c.M * c.N));
-      quant::linear(c.t, w.raw(), c.N, c.K, x.data(), c.M, bias.data(), y.data());
-      const auto ref = reference_linear(x, w, c.M, c.N, c.K);
-      double max_err = 0, max_ref = 0;
-      for (size_t i = 0; i < y.size(); ++i) {
-        max_err = std::max(max_err, std::fabs(double(y[i]) - (ref[i] + bias[i % size_t(c.N)])));
-        max_ref = std::max(max_ref, std::fabs(ref[i]));
-      }
-      EXPECT_LE(max_err, 2e-5 * std::max(1.0, max_ref))
-          << quant::isa_name(isa) << " " << dtype_name(c.t) << " M=" << c.M << " N=" << c.N
-          << " K=" << c.K;
-    }
-  }
-}
-
 // The quantised product stays close to the exact f32 one (activation rounding included).
 TEST(QuantOps, LinearIsCloseToTheFloatProduct) {
   const ops::Context c = test::cpu_ctx();
@@ -195,9 +122,17 @@ TEST(QuantOps, EmbeddingAndMatmulDequantize) {
     const Tensor q = tensor_of(tv, {V, D}).to_dtype(t);
     const auto deq = q.to_vector();
     const auto e = ops::embedding(c, q, {3, 0, 19}).to_vector();
+    // The decode step's form: ids in a tensor (read on the device).
+    Tensor ids = Tensor::empty({3}, DType::I32);
+    const int32_t id_values[3] = {3, 0, 19};
+    std::copy(id_values, id_values + 3, ids.mutable_data<int32_t>());
+    const auto e_dev = ops::embedding(c, q, ids).to_vector();
     for (int i = 0; i < 3; ++i) {
       const int64_t row = std::vector<int64_t>{3, 0, 19}[size_t(i)];
-      for (int64_t d = 0; d < D; ++d) ASSERT_EQ(e[size_t(i * D + d)], deq[size_t(row * D + d)]);
+      for (int64_t d = 0; d < D; ++d) {
+        ASSERT_EQ(e[size_t(i * D + d)], deq[size_t(row * D + d)]);
+        ASSERT_EQ(e_dev[size_t(i * D + d)], deq[size_t(row * D + d)]);
+      }
     }
     // matmul: a [M, V] · table [V, D].
     const int64_t M = 5;

@@ -195,3 +195,30 @@ TEST(Backend, UnavailableDeviceIsOneClearLine) {
 }
 
 }  // namespace
+
+#include "ops/cpu/plan_cache.hpp"
+
+namespace {
+
+TEST(PlanCache, BoundedAndLeastRecentlyUsedFirst) {
+  ovis::ops::cpu::PlanCache<int, int> cache(3);
+  int made = 0;
+  auto make = [&](int k) {
+    ++made;
+    return k * 10;
+  };
+  EXPECT_EQ(cache.get(1, make), 10);
+  cache.get(2, make);
+  cache.get(3, make);
+  cache.get(1, make);  // hit: 1 is now the most recent
+  EXPECT_EQ(made, 3);
+  cache.get(4, make);  // evicts 2, the least recently used
+  EXPECT_EQ(cache.size(), 3u);
+  cache.get(1, make);
+  cache.get(3, make);
+  EXPECT_EQ(made, 4);
+  cache.get(2, make);  // was evicted: made again
+  EXPECT_EQ(made, 5);
+}
+
+}  // namespace

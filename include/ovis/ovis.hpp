@@ -48,6 +48,7 @@ struct GenerateRequest {
   int steps = 50;
   float cfg_scale = 5.0f;
   uint64_t seed = 42;
+  NoiseRng rng = NoiseRng::Philox;
   // Optional initial noise [4, H/8, W/8] (or [1, 4, H/8, W/8]) replacing the seeded generator.
   std::optional<HostTensor> init_noise;
   ProgressFn on_progress;
@@ -60,6 +61,7 @@ struct EditRequest {
   float cfg_scale = 6.0f;      // text CFG
   float img_cfg_scale = 1.5f;  // image CFG
   uint64_t seed = 42;
+  NoiseRng rng = NoiseRng::Philox;
   std::optional<HostTensor> init_noise;
   ProgressFn on_progress;
 };

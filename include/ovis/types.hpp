@@ -30,10 +30,11 @@ struct SamplerParams {
 };
 
 struct ProgressEvent {
-  std::string stage;     // "vision", "condition", "denoise", "vae decode", ...
-  int step = 0;          // completed units, 0..total
+  std::string stage;  // "vision", "condition", "denoise", "vae decode", ...
+  int step = 0;       // completed units, 0..total
   int total = 0;
-  double elapsed_s = 0;  // since the stage started
+  double elapsed_s = 0;     // since the stage started
+  std::string unit = "it";  // what step counts ("MiB" for downloads): rates read s/it or MiB/s
 };
 using ProgressFn = std::function<void(const ProgressEvent&)>;
 
@@ -44,6 +45,15 @@ enum class Precision { Auto, F32, BF16 };
 const char* precision_name(Precision p);
 // "f32" | "bf16" | "auto"; throws ovis::Error naming `what` otherwise.
 Precision parse_precision(const std::string& s, const std::string& what = "--precision");
+
+// The generator of the initial noise. Philox: this project's documented generator (same image
+// for a seed on every machine). TorchCuda: torch.randn on a CUDA generator seeded with the seed,
+// in bf16, as the reference pipeline draws it (so a seed starts from the reference's noise;
+// bit-exact on a GPU, see src/ops/torch_randn.hpp for the host computation).
+enum class NoiseRng { Philox, TorchCuda };
+const char* noise_rng_name(NoiseRng r);
+// "philox" | "torch-cuda"; throws ovis::Error naming `what` otherwise.
+NoiseRng parse_noise_rng(const std::string& s, const std::string& what = "--rng");
 
 // A dense float32 host array with its shape, e.g. an initial-noise tensor.
 struct HostTensor {

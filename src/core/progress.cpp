@@ -24,9 +24,9 @@ void ProgressBar::operator()(const ProgressEvent& e) {
   std::fprintf(out_, "%s%-12s |%s| %d/%d", tty_ ? "\r" : "", e.stage.c_str(), bar, e.step, e.total);
   if (e.step > 0) {
     if (per_it >= 1.0 || per_it == 0.0)
-      std::fprintf(out_, " %.2f s/it", per_it);
+      std::fprintf(out_, " %.2f s/%s", per_it, e.unit.c_str());
     else
-      std::fprintf(out_, " %.2f it/s", 1.0 / per_it);
+      std::fprintf(out_, " %.2f %s/s", 1.0 / per_it, e.unit.c_str());
     std::fprintf(out_, done ? " %.1fs total" : " ETA %.0fs", done ? e.elapsed_s : eta);
   }
   std::fprintf(out_, "%s", (done || !tty_) ? "\n" : "\x1b[K");

@@ -14,11 +14,10 @@
 #include <array>
 #include <cstdint>
 
+#include "core/philox.hpp"
 #include "core/tensor.hpp"
 
 namespace ovis {
-
-std::array<uint32_t, 4> philox4x32_10(std::array<uint32_t, 4> counter, std::array<uint32_t, 2> key);
 
 // Standard normal samples, f32 storage with bf16-representable values.
 Tensor gaussian_noise(const Shape& shape, uint64_t seed);

@@ -25,6 +25,10 @@ class KvCache {
   // Rows [0, end) of a layer's keys / values, sharing storage.
   Tensor keys(int layer, int64_t end) const { return k_[layer].slice_rows(0, end); }
   Tensor values(int layer, int64_t end) const { return v_[layer].slice_rows(0, end); }
+  // A layer's whole storage [capacity, kv_width], for decode steps that find the position in a
+  // device tensor (Qwen3::decode_step).
+  Tensor& key_storage(int layer) { return k_[layer]; }
+  Tensor& value_storage(int layer) { return v_[layer]; }
 
   // Commits n written rows (after every layer has written them).
   void advance(int64_t n);

@@ -78,7 +78,8 @@ KvCache Qwen3::make_cache(int64_t max_tokens) const {
   return KvCache(ctx_, cfg_.num_layers, max_tokens, int64_t(cfg_.num_kv_heads) * cfg_.head_dim);
 }
 
-void Qwen3::run_layer(int index, Tensor& x, const ops::RopeTable& rope, KvCache* cache) const {
+void Qwen3::run_layer(int index, Tensor& x, const ops::RopeTable& rope, KvCache* cache,
+                      const Tensor* pos) const {
   const ops::Context& c = ctx_;
   const Layer& w = layers_[index];
   const int64_t L = x.dim(0), D = cfg_.head_dim;
@@ -99,7 +100,12 @@ void Qwen3::run_layer(int index, Tensor& x, const ops::RopeTable& rope, KvCache*
   // Long prompts: attention is O(L^2 * head_dim) per head (tiled); at ~1k tokens (one image
   // prompt) its FLOPs are ~8% of the layer GEMMs'.
   Tensor attn;
-  if (cache) {
+  if (cache && pos) {
+    ops::copy_rows_at_(c, cache->key_storage(index), k, *pos);
+    ops::copy_rows_at_(c, cache->value_storage(index), v, *pos);
+    attn = ops::attention_at(c, q, cache->key_storage(index), cache->value_storage(index), *pos, H,
+                             Hkv, scale);
+  } else if (cache) {
     cache->write(index, k, v);
     const int64_t end = cache->size() + L;
     attn = ops::attention(c, q, cache->keys(index, end), cache->values(index, end), H, Hkv, scale,
@@ -122,12 +128,16 @@ void Qwen3::check_embeds(const Tensor& embeds) const {
          cfg_.hidden_size, "], got ", dtype_name(embeds.dtype()), " ", shape_str(embeds.shape()));
 }
 
-Tensor Qwen3::forward(const Tensor& embeds, KvCache& cache, LlmTrace* trace) const {
-  check_embeds(embeds);
-  const int64_t L = embeds.dim(0), start = cache.size();
+void Qwen3::check_cache(const KvCache& cache) const {
   if (cache.layers() != cfg_.num_layers ||
       cache.kv_width() != int64_t(cfg_.num_kv_heads) * cfg_.head_dim)
     fail("Qwen3: KV cache was not made for this model (use Qwen3::make_cache)");
+}
+
+Tensor Qwen3::forward(const Tensor& embeds, KvCache& cache, LlmTrace* trace) const {
+  check_embeds(embeds);
+  const int64_t L = embeds.dim(0), start = cache.size();
+  check_cache(cache);
   if (start + L > cache.capacity())
     fail("KV cache full: ", start, " + ", L, " tokens exceed its capacity of ", cache.capacity());
   const ops::RopeTable rope = ops::rope_table(ctx_, start, L, rope_);
@@ -141,6 +151,14 @@ Tensor Qwen3::forward(const Tensor& embeds, KvCache& cache, LlmTrace* trace) con
   Tensor out = final_norm_(ctx_, x);
   if (trace) trace->final_norm = out.clone();
   return out;
+}
+
+Tensor Qwen3::decode_step(const Tensor& token, const Tensor& pos, KvCache& cache) const {
+  check_cache(cache);
+  const ops::RopeTable rope = ops::rope_table_at(ctx_, pos, 1, rope_);
+  Tensor x = ops::embedding(ctx_, embed_tokens_, token);
+  for (int i = 0; i < cfg_.num_layers; ++i) run_layer(i, x, rope, &cache, &pos);
+  return logits(final_norm_(ctx_, x));
 }
 
 Tensor Qwen3::logits(const Tensor& hidden) const {

@@ -37,6 +37,11 @@ class Qwen3 {
   // in the cache), appends their K/V to the cache and returns the final-RMSNormed hidden states
   // [L, hidden]. With a trace, also records each layer's output and the final-norm output.
   Tensor forward(const Tensor& embeds, KvCache& cache, LlmTrace* trace = nullptr) const;
+  // One decode step whose inputs live on the model's device, so that it can be recorded once
+  // as an ops graph and replayed per token (llm/token_decoder.hpp): token I32 [1], pos F32 [1]
+  // (the cache row it fills, = the position id). Writes K/V at row pos of every layer of
+  // `cache` and returns logits [1, vocab]. Does not advance the cache: the caller does.
+  Tensor decode_step(const Tensor& token, const Tensor& pos, KvCache& cache) const;
   // hidden [rows, hidden] -> logits [rows, vocab] through the (tied) LM head.
   Tensor logits(const Tensor& hidden) const;
   // The generation condition of spec §7.1: [L, 2*hidden] = concat(final-normed output of the last
@@ -51,9 +56,12 @@ class Qwen3 {
   };
 
   // One decoder layer on x [L, hidden] in place. With a cache, K/V are written at rows
-  // [cache->size(), +L) and attention reads rows [0, cache->size() + L); without, attention is
-  // over x alone (positions start at 0).
-  void run_layer(int index, Tensor& x, const ops::RopeTable& rope, KvCache* cache) const;
+  // [p, p + L) and attention reads rows [0, p + L), p = cache->size() or, with `pos`, the
+  // position that device tensor holds; without a cache, attention is over x alone (positions
+  // start at 0).
+  void run_layer(int index, Tensor& x, const ops::RopeTable& rope, KvCache* cache,
+                 const Tensor* pos = nullptr) const;
+  void check_cache(const KvCache& cache) const;
   void check_embeds(const Tensor& embeds) const;
 
   ops::Context ctx_;

@@ -2,10 +2,13 @@
 // in ops.hpp check shapes and devices, then call these; a backend may assume valid arguments on
 // its own device. Each backend lives in src/ops/<name>/.
 #pragma once
+#include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "core/allocator.hpp"
+#include "ops/graph.hpp"
 #include "ops/ops.hpp"
 
 namespace ovis::ops {
@@ -62,6 +65,8 @@ class Backend {
   virtual Tensor concat_rows(const Context& c, const std::vector<Tensor>& parts) = 0;
   virtual Tensor embedding(const Context& c, const Tensor& table,
                            const std::vector<int64_t>& ids) = 0;
+  virtual Tensor embedding(const Context& c, const Tensor& table, const Tensor& ids) = 0;
+  virtual Tensor argmax(const Context& c, const Tensor& x) = 0;
   virtual Tensor mean_rows(const Context& c, const Tensor& x) = 0;
   virtual Tensor permute(const Context& c, const Tensor& x, const std::vector<int>& perm) = 0;
   virtual Tensor crop(const Context& c, const Tensor& x, int64_t y0, int64_t y1, int64_t x0,
@@ -80,6 +85,13 @@ class Backend {
   virtual Tensor attention(const Context& c, const Tensor& q, const Tensor& k, const Tensor& v,
                            int q_heads, int kv_heads, float scale, bool causal) = 0;
 
+  virtual RopeTable rope_table_at(const Context& c, const Tensor& pos, int64_t L,
+                                  const RopeFreqs& f) = 0;
+  virtual void copy_rows_at_(const Context& c, Tensor& dst, const Tensor& src,
+                             const Tensor& pos) = 0;
+  virtual Tensor attention_at(const Context& c, const Tensor& q, const Tensor& k, const Tensor& v,
+                              const Tensor& pos, int q_heads, int kv_heads, float scale) = 0;
+
   virtual Tensor conv2d(const Context& c, const Tensor& x, const ConvWeights& w,
                         const Conv2dParams& p, const ConvPrologue& prologue) = 0;
 
@@ -87,6 +99,11 @@ class Backend {
   virtual void guided_euler_step_(const Context& c, Tensor& img, const std::vector<Tensor>& v,
                                   Guidance g, float s0, float s1, float dt, Tensor* guided) = 0;
   virtual Tensor image_to_u8(const Context& c, const Tensor& x) = 0;
+  virtual Tensor randn_torch_cuda(const Context& c, const Shape& shape, uint64_t seed) = 0;
+
+  // ---- graphs (ops/graph.hpp) ----
+  // The default runs the body eagerly at every replay (no capture).
+  virtual std::unique_ptr<OpGraph> capture(const Context& c, std::function<void()> body);
 };
 
 }  // namespace ovis::ops

@@ -54,5 +54,8 @@ struct DeviceInfo {
   int64_t free_memory = 0;
 };
 std::vector<DeviceInfo> list_devices();
+// Empty when CUDA devices are usable; else why not ("this build has no CUDA backend", "no
+// NVIDIA driver is installed", ...).
+std::string cuda_unavailable_reason();
 
 }  // namespace ovis::ops

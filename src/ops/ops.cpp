@@ -20,6 +20,13 @@ bool is_weight_type(DType t) {
   return is_float(t) || dtype_is_quantized(t);
 }
 
+// Block-quantized weights have CPU kernels only (the CUDA backend takes float weights).
+void require_quantized_on_host(const Context& c, const Tensor& w, const char* op) {
+  if (dtype_is_quantized(w.dtype()) && c.backend && !c.backend->device().is_host())
+    fail("ops::", op, ": ", dtype_name(w.dtype()), " weights run on the CPU only (use --device ",
+         "cpu, or a bf16/f16/f32 GGUF on ", c.backend->device().str(), ")");
+}
+
 // The context's backend, after checking that every given tensor lives on its device.
 Backend& on(const Context& c, const char* op, std::initializer_list<const Tensor*> tensors) {
   if (!c.backend) fail("internal error: ops::", op, " called without a backend");
@@ -87,6 +94,7 @@ LinearWeights prepare_linear(const Context& c, const Tensor& w, const Tensor* b)
           "weight must be a float or quantized matrix, got " + shape_str(w.shape()));
   require(!b || (b->numel() == w.dim(0) && is_float(b->dtype())), "prepare_linear",
           "bias does not match the weight");
+  require_quantized_on_host(c, w, "prepare_linear");
   return on(c, "prepare_linear", {}).prepare_linear(c, w, b);
 }
 
@@ -103,6 +111,7 @@ Tensor prepare_f32(const Context& c, const Tensor& w) {
 }
 
 Tensor prepare_stored(const Context& c, const Tensor& w) {
+  require_quantized_on_host(c, w, "prepare_stored");
   return on(c, "prepare_stored", {}).prepare_stored(w);
 }
 
@@ -282,6 +291,30 @@ Tensor embedding(const Context& c, const Tensor& table, const std::vector<int64_
   return b.embedding(c, table, ids);
 }
 
+Tensor embedding(const Context& c, const Tensor& table, const Tensor& ids) {
+  Backend& b = on(c, "embedding", {&table, &ids});
+  require(table.ndim() == 2 && is_weight_type(table.dtype()), "embedding",
+          "table must be a matrix");
+  require(ids.dtype() == DType::I32 && ids.ndim() == 1, "embedding", "ids must be I32 [n]");
+  return b.embedding(c, table, ids);
+}
+
+Tensor argmax(const Context& c, const Tensor& x) {
+  Backend& b = on(c, "argmax", {&x});
+  require(is_float(x.dtype()) && x.ndim() >= 1 && x.dim(-1) > 0, "argmax",
+          "x must be a float tensor with a non-empty last dimension");
+  return b.argmax(c, x);
+}
+
+void upload_(const Context& c, Tensor& dst, const Tensor& host) {
+  Backend& b = on(c, "upload_", {&dst});
+  require(host.defined() && host.is_host() && host.dtype() == dst.dtype() &&
+              host.numel() == dst.numel(),
+          "upload_", "the host tensor must match dst's dtype and size");
+  device_memory(b.device())
+      .copy(dst.device_ptr(), b.device(), host.device_ptr(), Device::cpu(), host.nbytes());
+}
+
 Tensor mean_rows(const Context& c, const Tensor& x) {
   return on(c, "mean_rows", {&x}).mean_rows(c, x);
 }
@@ -364,6 +397,45 @@ Tensor attention(const Context& c, const Tensor& q, const Tensor& k, const Tenso
   return b.attention(c, q, k, v, q_heads, kv_heads, scale, causal);
 }
 
+namespace {
+
+void require_position(const Tensor& pos, const char* op) {
+  require(pos.dtype() == DType::F32 && pos.numel() == 1, op, "pos must be an F32 [1] tensor");
+}
+
+}  // namespace
+
+RopeTable rope_table_at(const Context& c, const Tensor& pos, int64_t L, const RopeFreqs& f) {
+  Backend& b = on(c, "rope_table_at", {&pos});
+  require_position(pos, "rope_table_at");
+  require(L >= 0 && f.axis.size() == f.omega.size(), "rope_table_at", "bad range");
+  for (int a : f.axis) require(a == 0, "rope_table_at", "1-D positions have one axis");
+  return b.rope_table_at(c, pos, L, f);
+}
+
+void copy_rows_at_(const Context& c, Tensor& dst, const Tensor& src, const Tensor& pos) {
+  Backend& b = on(c, "copy_rows_at_", {&dst, &src, &pos});
+  require_position(pos, "copy_rows_at_");
+  require(dst.ndim() >= 1 && dst.dim(0) > 0 && src.numel() % (dst.numel() / dst.dim(0)) == 0 &&
+              is_float(dst.dtype()) && is_float(src.dtype()),
+          "copy_rows_at_",
+          "src " + shape_str(src.shape()) + " is not rows of dst " + shape_str(dst.shape()));
+  b.copy_rows_at_(c, dst, src, pos);
+}
+
+Tensor attention_at(const Context& c, const Tensor& q, const Tensor& k, const Tensor& v,
+                    const Tensor& pos, int q_heads, int kv_heads, float scale) {
+  Backend& b = on(c, "attention_at", {&q, &k, &v, &pos});
+  require_position(pos, "attention_at");
+  require(q_heads > 0 && kv_heads > 0 && q_heads % kv_heads == 0, "attention_at",
+          "bad head counts");
+  require(q.ndim() == 2 && k.ndim() == 2 && v.ndim() == 2 && k.dim(0) == v.dim(0) &&
+              q.dim(1) % q_heads == 0 && k.dim(1) == v.dim(1) &&
+              k.dim(1) * q_heads == q.dim(1) * kv_heads && q.dim(0) <= k.dim(0),
+          "attention_at", "q " + shape_str(q.shape()) + ", k " + shape_str(k.shape()));
+  return b.attention_at(c, q, k, v, pos, q_heads, kv_heads, scale);
+}
+
 Tensor conv2d(const Context& c, const Tensor& x, const ConvWeights& w, const Conv2dParams& p,
               const ConvPrologue& pro) {
   Backend& b = on(c, "conv2d",
@@ -407,6 +479,35 @@ Tensor image_to_u8(const Context& c, const Tensor& x) {
   Backend& b = on(c, "image_to_u8", {&x});
   require(x.ndim() == 3, "image_to_u8", "x must be [C, H, W]");
   return b.image_to_u8(c, x);
+}
+
+Tensor randn_torch_cuda(const Context& c, const Shape& shape, uint64_t seed) {
+  for (int64_t d : shape)
+    if (d < 0) fail("randn_torch_cuda: invalid shape ", shape_str(shape));
+  return on(c, "randn_torch_cuda", {}).randn_torch_cuda(c, shape, seed);
+}
+
+namespace {
+
+// No capture: the body runs at every replay.
+class EagerGraph final : public OpGraph {
+ public:
+  explicit EagerGraph(std::function<void()> body) : body_(std::move(body)) {}
+  void replay() override { body_(); }
+
+ private:
+  std::function<void()> body_;
+};
+
+}  // namespace
+
+std::unique_ptr<OpGraph> Backend::capture(const Context&, std::function<void()> body) {
+  return std::make_unique<EagerGraph>(std::move(body));
+}
+
+std::unique_ptr<OpGraph> capture(const Context& c, std::function<void()> body) {
+  OVIS_ASSERT(body);
+  return on(c, "capture", {}).capture(c, std::move(body));
 }
 
 }  // namespace ovis::ops

@@ -89,6 +89,9 @@ Tensor concat_cols(const Context& c, const std::vector<Tensor>& parts);
 Tensor concat_rows(const Context& c, const std::vector<Tensor>& parts);
 // Rows of table (any float dtype) for ids, in act_dtype(): [ids.size(), D].
 Tensor embedding(const Context& c, const Tensor& table, const std::vector<int64_t>& ids);
+// The same for ids held on the device (I32 [n], e.g. an argmax); an id outside the table gives a
+// row of zeros (ids on the device cannot be checked here).
+Tensor embedding(const Context& c, const Tensor& table, const Tensor& ids);
 // Mean over rows: x [M, D] -> [1, D] (float64 accumulation).
 Tensor mean_rows(const Context& c, const Tensor& x);
 // Contiguous copy of x with its axes permuted: out.shape[i] = x.shape[perm[i]] (<= 6 dims).
@@ -103,6 +106,13 @@ void accumulate_tile_(const Context& c, Tensor& out, const Tensor& tile, int64_t
 Tensor upsample_nearest2x(const Context& c, const Tensor& x);  // [C, H, W] -> [C, 2H, 2W]
 // Position ids of an h x w token grid, row-major: [h·w, 3] f32 rows (t, row, col).
 Tensor grid_positions(const Context& c, int64_t h, int64_t w, float t);
+
+// Index of the largest value of each row of x [..., N] as I32 [rows]: ties go to the lowest
+// index and NaN is never chosen unless the whole row is NaN (then 0), as TokenSampler::argmax.
+Tensor argmax(const Context& c, const Tensor& x);
+// Writes the host tensor `host` into the existing storage of `dst` (same dtype and numel), e.g.
+// the input of a captured graph (ops/graph.hpp), whose address must not change.
+void upload_(const Context& c, Tensor& dst, const Tensor& host);
 
 // ---- RoPE ----
 enum class RopeLayout {
@@ -140,6 +150,21 @@ void rope_(const Context& c, Tensor& x, int heads, const RopeTable& t, RopeLayou
 Tensor attention(const Context& c, const Tensor& q, const Tensor& k, const Tensor& v, int q_heads,
                  int kv_heads, float scale, bool causal);
 
+// ---- decoding at a position held on the device ----
+// `pos` is an F32 [1] tensor on the context's device holding a token position p (an exact
+// integer). These ops read p on the device, so a captured graph replays them at whatever
+// position the tensor holds at replay time (one decode step, recorded once).
+// Rotary tables of positions p .. p+L-1 on one axis (= rope_table(c, p, L, f)).
+RopeTable rope_table_at(const Context& c, const Tensor& pos, int64_t L, const RopeFreqs& f);
+// dst rows [p, p + rows(src)) = src (float dtypes converted), e.g. one KV-cache layer; the
+// caller guarantees that the rows exist.
+void copy_rows_at_(const Context& c, Tensor& dst, const Tensor& src, const Tensor& pos);
+// Causal attention of the queries q [Lq, Hq·D] at positions p .. p+Lq-1 over the rows
+// [0, p + Lq) of the cache tensors k/v [capacity, Hk·D]
+// (= attention(c, q, k[0 : p+Lq], v[0 : p+Lq], q_heads, kv_heads, scale, true)).
+Tensor attention_at(const Context& c, const Tensor& q, const Tensor& k, const Tensor& v,
+                    const Tensor& pos, int q_heads, int kv_heads, float scale);
+
 // ---- convolution (batch 1, x [C, H, W]) ----
 struct Conv2dParams {
   int stride = 1;
@@ -172,5 +197,11 @@ void guided_euler_step_(const Context& c, Tensor& img, const std::vector<Tensor>
                         float s0, float s1, float dt, Tensor* guided = nullptr);
 // spec §7.11: x [C, H, W] -> U8 [H, W, C] = trunc(127.5·(clamp(x, −1, 1) + 1)).
 Tensor image_to_u8(const Context& c, const Tensor& x);
+// The noise of torch.randn(shape, dtype=torch.bfloat16, device="cuda",
+// generator=torch.Generator("cuda").manual_seed(seed)) (spec §9.6) as F32 values, by
+// PyTorch's CUDA Philox scheme (ops/torch_randn.hpp). A CUDA backend runs the scheme on its
+// GPU and is bit-exact there; elsewhere it is computed on the host (see torch_randn.hpp for the
+// rare last-bit differences of the GPU's sine/cosine approximation).
+Tensor randn_torch_cuda(const Context& c, const Shape& shape, uint64_t seed);
 
 }  // namespace ovis::ops

@@ -59,6 +59,14 @@ Precision resolve(Precision p, Device device) {
   return p == Precision::Auto ? default_precision(device) : p;
 }
 
+std::string cuda_unavailable_reason() {
+#if defined(OVIS_CUDA)
+  return cuda_devices() > 0 ? std::string() : cuda::unavailable_reason();
+#else
+  return "this build has no CUDA backend (configure with -DOVIS_CUDA=ON)";
+#endif
+}
+
 std::vector<DeviceInfo> list_devices() {
   std::vector<DeviceInfo> out;
   DeviceInfo cpu_info;

@@ -17,6 +17,7 @@
 #include "io/weight_binder.hpp"
 #include "llm/kv_cache.hpp"
 #include "llm/qwen3.hpp"
+#include "llm/token_decoder.hpp"
 #include "llm/token_sampler.hpp"
 #include "ops/backend.hpp"
 #include "ops/ops.hpp"
@@ -124,16 +125,19 @@ class OvisPipeline final : public Pipeline {
     TokenSampler sampler(req.sampling);
     TextStreamer streamer(c_.tok, req.on_text);
     const int64_t vocab = logits.dim(-1);
+    // Greedy steps pick the token on the device (TokenSampler's rule); sampling reads the row.
+    const bool greedy = req.sampling.temperature == 0 || req.sampling.top_k == 1;
+    TokenDecoder decoder(c_.llm, cache, greedy);
+    // Host sync point: the first token, from the prefill's last row of logits.
+    int64_t next = sampler.sample(host_logits(logits).f32(), vocab);
     for (int i = 0; i < req.max_new_tokens; ++i) {
-      // Host sync point: the next token is chosen on the host from this row of logits.
-      const Tensor row = host_logits(logits);
-      const int64_t next = sampler.sample(row.f32(), vocab);
       if (next == c_.eos_id) break;
       res.tokens.push_back(int32_t(next));
       if (!streamer.push(res.tokens, false)) break;
       if (i + 1 == req.max_new_tokens) break;
-      Tensor h = c_.llm.forward(c_.llm.embed({next}), cache);
-      logits = c_.llm.logits(h);
+      // Host sync point: sampling reads the logits row on the host.
+      next = greedy ? decoder.next_greedy(next)
+                    : sampler.sample(decoder.next_logits(next).f32(), vocab);
     }
     streamer.push(res.tokens, true);
     res.decode_s = t.seconds();
@@ -150,7 +154,7 @@ class OvisPipeline final : public Pipeline {
     if (W != req.width || H != req.height)
       res.warnings.push_back(str("size ", req.width, "x", req.height,
                                  " is not a multiple of 16; generating ", W, "x", H));
-    Tensor noise = initial_noise(req.init_noise, req.seed, H, W);  // validated before any work
+    Tensor noise = initial_noise(req.init_noise, req.seed, req.rng, H, W);  // validated first
     Timer t;
     // spec §7.2: T2I conditions on a blank white image of the requested size.
     const Image white = Image::filled(req.width, req.height, 255, 255, 255);
@@ -182,7 +186,7 @@ class OvisPipeline final : public Pipeline {
     if (W != req.input.width || H != req.input.height)
       res.warnings.push_back(str("input ", req.input.width, "x", req.input.height, " is edited at ",
                                  W, "x", H, " (multiple of 32, reference size rule)"));
-    Tensor noise = initial_noise(req.init_noise, req.seed, H, W);  // validated before any work
+    Tensor noise = initial_noise(req.init_noise, req.seed, req.rng, H, W);  // validated first
     Timer t;
     const Image resized = resize_bicubic(req.input, W, H);
     const Image white = Image::filled(W, H, 255, 255, 255);
@@ -229,8 +233,12 @@ class OvisPipeline final : public Pipeline {
     return build_condition(c_, query, image, W, H);
   }
 
-  Tensor initial_noise(const std::optional<HostTensor>& given, uint64_t seed, int H, int W) const {
+  // Host or device tensor [latent_channels, H/8, W/8] (ops::upload takes either).
+  Tensor initial_noise(const std::optional<HostTensor>& given, uint64_t seed, NoiseRng rng, int H,
+                       int W) const {
     const Shape want{c_.cfg.vae.latent_channels, H / 8, W / 8};
+    // spec §7.3, §9.6: the reference draws [1, C, H/8, W/8]; the same elements in the same order.
+    if (!given && rng == NoiseRng::TorchCuda) return ops::randn_torch_cuda(ctx_, want, seed);
     if (!given) return gaussian_noise(want, seed);
     if (int64_t(given->data.size()) != shape_numel(given->shape))
       fail("--init-noise: ", given->data.size(), " values for shape ", shape_str(given->shape));

@@ -24,10 +24,11 @@ struct AskOptions {
 
 int run_ask(const AskOptions& o, const GlobalOptions& g) {
   if (o.prompt.empty() && o.images.empty()) fail("empty prompt: give -p TEXT and/or --image PATH");
-  Timer t;
   std::vector<Image> images;
   for (const auto& p : o.images) images.push_back(read_image(p));
-  auto pipe = Pipeline::load(o.model, load_options(g));
+  const ResolvedModel model = resolve_model(o.model, g);  // may download (--pull): not "load"
+  Timer t;
+  auto pipe = Pipeline::load(model.folder, load_options(g));
   const std::string prec = precision_name(pipe->precision());
   const double load_s = t.seconds();
   AskRequest req;
@@ -66,9 +67,7 @@ void add_ask_command(CLI::App& app, GlobalOptions& g, int& exit_code) {
   auto o = std::make_shared<AskOptions>();
   CLI::App* cmd = app.add_subcommand(
       "ask", "Answer a question about images (or chat without images). The answer goes to stdout.");
-  cmd->add_option("-m,--model", o->model,
-                  "Ovis-U1 checkpoint folder (Hugging Face snapshot) or GGUF file (ovis quantize)")
-      ->required();
+  cmd->add_option("-m,--model", o->model, kModelHelp);
   cmd->add_option("--image", o->images,
                   "Image file (PNG or JPEG); repeat for several. Placed before the prompt unless "
                   "the prompt has <image> markers");

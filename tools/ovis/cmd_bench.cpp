@@ -19,6 +19,7 @@
 #include "io/weight_binder.hpp"
 #include "llm/kv_cache.hpp"
 #include "llm/qwen3.hpp"
+#include "llm/token_decoder.hpp"
 #include "ops/backend.hpp"
 #include "ops/ops.hpp"
 #include "pipeline/model_source.hpp"
@@ -86,16 +87,27 @@ struct BenchEnv {
         lo.device == "auto" ? ops::default_device() : Device::parse(lo.device), bo);
     ctx = ops::Context{backend.get(), ops::resolve(lo.precision, backend->device())};
   }
-  // Fields every benchmark reports.
+  // Fields every benchmark reports. On a GPU, peak_vram_gb is the high-water mark of the
+  // device's allocator (weights + activations + workspaces, as torch.cuda.max_memory_allocated
+  // counts), device_used_gb what the device reports in use at the end (CUDA context and the
+  // allocator's cached blocks included, as nvidia-smi shows).
   nlohmann::json common() const {
+    backend->synchronize();
     const AllocatorStats a = backend->allocator().stats();
-    return {{"device", backend->device().str()},
-            {"backend", backend->name()},
-            {"precision", precision_name(ctx.precision)},
-            {"threads", backend->threads()},
-            {"cpu_sys_fraction", cpu.sys_fraction()},
-            {"peak_alloc_gb", double(a.peak) / 1e9},
-            {"peak_rss_gb", peak_rss_gb()}};
+    nlohmann::json r = {{"device", backend->device().str()},
+                        {"backend", backend->name()},
+                        {"precision", precision_name(ctx.precision)},
+                        {"threads", backend->threads()},
+                        {"cpu_sys_fraction", cpu.sys_fraction()},
+                        {"peak_alloc_gb", double(a.peak) / 1e9},
+                        {"peak_rss_gb", peak_rss_gb()}};
+    if (!backend->device().is_host()) {
+      r["peak_vram_gb"] = double(a.peak) / 1e9;
+      for (const ops::DeviceInfo& d : ops::list_devices())
+        if (d.device == backend->device())
+          r["device_used_gb"] = double(d.total_memory - d.free_memory) / 1e9;
+    }
+    return r;
   }
 };
 
@@ -160,6 +172,7 @@ nlohmann::json bench_llm(const BenchOptions& o, const ModelConfig& cfg, BenchEnv
 
   KvCache warm = llm.make_cache(64);  // first-call setup (GEMM plans) outside the timings
   llm.logits(llm.forward(llm.embed({1, 2, 3, 4, 5, 6, 7, 8}), warm).slice_rows(7, 8));
+  if (o.decode_tokens < 2) fail("--decode-tokens must be at least 2");
   KvCache cache = llm.make_cache(o.prompt_tokens + o.decode_tokens + 1);
   env.backend->allocator().reset_peak();
   env.cpu.start();
@@ -168,20 +181,23 @@ nlohmann::json bench_llm(const BenchOptions& o, const ModelConfig& cfg, BenchEnv
   Tensor logits = llm.logits(h.slice_rows(h.dim(0) - 1, h.dim(0)));
   env.backend->synchronize();
   const double prefill_s = t.seconds();
-  int64_t next = 0;
+  // Host sync point: greedy pick of the first token from the prefill.
+  const Tensor row = logits.to(Device::cpu()).to_f32();
+  int64_t next = int64_t(std::max_element(row.f32(), row.f32() + row.numel()) - row.f32());
+  // Greedy decode as `ask` runs it: one recorded step replayed per token (the first call
+  // records it and is timed apart).
+  TokenDecoder decoder(llm, cache, /*greedy=*/true);
   t.reset();
-  for (int i = 0; i < o.decode_tokens; ++i) {
-    // Host sync point: greedy pick of the next token.
-    const Tensor row = logits.to(Device::cpu()).to_f32();
-    const float* l = row.f32();
-    next = int64_t(std::max_element(l, l + row.numel()) - l);
-    logits = llm.logits(llm.forward(llm.embed({next}), cache));
-  }
+  next = decoder.next_greedy(next);
+  const double first_step_s = t.seconds();
+  t.reset();
+  for (int i = 1; i < o.decode_tokens; ++i) next = decoder.next_greedy(next);
   env.backend->synchronize();
   const double decode_s = t.seconds();
+  const int decoded = std::max(1, o.decode_tokens - 1);
   env.cpu.stop();
   const double prefill_flops = 2.0 * layer_params * o.prompt_tokens + 2.0 * head_params;
-  const double decode_tok_s = o.decode_tokens / decode_s;
+  const double decode_tok_s = decoded / decode_s;
   nlohmann::json r = env.common();
   r.update({{"bench", "llm"},
             {"model", "Qwen3-1.7B shapes (Ovis-U1-3B llm), " + bw.what},
@@ -191,7 +207,8 @@ nlohmann::json bench_llm(const BenchOptions& o, const ModelConfig& cfg, BenchEnv
             {"prefill_s", prefill_s},
             {"prefill_tok_s", o.prompt_tokens / prefill_s},
             {"prefill_gflop_s", prefill_flops / prefill_s / 1e9},
-            {"decode_tokens", o.decode_tokens},
+            {"decode_tokens", decoded},
+            {"decode_first_step_s", first_step_s},
             {"decode_s", decode_s},
             {"decode_tok_s", decode_tok_s},
             // Every bound weight (the tied head is the embedding table) is read once per token.
@@ -301,6 +318,20 @@ nlohmann::json bench_vae(const BenchOptions& o, const ModelConfig& cfg, BenchEnv
   return r;
 }
 
+// Packed latents -> fp32 VAE decode -> pixels on the host, as the pipeline finishes an image;
+// returns the seconds it took.
+double decode_to_pixels(const ops::Context& c, const Vae& vae, const ModelConfig& cfg,
+                        const Tensor& packed, int height, int width) {
+  Timer t;
+  Tensor z = unpack_latents(c, packed, cfg.vae.latent_channels, height / 8, width / 8);
+  ops::scale_(c, z, 1.0f / cfg.vae.scaling_factor);
+  const Tensor x = vae.decode_auto(z);  // fp32, as the pipeline (spec §9.1)
+  // Host sync point: the final image.
+  const Tensor rgb = ops::image_to_u8(vae.decode_context(), x).to(Device::cpu());
+  OVIS_ASSERT(rgb.numel() == int64_t(height) * width * 3);
+  return t.seconds();
+}
+
 // The whole text-to-image flow at the real shapes (all four models resident, as in `generate`):
 // white-image vision encode, two LLM conditions of ~text_tokens, `steps` Euler steps with CFG
 // (2 DiT forwards each), fp32 VAE decode. Token ids are random (no tokenizer file needed); the
@@ -329,6 +360,7 @@ nlohmann::json bench_t2i(const BenchOptions& o, const ModelConfig& cfg, BenchEnv
   };
   Tensor cond = condition(o.text_tokens - visual.dim(0));
   Tensor uncond = condition(12);
+  env.backend->synchronize();
   const double condition_s = t.seconds();
   t.reset();
   const int64_t h16 = o.size / 16;
@@ -339,11 +371,7 @@ nlohmann::json bench_t2i(const BenchOptions& o, const ModelConfig& cfg, BenchEnv
   env.backend->synchronize();
   const double denoise_s = t.seconds();
   t.reset();
-  Tensor z = unpack_latents(c, out, cfg.vae.latent_channels, o.size / 8, o.size / 8);
-  ops::scale_(c, z, 1.0f / cfg.vae.scaling_factor);
-  Tensor x = vae.decode_auto(z);  // fp32, as the pipeline (spec §9.1)
-  env.backend->synchronize();
-  const double decode_s = t.seconds();
+  const double decode_s = decode_to_pixels(c, vae, cfg, out, o.size, o.size);
   env.cpu.stop();
   nlohmann::json r = env.common();
   r.update({{"bench", "t2i"},
@@ -355,7 +383,76 @@ nlohmann::json bench_t2i(const BenchOptions& o, const ModelConfig& cfg, BenchEnv
             {"condition_s", condition_s},
             {"denoise_s", denoise_s},
             {"s_per_step", denoise_s / o.steps},
-            {"vae_decode_s", decode_s}});
+            {"vae_decode_s", decode_s},
+            {"total_s", condition_s + denoise_s + decode_s}});
+  return r;
+}
+
+// The whole edit flow at the real shapes (as `edit`): three conditions (unconditional + white
+// image, unconditional + input, instruction + input; each a vision encode of the pre-shrunk
+// 448x448 image and an LLM pass), the VAE encode of the input (posterior mean), `steps` Euler
+// steps with 3-pass CFG (the two image-conditioned passes over twice the image tokens), the fp32
+// VAE decode and the conversion to pixels.
+nlohmann::json bench_edit(const BenchOptions& o, const ModelConfig& cfg, BenchEnv& env) {
+  if (o.size % 32 || o.size < 32) fail("--size must be a positive multiple of 32");
+  const ops::Context& c = env.ctx;
+  Timer t;
+  WeightBinder wb = WeightBinder::synthetic(14);
+  VisualTokenizer vt = VisualTokenizer::load(wb, c, cfg);
+  Qwen3 llm = Qwen3::load(wb, c, cfg.llm);
+  YakDiT dit = YakDiT::load(wb, c, cfg.dit);
+  Vae vae = Vae::load(wb, c, cfg.vae);
+  const double build_s = t.seconds();
+  env.cpu.start();
+  t.reset();
+  auto encode = [&](const Image& img) {
+    PreprocessedImage pre = preprocess_image(img, cfg.preprocessor);
+    return vt.encode(pre.pixel_values, pre.grid_h, pre.grid_w);
+  };
+  Image input = Image::filled(448, 448, 0, 0, 0);
+  for (size_t i = 0; i < input.rgb.size(); ++i) input.rgb[i] = uint8_t((i * 37) % 251);
+  const Tensor visual_white = encode(Image::filled(448, 448, 255, 255, 255));
+  const Tensor visual_input = encode(input);
+  std::mt19937 gen(15);
+  auto condition = [&](int64_t text_len, const Tensor& visual) {
+    std::vector<int64_t> ids(static_cast<size_t>(text_len));
+    for (auto& id : ids) id = int64_t(gen() % 150000);
+    return llm.condition(ops::concat_rows(c, {llm.embed(ids), visual}));
+  };
+  const Tensor no_both = condition(12, visual_white);
+  const Tensor no_txt = condition(12, visual_input);
+  const Tensor cond_txt = condition(o.text_tokens - visual_input.dim(0), visual_input);
+  // spec §7.3: conditioning latents = posterior mean · scaling, packed.
+  const Tensor pixels = random_tensor({3, o.size, o.size}, 16, 0.5f);
+  Tensor z = vae.encode(pixels).mean;
+  ops::scale_(c, z, cfg.vae.scaling_factor);
+  const int64_t h16 = o.size / 16;
+  const Tensor cond_latents = pack_latents(c, z);
+  const Tensor cond_ids = latent_ids(c, h16, h16, 1.0f);
+  env.backend->synchronize();
+  const double condition_s = t.seconds();
+  t.reset();
+  const Tensor img = pack_latents(
+      c, ops::upload(c, gaussian_noise({cfg.vae.latent_channels, o.size / 8, o.size / 8}, 42)));
+  Tensor out =
+      denoise_edit(dit, img, latent_ids(c, h16, h16, 0.0f), cond_txt, no_txt, no_both, cond_latents,
+                   cond_ids, flow_schedule(o.steps, img.dim(0), cfg.dit), 6.0f, 1.5f);
+  env.backend->synchronize();
+  const double denoise_s = t.seconds();
+  const double decode_s = decode_to_pixels(c, vae, cfg, out, o.size, o.size);
+  env.cpu.stop();
+  nlohmann::json r = env.common();
+  r.update({{"bench", "edit"},
+            {"model", "Ovis-U1-3B shapes, synthetic bf16 weights, random prompt ids"},
+            {"size", o.size},
+            {"steps", o.steps},
+            {"weights_gb", double(wb.bound_bytes()) / 1e9},
+            {"build_s", build_s},
+            {"condition_s", condition_s},
+            {"denoise_s", denoise_s},
+            {"s_per_step", denoise_s / o.steps},
+            {"vae_decode_s", decode_s},
+            {"total_s", condition_s + denoise_s + decode_s}});
   return r;
 }
 
@@ -373,8 +470,10 @@ int run_bench(const BenchOptions& o, const GlobalOptions& g) {
     r = bench_vae(o, cfg, env);
   else if (o.what == "t2i")
     r = bench_t2i(o, cfg, env);
+  else if (o.what == "edit")
+    r = bench_edit(o, cfg, env);
   else
-    fail("unknown benchmark '", o.what, "' (llm, vision, dit, vae)");
+    fail("unknown benchmark '", o.what, "' (llm, vision, dit, vae, t2i, edit)");
   if (o.json) {
     std::printf("%s\n", r.dump().c_str());
   } else {
@@ -391,9 +490,10 @@ void add_bench_command(CLI::App& app, GlobalOptions& g, int& exit_code) {
   CLI::App* cmd = app.add_subcommand("bench",
                                      "Measure a stage at the real Ovis-U1-3B shapes with synthetic "
                                      "weights (no checkpoint needed)");
-  cmd->add_option("what", o->what, "llm | vision | dit | vae | t2i (whole text-to-image flow)")
+  cmd->add_option("what", o->what,
+                  "llm | vision | dit | vae | t2i | edit (t2i, edit: the whole flow)")
       ->required()
-      ->check(CLI::IsMember({"llm", "vision", "dit", "vae", "t2i"}));
+      ->check(CLI::IsMember({"llm", "vision", "dit", "vae", "t2i", "edit"}));
   cmd->add_flag("--json", o->json, "Print one JSON object on stdout");
   cmd->add_option("--type", o->type,
                   "llm/dit: weight type of the synthetic matrices, quantized in memory with the "
@@ -401,13 +501,14 @@ void add_bench_command(CLI::App& app, GlobalOptions& g, int& exit_code) {
       ->capture_default_str();
   cmd->add_option("-m,--model", o->model,
                   "llm/dit: use the weights of this folder or GGUF file instead of synthetic ones");
-  cmd->add_option("--size", o->size, "dit/vae/t2i: image side in pixels")->capture_default_str();
-  cmd->add_option("--steps", o->steps, "t2i: denoising steps")->capture_default_str();
+  cmd->add_option("--size", o->size, "dit/vae/t2i/edit: image side in pixels")
+      ->capture_default_str();
+  cmd->add_option("--steps", o->steps, "t2i/edit: denoising steps")->capture_default_str();
   cmd->add_option("--prompt-tokens", o->prompt_tokens, "llm: prefill length")
       ->capture_default_str();
   cmd->add_option("--decode-tokens", o->decode_tokens, "llm: tokens to decode")
       ->capture_default_str();
-  cmd->add_option("--text-tokens", o->text_tokens, "dit/t2i: condition length")
+  cmd->add_option("--text-tokens", o->text_tokens, "dit/t2i/edit: condition length")
       ->capture_default_str();
   cmd->add_option("--repeat", o->repeat, "Timed repetitions (best is reported)")
       ->capture_default_str();

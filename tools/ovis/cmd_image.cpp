@@ -15,7 +15,7 @@ namespace ovis::cli {
 namespace {
 
 struct ImageOptions {
-  std::string model, prompt, input, output = "output.png", init_noise;
+  std::string model, prompt, input, output = "output.png", init_noise, rng = "philox";
   int width = 1024, height = 1024, steps = 50, batch = 1;
   float cfg_scale = 5.0f, img_cfg_scale = 1.5f;
   int64_t seed = 42;
@@ -68,27 +68,29 @@ std::string format_float(float v) {
 }
 
 // A1111 / sd-cli style "parameters" text.
-std::string parameters_text(const ImageOptions& o, bool edit, uint64_t seed, int w, int h) {
+std::string parameters_text(const ImageOptions& o, const std::string& model, bool edit,
+                            uint64_t seed, int w, int h) {
   std::ostringstream os;
   os << o.prompt << "\nSteps: " << o.steps
      << ", Sampler: Euler (flow matching), CFG scale: " << format_float(o.cfg_scale);
   if (edit) os << ", Image CFG scale: " << format_float(o.img_cfg_scale);
-  os << ", Seed: " << seed << ", Size: " << w << "x" << h
-     << ", Model: " << std::filesystem::path(o.model).filename().string()
-     << ", Version: ovis.cpp 0.1.0";
+  os << ", Seed: " << seed << (o.rng == "philox" ? "" : ", RNG: " + o.rng) << ", Size: " << w << "x"
+     << h << ", Model: " << model << ", Version: ovis.cpp 0.1.0";
   return os.str();
 }
 
 int run_image(const ImageOptions& o, const GlobalOptions& g, bool edit) {
   validate_output(o);
   if (o.prompt.empty()) fail("empty prompt: -p TEXT is required");
+  const NoiseRng rng = parse_noise_rng(o.rng);
   Image input;
   if (edit) input = read_image(o.input);
   std::optional<HostTensor> noise;
   if (!o.init_noise.empty()) noise = load_init_noise(o.init_noise);
   const uint64_t seed0 = resolve_seed(o.seed, g.quiet);
+  const ResolvedModel model = resolve_model(o.model, g);  // may download (--pull): not "load"
   Timer t;
-  auto pipe = Pipeline::load(o.model, load_options(g));
+  auto pipe = Pipeline::load(model.folder, load_options(g));
   const std::string prec = precision_name(pipe->precision());
   const double load_s = t.seconds();
   ProgressBar bar(!g.quiet);
@@ -103,6 +105,7 @@ int run_image(const ImageOptions& o, const GlobalOptions& g, bool edit) {
       req.cfg_scale = o.cfg_scale;
       req.img_cfg_scale = o.img_cfg_scale;
       req.seed = seed;
+      req.rng = rng;
       req.init_noise = noise;
       req.on_progress = [&bar](const ProgressEvent& e) { bar(e); };
       r = pipe->edit(req);
@@ -114,6 +117,7 @@ int run_image(const ImageOptions& o, const GlobalOptions& g, bool edit) {
       req.steps = o.steps;
       req.cfg_scale = o.cfg_scale;
       req.seed = seed;
+      req.rng = rng;
       req.init_noise = noise;
       req.on_progress = [&bar](const ProgressEvent& e) { bar(e); };
       r = pipe->generate(req);
@@ -121,7 +125,8 @@ int run_image(const ImageOptions& o, const GlobalOptions& g, bool edit) {
     if (!g.quiet)
       for (const auto& w : r.warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
     const std::string path = output_path(o.output, i, o.batch);
-    write_image(path, r.image, {{"parameters", parameters_text(o, edit, seed, r.width, r.height)}});
+    write_image(path, r.image,
+                {{"parameters", parameters_text(o, model.name, edit, seed, r.width, r.height)}});
     if (!g.quiet)
       std::fprintf(stderr,
                    "saved %s (%dx%d, seed %llu) [%s, %d threads] load %.2f s | condition %.2f s | "
@@ -134,9 +139,7 @@ int run_image(const ImageOptions& o, const GlobalOptions& g, bool edit) {
 }
 
 void add_common(CLI::App* cmd, ImageOptions& o) {
-  cmd->add_option("-m,--model", o.model,
-                  "Ovis-U1 checkpoint folder (Hugging Face snapshot) or GGUF file (ovis quantize)")
-      ->required();
+  cmd->add_option("-m,--model", o.model, kModelHelp);
   cmd->add_option(
          "-o,--output", o.output,
          "Output .png or .jpg; with -b N a pattern such as out_%03d.png (image i uses seed+i)")
@@ -145,6 +148,12 @@ void add_common(CLI::App* cmd, ImageOptions& o) {
       ->capture_default_str();
   cmd->add_option("-s,--seed", o.seed, "Noise seed (negative = random, printed)")
       ->capture_default_str();
+  cmd->add_option("--rng", o.rng,
+                  "Noise generator: philox (this project's, the same image on every machine) or "
+                  "torch-cuda (torch.randn on a CUDA generator seeded with -s, bf16: the "
+                  "reference pipeline's noise for the same seed)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"philox", "torch-cuda"}));
   cmd->add_option("--init-noise", o.init_noise,
                   "Start from this float noise tensor [4,H/8,W/8] instead of the seeded generator: "
                   "FILE.safetensors[:TENSOR]");

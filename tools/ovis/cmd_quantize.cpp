@@ -32,14 +32,15 @@ int run_quantize(const QuantizeCliOptions& o, const GlobalOptions& g) {
   q.rules = parse_tensor_type_rules(o.rules);
   ProgressBar bar(!g.quiet);
   q.on_progress = [&bar](const ProgressEvent& e) { bar(e); };
+  const std::string model = resolve_model(o.model, g).folder;  // may download (--pull)
   QuantizeReport r;
   if (o.synthetic) {
     // Real Ovis-U1-3B shapes with synthetic weights; tokenizer and preprocessor from -m.
-    const ModelSource src = ModelSource::open(o.model);
+    const ModelSource src = ModelSource::open(model);
     r = quantize_synthetic(kOvisU1_3B_Config, src.preprocessor_json(), src.tokenizer_json(), o.out,
                            q);
   } else {
-    r = quantize_model(ModelSource::open(o.model), o.out, q);
+    r = quantize_model(ModelSource::open(model), o.out, q);
   }
   if (!g.quiet) {
     std::fprintf(stderr, "wrote %s: %lld tensors, %s (tensor data %s -> %s)\n", o.out.c_str(),
@@ -64,7 +65,7 @@ void add_quantize_command(CLI::App& app, GlobalOptions& g, int& exit_code) {
       "quantize",
       "Write the model as one GGUF file with its weights in f32, f16, bf16, q8_0 or q4_k "
       "(per-tensor defaults by role: see README 'Quantized weights')");
-  cmd->add_option("-m,--model", o->model, "Ovis-U1 checkpoint folder or GGUF file")->required();
+  cmd->add_option("-m,--model", o->model, kModelHelp);
   cmd->add_option("-o,--output", o->out, "Output .gguf file (never one of the inputs)")->required();
   cmd->add_option("--type", o->type, "f32 | f16 | bf16 | q8_0 | q4_k")->required();
   cmd->add_option("--tensor-type-rules", o->rules,

@@ -6,6 +6,9 @@
 
 #include "cli_common.hpp"
 #include "core/error.hpp"
+#include "core/progress.hpp"
+#include "hub/cache.hpp"
+#include "hub/model_location.hpp"
 #include "io/safetensors.hpp"
 #include "ops/ops.hpp"
 
@@ -41,6 +44,37 @@ HostTensor load_init_noise(const std::string& spec) {
   return HostTensor{t.shape(), t.to_vector()};
 }
 
+hub::PullOptions pull_options(const GlobalOptions& g) {
+  hub::PullOptions o = hub::PullOptions::from_environment();
+  if (!g.quiet)
+    o.on_progress = [bar = std::make_shared<ProgressBar>()](const ProgressEvent& e) { (*bar)(e); };
+  return o;
+}
+
+hub::PullResult pull_model(const hub::RepoRef& ref, const hub::PullOptions& o, bool quiet) {
+  hub::PullResult r = hub::pull(ref, o);
+  if (!quiet)
+    std::fprintf(stderr, "pulled %s (commit %s): %d files, %d downloaded (%.1f MiB), %d cached\n",
+                 ref.str().c_str(), r.commit.substr(0, 12).c_str(), r.files, r.downloaded,
+                 double(r.bytes) / (1 << 20), r.files - r.downloaded);
+  return r;
+}
+
+ResolvedModel resolve_model(const std::string& model, const GlobalOptions& g) {
+  const std::string spec = model.empty() ? kDefaultModel : model;
+  const std::filesystem::path cache = hub::cache_dir();
+  hub::ModelLocation loc = hub::locate_model(spec, cache);
+  if (!loc.found()) {
+    if (!g.pull)
+      fail(model.empty() ? "no -m given and the default model " : "-m ", spec,
+           model.empty() ? "" : ": no such folder, and the model",
+           " is not in the Hugging Face cache ", cache.string(), ": get it with 'ovis pull ",
+           loc.repo->str(), "', or add --pull to download it on first use");
+    loc.folder = pull_model(*loc.repo, pull_options(g), g.quiet).snapshot;
+  }
+  return {loc.folder.string(), loc.display_name()};
+}
+
 uint64_t resolve_seed(int64_t seed, bool quiet) {
   if (seed >= 0) return uint64_t(seed);
   std::random_device rd;
@@ -54,35 +88,39 @@ uint64_t resolve_seed(int64_t seed, bool quiet) {
 int main(int argc, char** argv) {
   using namespace ovis::cli;
   CLI::App app{
-      "ovis.cpp: Ovis-U1 inference on CPU. Ask questions about images, generate images from text,\n"
-      "edit images from instructions. Loads the official Hugging Face checkpoint folder "
-      "unchanged,\n"
-      "or one GGUF file written by 'ovis quantize'."};
+      "ovis.cpp: Ovis-U1 inference on CPU or NVIDIA GPUs. Ask questions about images, generate\n"
+      "images from text, edit images from instructions. Loads the official Hugging Face "
+      "checkpoint\n"
+      "folder unchanged, or one GGUF file written by 'ovis quantize'."};
   app.set_version_flag("--version", "ovis.cpp 0.1.0");
   GlobalOptions g;
   app.add_option("--precision", g.precision,
                  "f32: float32 activations and upcast weights (matches the reference goldens); "
-                 "bf16: bf16 GEMM inputs with fp32 accumulation (fast); auto: bf16 if the CPU has "
-                 "AVX512_BF16, else f32")
+                 "bf16: bf16 GEMM inputs with fp32 accumulation (fast); auto: bf16 on a GPU or a "
+                 "CPU with AVX512_BF16, else f32")
       ->capture_default_str();
   app.add_option("-t,--threads", g.threads,
                  "CPU threads (0 = OMP_NUM_THREADS if set, else all cores)")
       ->capture_default_str();
   app.add_option("--device", g.device,
                  "cpu, cuda or cuda:N (auto: the first CUDA device if this build has the CUDA "
-                 "backend and a GPU is present, else cpu)")
+                 "backend and a GPU is present, else cpu); 'ovis devices' lists them")
       ->capture_default_str();
   app.add_flag("-q,--quiet", g.quiet, "No progress or timing output on stderr");
+  app.add_flag("--pull", g.pull,
+               "Download a model given as a Hugging Face repo id (or the default one) into the HF "
+               "cache when it is not there yet");
   app.footer(
       "\nExamples:\n"
-      "  ovis ask -m Ovis-U1-3B --image cat.png -p \"What is it?\"\n"
-      "  ovis generate -m Ovis-U1-3B -p \"a cute cat\" -W 1024 -H 1024 --steps 50 --cfg-scale 5 -o "
-      "cat.png\n"
-      "  ovis edit -m Ovis-U1-3B -i cat.png -p \"add a hat to this cat.\" --cfg-scale 6 "
+      "  ovis pull AIDC-AI/Ovis-U1-3B     (once; commands without -m then use it)\n"
+      "  ovis ask --image cat.png -p \"What is it?\"\n"
+      "  ovis generate -p \"a cute cat\" -W 1024 -H 1024 --steps 50 --cfg-scale 5 -o cat.png\n"
+      "  ovis edit -m ./Ovis-U1-3B -i cat.png -p \"add a hat to this cat.\" --cfg-scale 6 "
       "--img-cfg-scale 1.5 -o hat.png\n"
       "  ovis quantize -m Ovis-U1-3B -o ovis-u1-q8_0.gguf --type q8_0\n"
       "  ovis ask -m ovis-u1-q8_0.gguf --image cat.png -p \"What is it?\"\n"
       "  ovis bench dit --json --size 512\n"
+      "  ovis devices\n"
       "Run 'ovis <command> --help' for the options of a command.");
   app.fallthrough();
   app.require_subcommand(1, 1);
@@ -91,6 +129,8 @@ int main(int argc, char** argv) {
   add_image_commands(app, g, exit_code);
   add_bench_command(app, g, exit_code);
   add_quantize_command(app, g, exit_code);
+  add_pull_command(app, g, exit_code);
+  add_devices_command(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

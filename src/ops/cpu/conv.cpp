@@ -11,6 +11,7 @@
 #include "core/error.hpp"
 #include "ops/cpu/cpu_backend.hpp"
 #include "ops/cpu/dnnl_util.hpp"
+#include "ops/cpu/plan_cache.hpp"
 
 namespace ovis::ops {
 
@@ -102,27 +103,13 @@ struct ConvPlan {
 
 struct cpu::ConvPlans {
   // A tiled VAE decode at 2048² uses a few hundred distinct (band, tile) shapes.
-  static constexpr size_t kMaxPlans = 512;
-  std::mutex mu;
-  std::map<ConvKey, std::pair<ConvPlan, uint64_t>> plans;
-  uint64_t clock = 0;
+  PlanCache<ConvKey, ConvPlan> plans{512};
 
   ConvPlan get(const ConvKey& key) {
-    std::lock_guard<std::mutex> lock(mu);
-    auto it = plans.find(key);
-    if (it != plans.end()) {
-      it->second.second = ++clock;
-      return it->second.first;
-    }
-    if (plans.size() >= kMaxPlans) {
-      auto oldest = plans.begin();
-      for (auto j = plans.begin(); j != plans.end(); ++j)
-        if (j->second.second < oldest->second.second) oldest = j;
-      plans.erase(oldest);
-    }
-    const auto pd = make_pd(key);
-    return plans.emplace(key, std::make_pair(ConvPlan{pd, dnnl::convolution_forward(pd)}, ++clock))
-        .first->second.first;
+    return plans.get(key, [](const ConvKey& k) {
+      const auto pd = make_pd(k);
+      return ConvPlan{pd, dnnl::convolution_forward(pd)};
+    });
   }
 };
 

@@ -64,6 +64,8 @@ class CpuBackend final : public Backend {
   Tensor concat_cols(const Context& c, const std::vector<Tensor>& parts) override;
   Tensor concat_rows(const Context& c, const std::vector<Tensor>& parts) override;
   Tensor embedding(const Context& c, const Tensor& table, const std::vector<int64_t>& ids) override;
+  Tensor embedding(const Context& c, const Tensor& table, const Tensor& ids) override;
+  Tensor argmax(const Context& c, const Tensor& x) override;
   Tensor mean_rows(const Context& c, const Tensor& x) override;
   Tensor permute(const Context& c, const Tensor& x, const std::vector<int>& perm) override;
   Tensor crop(const Context& c, const Tensor& x, int64_t y0, int64_t y1, int64_t x0,
@@ -81,6 +83,12 @@ class CpuBackend final : public Backend {
   Tensor attention(const Context& c, const Tensor& q, const Tensor& k, const Tensor& v, int q_heads,
                    int kv_heads, float scale, bool causal) override;
 
+  RopeTable rope_table_at(const Context& c, const Tensor& pos, int64_t L,
+                          const RopeFreqs& f) override;
+  void copy_rows_at_(const Context& c, Tensor& dst, const Tensor& src, const Tensor& pos) override;
+  Tensor attention_at(const Context& c, const Tensor& q, const Tensor& k, const Tensor& v,
+                      const Tensor& pos, int q_heads, int kv_heads, float scale) override;
+
   Tensor conv2d(const Context& c, const Tensor& x, const ConvWeights& w, const Conv2dParams& p,
                 const ConvPrologue& prologue) override;
 
@@ -88,6 +96,7 @@ class CpuBackend final : public Backend {
   void guided_euler_step_(const Context& c, Tensor& img, const std::vector<Tensor>& v, Guidance g,
                           float s0, float s1, float dt, Tensor* guided) override;
   Tensor image_to_u8(const Context& c, const Tensor& x) override;
+  Tensor randn_torch_cuda(const Context& c, const Shape& shape, uint64_t seed) override;
 
   GemmPlans& gemm_plans() { return *gemm_; }
   ConvPlans& conv_plans() { return *conv_; }

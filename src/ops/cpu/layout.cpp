@@ -4,7 +4,7 @@
 
 #include "core/error.hpp"
 #include "ops/cpu/cpu_backend.hpp"
-#include "ops/cpu/quant/quant_ops.hpp"
+#include "ops/cpu/kernels/quant.hpp"
 
 namespace ovis::ops::cpu {
 
@@ -62,7 +62,7 @@ Tensor CpuBackend::embedding(const Context&, const Tensor& table, const std::vec
   Tensor y = Tensor::empty({int64_t(ids.size()), D});
   float* yp = y.mutable_f32();
   if (dtype_is_quantized(table.dtype())) {
-    quant::dequantize_rows(table.dtype(), table.raw(), D, ids.data(), int64_t(ids.size()), yp);
+    kernels::dequantize_rows(table.dtype(), table.raw(), D, ids.data(), int64_t(ids.size()), yp);
     return y;
   }
   for (size_t i = 0; i < ids.size(); ++i) {

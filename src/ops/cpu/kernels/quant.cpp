@@ -1,84 +1,30 @@
-// Dispatch and threading of the quantized-weight kernels (quant_ops.hpp). Compiled at the
-// baseline ISA: nothing here executes an instruction the CPU may lack.
-#include "ops/cpu/quant/quant_ops.hpp"
+// Threading of the quantized-weight kernels (quant.hpp) over the active variant's QuantKernels.
+// Compiled at the baseline ISA: nothing here executes an instruction the CPU may lack.
+#include "ops/cpu/kernels/quant.hpp"
 
-#include <cpuid.h>
 #include <omp.h>
 #include <oneapi/dnnl/dnnl.h>
 
 #include <algorithm>
-#include <atomic>
-#include <cstdlib>
-#include <cstring>
 #include <vector>
 
 #include "core/error.hpp"
 #include "core/quant_blocks.hpp"
-#include "ops/cpu/quant/isa_table.hpp"
+#include "ops/cpu/kernels/variant_table.hpp"
 
-namespace ovis::ops::cpu::quant {
+namespace ovis::ops::cpu::kernels {
 
 namespace {
 
 constexpr int64_t kBlk = 32;
 constexpr int64_t kGemvMaxRows = 4;
 
-uint64_t xgetbv0() {
-  uint32_t lo, hi;
-  __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
-  return (uint64_t(hi) << 32) | lo;
-}
-
-Isa detect() {
-  unsigned a, b, c, d;
-  if (!__get_cpuid(1, &a, &b, &c, &d)) return Isa::Generic;
-  const bool fma = c & (1u << 12), osxsave = c & (1u << 27), avx = c & (1u << 28),
-             f16c = c & (1u << 29);
-  if (!osxsave || !avx || !fma || !f16c) return Isa::Generic;
-  const uint64_t xcr = xgetbv0();
-  if ((xcr & 0x6) != 0x6 || __get_cpuid_max(0, nullptr) < 7) return Isa::Generic;
-  unsigned b7, c7, d7, a7;
-  __cpuid_count(7, 0, a7, b7, c7, d7);
-  if (!(b7 & (1u << 5))) return Isa::Generic;  // AVX2
-  const bool avx512 = (b7 & (1u << 16)) && (b7 & (1u << 30)) && (b7 & (1u << 31)) &&
-                      (xcr & 0xe0) == 0xe0;  // F, BW, VL and the OS saves ZMM state
-  const bool vnni = c7 & (1u << 11);
-  return avx512 && vnni ? Isa::Avx512Vnni : Isa::Avx2;
-}
-
-Isa initial() {
-  Isa isa = cpu_isa();
-  if (const char* e = std::getenv("OVIS_CPU_ISA"); e && *e) {
-    if (std::strcmp(e, "generic") == 0)
-      isa = Isa::Generic;
-    else if (std::strcmp(e, "avx2") == 0)
-      isa = std::min(isa, Isa::Avx2);
-  }
-  return isa;
-}
-
-std::atomic<Isa>& active() {
-  static std::atomic<Isa> a{initial()};
-  return a;
-}
-
-const IsaTable& table_for(Isa isa) {
-  switch (isa) {
-    case Isa::Avx512Vnni:
-      return avx512vnni::isa_table();
-    case Isa::Avx2:
-      return avx2::isa_table();
-    default:
-      return generic::isa_table();
-  }
-}
-
 // Activations quantised per block, in buffers reused by the calling thread.
 struct ActBuffers {
   std::vector<int8_t> q;
   std::vector<float> d, ds;
   std::vector<int32_t> s;
-  ActBlocks quantize(const IsaTable& t, const float* x, int64_t M, int64_t K) {
+  ActBlocks quantize(const QuantKernels& t, const float* x, int64_t M, int64_t K) {
     const int64_t nb = K / kBlk;
     q.resize(size_t(M * K));
     d.resize(size_t(M * nb));
@@ -136,34 +82,10 @@ void gemv_tiled(GemvFn fn, const ActBlocks& a, const uint8_t* w, int64_t N, size
 
 }  // namespace
 
-const char* isa_name(Isa isa) {
-  switch (isa) {
-    case Isa::Avx512Vnni:
-      return "avx512vnni";
-    case Isa::Avx2:
-      return "avx2";
-    default:
-      return "generic";
-  }
-}
-
-Isa cpu_isa() {
-  static const Isa isa = detect();
-  return isa;
-}
-
-Isa active_isa() {
-  return active().load();
-}
-
-Isa set_active_isa(Isa isa) {
-  return active().exchange(std::min(isa, cpu_isa()));
-}
-
-void linear(DType wtype, const void* w, int64_t N, int64_t K, const float* x, int64_t M,
-            const float* bias, float* y) {
+void quant_linear(DType wtype, const void* w, int64_t N, int64_t K, const float* x, int64_t M,
+                  const float* bias, float* y) {
   OVIS_ASSERT(dtype_is_quantized(wtype) && K % dtype_block_elems(wtype) == 0);
-  const IsaTable& t = table_for(active_isa());
+  const QuantKernels& t = active_variant_table().quant();
   const ActBlocks a = act_buffers().quantize(t, x, M, K);
   const auto* wp = static_cast<const uint8_t*>(w);
   const bool q4 = wtype == DType::Q4_K;
@@ -209,7 +131,8 @@ void dequantize_rows(DType wtype, const void* w, int64_t D, const int64_t* ids, 
   }
 }
 
-void matmul(DType btype, const void* b, int64_t K, int64_t N, const float* a, int64_t M, float* y) {
+void quant_matmul(DType btype, const void* b, int64_t K, int64_t N, const float* a, int64_t M,
+                  float* y) {
   // y = Σ_k a[:, k] ⊗ B[k, :]: B's rows are dequantized in slabs and multiplied in f32.
   const size_t row_bytes = dtype_bytes(btype, N);
   const auto* base = static_cast<const uint8_t*>(b);
@@ -231,4 +154,4 @@ void matmul(DType btype, const void* b, int64_t K, int64_t N, const float* a, in
   }
 }
 
-}  // namespace ovis::ops::cpu::quant
+}  // namespace ovis::ops::cpu::kernels

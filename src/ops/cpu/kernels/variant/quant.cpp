@@ -1,20 +1,26 @@
 // Kernels for Q8_0 / Q4_K weights (ggml layouts, core/quant_blocks.hpp) against activations
-// quantised per 32-element block (ActBlocks). Included by kernels_<level>.cpp with
-//   OVIS_QISA        the namespace of this copy (generic, avx2, avx512vnni)
-//   OVIS_QISA_LEVEL  0 = scalar, 1 = AVX2 + FMA + F16C, 2 = AVX-512 F/BW/VL + VNNI
-// Everything here has internal linkage except isa_table() (see isa_table.hpp). Integer dot
-// products are exact, so the levels differ only in the order of the float sums.
+// quantised per 32-element block (ActBlocks), this variant's copy. The code path follows the
+// variant's compiler flags:
+//   level 2: AVX-512 F/BW/VL + VNNI (the avx512bf16 variant: every AVX512-BF16 CPU has VNNI):
+//            vpdpbusd dot products, GEMV and a panel GEMM;
+//   level 1: AVX2 + FMA + F16C (the avx2 and avx512 variants): vpmaddubsw dot products, GEMV
+//            (the dispatcher tiles it over rows for GEMM);
+//   level 0: portable scalar code (generic).
+// Everything here has internal linkage except quant_kernels() (see variant_table.hpp). Integer
+// dot products are exact, so the levels differ only in the order of the float sums.
 #include <cmath>
-#include <cstdint>
-#include <cstring>
 
-#if OVIS_QISA_LEVEL >= 1
-#include <immintrin.h>
+#include "ops/cpu/kernels/variant/common.hpp"
+
+#if defined(__AVX512VNNI__) && defined(__AVX512BW__) && defined(__AVX512VL__)
+#define OVIS_QISA_LEVEL 2
+#elif defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
+#define OVIS_QISA_LEVEL 1
+#else
+#define OVIS_QISA_LEVEL 0
 #endif
 
-#include "ops/cpu/quant/isa_table.hpp"
-
-namespace ovis::ops::cpu::quant::OVIS_QISA {
+namespace ovis::ops::cpu::kernels::OVIS_KERNEL_NS {
 
 namespace {
 
@@ -441,19 +447,14 @@ void gemm_q4_k(const ActBlocks& a, const uint8_t* w, int64_t n0, int64_t n1, con
 
 }  // namespace
 
-#define OVIS_QSTR2(x) #x
-#define OVIS_QSTR(x) OVIS_QSTR2(x)
-
-const IsaTable& isa_table() {
+const QuantKernels& quant_kernels() {
 #if OVIS_QISA_LEVEL >= 2
-  static const IsaTable t{
-      OVIS_QSTR(OVIS_QISA), quantize_act, gemv_q8_0, gemv_q4_k, gemm_q8_0, gemm_q4_k,
-      gemm_scratch_bytes};
+  static const QuantKernels t{quantize_act, gemv_q8_0, gemv_q4_k,
+                              gemm_q8_0,    gemm_q4_k, gemm_scratch_bytes};
 #else
-  static const IsaTable t{
-      OVIS_QSTR(OVIS_QISA), quantize_act, gemv_q8_0, gemv_q4_k, nullptr, nullptr, nullptr};
+  static const QuantKernels t{quantize_act, gemv_q8_0, gemv_q4_k, nullptr, nullptr, nullptr};
 #endif
   return t;
 }
 
-}  // namespace ovis::ops::cpu::quant::OVIS_QISA
+}  // namespace ovis::ops::cpu::kernels::OVIS_KERNEL_NS

@@ -1,0 +1,67 @@
+// Raw-pointer CPU compute kernels with run-time ISA dispatch (like llama.cpp's CPU variants).
+//
+// The sources under kernels/variant/ are compiled once per ISA level, each copy in its own
+// namespace (kernels::generic, kernels::avx2, ...); dispatch.cpp picks the best copy the running
+// CPU supports, so one binary is fast on any x86-64.
+// OVIS_CPU_ISA=generic|avx2|avx512|avx512bf16|amx in the environment (read once, capped at what the
+// CPU supports) forces a lower level, so every path can be tested on one machine.
+//
+// Numerics of the "bf16" kernels, on every level: activations are rounded to bf16 with
+// round-to-nearest-even (bit-identical to ovis::f32_to_bf16, NaN stays NaN), weights are bf16,
+// every product is exact and accumulated in fp32. With AVX512-BF16 that is vdpbf16ps; below it
+// the same products are formed with f32 FMAs (only the summation order differs).
+//
+// Threads: every entry point runs on `threads` OpenMP threads (<= 0: omp_get_max_threads()).
+// Buffers: row-major with the given leading dimensions (in elements); outputs must not alias
+// inputs. Weights are only read (they may be read-only mmapped views).
+#pragma once
+#include <cstdint>
+
+namespace ovis::ops::cpu::kernels {
+
+// Ordered: each level includes the ones before it.
+enum class Isa : int {
+  Generic = 0,  // x86-64-v2 (SSE4.2), plain C++
+  Avx2,         // AVX2 + FMA + F16C
+  Avx512,       // AVX-512 F/BW/VL/DQ
+  Avx512Bf16,   // + AVX512-BF16 (vdpbf16ps) and AVX512-VNNI (vpdpbusd, quantized weights)
+  Amx,          // + AMX-TILE/AMX-BF16 granted by the OS (no AMX GEMM here yet: uses Avx512Bf16)
+};
+
+const char* isa_name(Isa isa);
+// Parses "generic", "avx2", "avx512", "avx512bf16", "amx"; false if unknown.
+bool parse_isa(const char* name, Isa* out);
+// The best level this CPU and OS support (AMX: tile data permission granted by Linux).
+Isa cpu_isa();
+// The level in use: cpu_isa(), capped by OVIS_CPU_ISA if set (an unknown value is an error).
+Isa active_isa();
+// Forces a level (capped at cpu_isa()) for tests and benchmarks; returns the previous one.
+Isa set_active_isa(Isa isa);
+// The variant the kernels below run for active_isa(), e.g. "avx512bf16" (for benchmark JSON).
+const char* kernel_variant();
+
+enum class WeightLayout : uint8_t {
+  NK,  // w[N, K]: PyTorch Linear weight (ldw = row stride, >= K)
+  KN,  // w[K, N]: a plain right-hand matrix (ldw = row stride, >= N)
+};
+
+// c[M,N] = bf16(a[M,K]) · w (+ bias[N]) with fp32 accumulation; w is bf16 in `layout`.
+// a is f32 (rounded to bf16 while packing), bias f32 or null. Any M, N, K >= 0; for M <= 4
+// and the NK layout this runs the bandwidth-bound GEMV below.
+void gemm_bf16(int64_t M, int64_t N, int64_t K, const float* a, int64_t lda, const uint16_t* w,
+               int64_t ldw, WeightLayout layout, const float* bias, float* c, int64_t ldc,
+               int threads);
+
+// dst[i] = bf16(src[i]) for n values (round to nearest even, bit-identical to f32_to_bf16).
+void convert_f32_to_bf16(int64_t n, const float* src, uint16_t* dst, int threads);
+
+// Decode-sized products, weight w[N, K] contiguous (ldw = K), x[M, K] and y[M, N] contiguous;
+// each weight row is streamed once for all M rows (efficient for M <= 4, correct for any M).
+// bf16 numerics as gemm_bf16: x rounded to bf16, bf16 weights, fp32 accumulation.
+void gemv_bf16(int64_t M, int64_t N, int64_t K, const float* x, const uint16_t* w,
+               const float* bias, float* y, int threads);
+// F32 numerics: f32 x times 16-bit weights (bf16, or f16 when w_f16) widened exactly to f32.
+void gemv_w16(int64_t M, int64_t N, int64_t K, const float* x, const uint16_t* w, bool w_f16,
+              const float* bias, float* y, int threads);
+
+}  // namespace ovis::ops::cpu::kernels

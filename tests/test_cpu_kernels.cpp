@@ -1,0 +1,377 @@
+// The dispatched CPU kernels (ops/cpu/kernels) against naive double-precision references, at
+// many shapes with odd tails. CTest runs this binary once per ISA level with OVIS_CPU_ISA set
+// (see CMakeLists.txt); a level the CPU lacks skips itself. Without the variable it tests the
+// best level of this CPU.
+#include <gtest/gtest.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "core/dtype.hpp"
+#include "core/quant_blocks.hpp"
+#include "ops/cpu/kernels/kernels.hpp"
+#include "ops/cpu/kernels/quant.hpp"
+
+using namespace ovis;
+namespace kernels = ovis::ops::cpu::kernels;
+using kernels::Isa;
+using kernels::WeightLayout;
+
+namespace {
+
+std::vector<float> randn(int64_t n, uint32_t seed, float scale = 1.0f) {
+  std::mt19937 g(seed);
+  std::normal_distribution<float> d(0.0f, scale);
+  std::vector<float> v(static_cast<size_t>(n));
+  for (auto& x : v) x = d(g);
+  return v;
+}
+
+std::vector<uint16_t> to_bf16(const std::vector<float>& v) {
+  std::vector<uint16_t> r(v.size());
+  for (size_t i = 0; i < v.size(); ++i) r[i] = f32_to_bf16(v[i]);
+  return r;
+}
+
+// The level this process was asked to test (OVIS_CPU_ISA), or the CPU's best.
+Isa requested_isa() {
+  const char* env = std::getenv("OVIS_CPU_ISA");
+  Isa isa = kernels::cpu_isa();
+  if (env && *env) {
+    EXPECT_TRUE(kernels::parse_isa(env, &isa)) << env;
+  }
+  return isa;
+}
+
+class CpuKernels : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const Isa want = requested_isa();
+    if (int(want) > int(kernels::cpu_isa()))
+      GTEST_SKIP() << "this CPU lacks " << kernels::isa_name(want) << " (has "
+                   << kernels::isa_name(kernels::cpu_isa()) << ")";
+    ASSERT_EQ(kernels::active_isa(), want);
+  }
+};
+
+struct GemmCase {
+  int64_t M, N, K;
+  bool bias = false;
+  WeightLayout layout = WeightLayout::NK;
+  int threads = 1;
+  int64_t pad = 0;  // extra elements at the end of every row of a, w and c
+};
+
+std::string describe(const GemmCase& t) {
+  return "M=" + std::to_string(t.M) + " N=" + std::to_string(t.N) + " K=" + std::to_string(t.K) +
+         (t.bias ? " bias" : "") + (t.layout == WeightLayout::KN ? " KN" : " NK") +
+         " threads=" + std::to_string(t.threads) + " pad=" + std::to_string(t.pad);
+}
+
+// Runs gemm_bf16 and compares with Σ bf16(a)·w (+ bias) in double. Float accumulation of K
+// exact products is within (K + 2)·2⁻²³·Σ|a·w| of it.
+void check_gemm(const GemmCase& t, uint32_t seed) {
+  SCOPED_TRACE(describe(t));
+  const int64_t lda = t.K + t.pad, ldc = t.N + t.pad;
+  const bool kn = t.layout == WeightLayout::KN;
+  const int64_t ldw = (kn ? t.N : t.K) + t.pad, wrows = kn ? t.K : t.N;
+  const std::vector<float> a = randn(t.M * lda, seed);
+  const std::vector<uint16_t> w = to_bf16(randn(wrows * ldw, seed + 1, 0.5f));
+  const std::vector<float> bias = randn(t.N, seed + 2);
+  const float sentinel = 1234.5f;
+  std::vector<float> c(static_cast<size_t>(t.M * ldc), sentinel);
+  kernels::gemm_bf16(t.M, t.N, t.K, a.data(), lda, w.data(), ldw, t.layout,
+                     t.bias ? bias.data() : nullptr, c.data(), ldc, t.threads);
+  int64_t bad = 0;
+  for (int64_t m = 0; m < t.M; ++m) {
+    for (int64_t n = 0; n < t.N; ++n) {
+      double s = t.bias ? bias[n] : 0.0, mag = std::fabs(s);
+      for (int64_t k = 0; k < t.K; ++k) {
+        const double p = double(bf16_to_f32(f32_to_bf16(a[m * lda + k]))) *
+                         bf16_to_f32(kn ? w[k * ldw + n] : w[n * ldw + k]);
+        s += p;
+        mag += std::fabs(p);
+      }
+      const double tol = double(t.K + 2) * std::ldexp(mag, -23) + 1e-30;
+      const float got = c[m * ldc + n];
+      if (!(std::fabs(got - s) <= tol) && bad++ < 5)
+        ADD_FAILURE() << "c[" << m << "," << n << "] = " << got << ", expected " << s << " ± "
+                      << tol;
+    }
+    for (int64_t n = t.N; n < ldc; ++n)
+      if (c[m * ldc + n] != sentinel && bad++ < 5)
+        ADD_FAILURE() << "wrote past N at c[" << m << "," << n << "]";
+  }
+  EXPECT_EQ(bad, 0);
+}
+
+TEST_F(CpuKernels, ReportsTheRequestedVariant) {
+  const Isa isa = kernels::active_isa();
+  const std::string variant = kernels::kernel_variant();
+  // No AMX GEMM: AMX CPUs run the AVX512-BF16 kernels.
+  const std::string expected = isa == Isa::Amx ? "avx512bf16" : kernels::isa_name(isa);
+  EXPECT_EQ(variant, expected);
+}
+
+TEST_F(CpuKernels, SetActiveIsaCapsAtTheCpuAndRestores) {
+  const Isa before = kernels::active_isa();
+  EXPECT_EQ(kernels::set_active_isa(Isa::Generic), before);
+  EXPECT_EQ(kernels::active_isa(), Isa::Generic);
+  EXPECT_STREQ(kernels::kernel_variant(), "generic");
+  kernels::set_active_isa(Isa::Amx);
+  EXPECT_EQ(kernels::active_isa(), kernels::cpu_isa());
+  kernels::set_active_isa(before);
+  EXPECT_EQ(kernels::active_isa(), before);
+}
+
+TEST_F(CpuKernels, ParseIsaNames) {
+  for (Isa isa : {Isa::Generic, Isa::Avx2, Isa::Avx512, Isa::Avx512Bf16, Isa::Amx}) {
+    Isa parsed;
+    ASSERT_TRUE(kernels::parse_isa(kernels::isa_name(isa), &parsed));
+    EXPECT_EQ(parsed, isa);
+  }
+  Isa parsed;
+  EXPECT_FALSE(kernels::parse_isa("avx1024", &parsed));
+}
+
+// Bit-identical to f32_to_bf16 on every exponent and sign, with the rounding-relevant low bits
+// swept (ties to even and odd, just above and below), NaN payloads, infinities and denormals.
+TEST_F(CpuKernels, ConvertF32ToBf16IsBitExact) {
+  std::vector<uint32_t> bits;
+  const uint32_t lows[] = {0x0000, 0x0001, 0x7fff, 0x8000, 0x8001, 0xffff, 0x4000, 0xc000};
+  for (uint32_t hi = 0; hi < 0x10000; ++hi)
+    for (uint32_t lo : lows) bits.push_back((hi << 16) | lo);
+  std::mt19937 g(5);
+  for (int i = 0; i < 200000; ++i) bits.push_back(g());
+  std::vector<float> src(bits.size());
+  std::memcpy(src.data(), bits.data(), bits.size() * 4);
+  for (int threads : {1, 2}) {
+    // Odd offsets and lengths exercise the masked tails.
+    for (int64_t off : {0, 3}) {
+      const int64_t n = int64_t(src.size()) - off - 5;
+      std::vector<uint16_t> dst(static_cast<size_t>(n), 0xdead);
+      kernels::convert_f32_to_bf16(n, src.data() + off, dst.data(), threads);
+      int64_t bad = 0;
+      for (int64_t i = 0; i < n; ++i)
+        if (dst[i] != f32_to_bf16(src[off + i]) && bad++ < 5)
+          ADD_FAILURE() << std::hex << "bits " << bits[off + i] << " -> " << dst[i] << ", expected "
+                        << f32_to_bf16(src[off + i]);
+      EXPECT_EQ(bad, 0);
+    }
+  }
+}
+
+// With a one-column identity weight the GEMM returns the rounded activations themselves, so
+// the rounding inside the packing is checked exactly (normal values and infinities; NaN stays
+// NaN).
+TEST_F(CpuKernels, GemmRoundsActivationsToNearestEven) {
+  std::vector<uint32_t> bits;
+  for (uint32_t e : {0x3f800000u, 0x40490000u, 0xc2f60000u, 0x7f7f0000u, 0x00800000u})
+    for (uint32_t lo : {0x0000u, 0x0001u, 0x7fffu, 0x8000u, 0x8001u, 0xffffu, 0x18000u})
+      bits.push_back(e + lo);
+  bits.push_back(0x7f7fffffu);  // rounds up to infinity
+  bits.push_back(0xff800000u);
+  bits.push_back(0x7fc01234u);
+  std::vector<float> a(bits.size());
+  std::memcpy(a.data(), bits.data(), bits.size() * 4);
+  const int64_t M = int64_t(a.size());
+  const uint16_t one = 0x3f80;
+  for (int64_t m_rows : {int64_t(1), M}) {
+    std::vector<float> c(static_cast<size_t>(m_rows));
+    for (int64_t m0 = 0; m0 < M; m0 += m_rows) {
+      const int64_t rows = std::min(m_rows, M - m0);
+      kernels::gemm_bf16(rows, 1, 1, a.data() + m0, 1, &one, 1, WeightLayout::NK, nullptr, c.data(),
+                         1, 1);
+      for (int64_t i = 0; i < rows; ++i) {
+        const float want = bf16_to_f32(f32_to_bf16(a[m0 + i]));
+        if (std::isnan(want))
+          EXPECT_TRUE(std::isnan(c[i])) << std::hex << bits[m0 + i];
+        else
+          EXPECT_EQ(c[i], want) << std::hex << "bits " << bits[m0 + i];
+      }
+    }
+  }
+}
+
+TEST_F(CpuKernels, GemmSmallShapesWithTails) {
+  uint32_t seed = 1;
+  for (int64_t M = 1; M <= 7; ++M)
+    for (int64_t N : {1, 5, 16, 17, 33, 64, 65, 100})
+      for (int64_t K : {1, 2, 3, 17, 32, 33, 70})
+        check_gemm({M, N, K, (M + N + K) % 2 == 0, WeightLayout::NK, 1, 0}, seed++);
+}
+
+TEST_F(CpuKernels, GemmWeightLayoutKN) {
+  uint32_t seed = 100;
+  for (int64_t M : {1, 3, 6, 13})
+    for (int64_t N : {1, 17, 64, 90})
+      for (int64_t K : {1, 5, 32, 33, 130})
+        check_gemm({M, N, K, N % 2 == 1, WeightLayout::KN, 1, 0}, seed++);
+}
+
+TEST_F(CpuKernels, GemmStridedRows) {
+  check_gemm({5, 70, 45, true, WeightLayout::NK, 2, 3}, 200);
+  check_gemm({37, 70, 45, false, WeightLayout::NK, 2, 3}, 201);
+  check_gemm({37, 33, 300, true, WeightLayout::KN, 2, 5}, 202);
+  check_gemm({2, 19, 9, true, WeightLayout::NK, 1, 1}, 203);  // M <= 4, not contiguous
+}
+
+// Crosses every cache block boundary (K > KC, M > MC, N > NC) and thread splits over M and N.
+TEST_F(CpuKernels, GemmBlockBoundariesAndThreads) {
+  check_gemm({13, 70, 600, true, WeightLayout::NK, 1, 0}, 300);
+  check_gemm({400, 37, 300, true, WeightLayout::NK, 2, 0}, 301);
+  check_gemm({9, 3100, 19, false, WeightLayout::NK, 2, 0}, 302);
+  check_gemm({9, 3100, 19, true, WeightLayout::KN, 3, 0}, 303);
+  check_gemm({128, 200, 513, true, WeightLayout::NK, 3, 0}, 304);
+  check_gemm({129, 130, 257, false, WeightLayout::KN, 4, 0}, 305);
+  check_gemm({50, 8, 64, true, WeightLayout::NK, 2, 0}, 306);      // N too small to split
+  check_gemm({1100, 150, 70, true, WeightLayout::NK, 1, 0}, 307);  // several M blocks
+  check_gemm({1100, 131, 40, false, WeightLayout::KN, 2, 0}, 308);
+  check_gemm({2047, 70, 33, true, WeightLayout::NK, 1, 0}, 309);  // M blocks of exactly kMC
+}
+
+TEST_F(CpuKernels, GemmDegenerateShapes) {
+  const std::vector<float> a(16, 1.0f), bias = {1.5f, -2.0f, 3.0f};
+  const std::vector<uint16_t> w(16, 0x3f80);
+  std::vector<float> c(6, 7.0f);
+  kernels::gemm_bf16(2, 3, 0, a.data(), 0, w.data(), 0, WeightLayout::NK, bias.data(), c.data(), 3,
+                     2);  // K = 0: c = bias
+  EXPECT_EQ(c, (std::vector<float>{1.5f, -2.0f, 3.0f, 1.5f, -2.0f, 3.0f}));
+  kernels::gemm_bf16(2, 3, 0, a.data(), 0, w.data(), 0, WeightLayout::NK, nullptr, c.data(), 3, 2);
+  EXPECT_EQ(c, std::vector<float>(6, 0.0f));
+  std::vector<float> untouched(6, 7.0f);
+  kernels::gemm_bf16(0, 3, 4, a.data(), 4, w.data(), 4, WeightLayout::NK, nullptr, untouched.data(),
+                     3, 2);
+  kernels::gemm_bf16(2, 0, 4, a.data(), 4, w.data(), 4, WeightLayout::NK, nullptr, untouched.data(),
+                     3, 2);
+  EXPECT_EQ(untouched, std::vector<float>(6, 7.0f));
+}
+
+// GEMV references: bf16 rounds x, w16 keeps x in f32 (weights widen exactly in both).
+void check_gemv(int64_t M, int64_t N, int64_t K, bool bf16, bool f16, bool use_bias, int threads,
+                uint32_t seed) {
+  SCOPED_TRACE("M=" + std::to_string(M) + " N=" + std::to_string(N) + " K=" + std::to_string(K) +
+               (bf16  ? " bf16"
+                : f16 ? " w16(f16)"
+                      : " w16(bf16)") +
+               " threads=" + std::to_string(threads));
+  const std::vector<float> x = randn(M * K, seed), bias = randn(N, seed + 1);
+  const std::vector<float> wf = randn(N * K, seed + 2, 0.5f);
+  std::vector<uint16_t> w(wf.size());
+  for (size_t i = 0; i < wf.size(); ++i) w[i] = f16 ? f32_to_f16(wf[i]) : f32_to_bf16(wf[i]);
+  std::vector<float> y(static_cast<size_t>(M * N), 1234.5f);
+  const float* b = use_bias ? bias.data() : nullptr;
+  if (bf16)
+    kernels::gemv_bf16(M, N, K, x.data(), w.data(), b, y.data(), threads);
+  else
+    kernels::gemv_w16(M, N, K, x.data(), w.data(), f16, b, y.data(), threads);
+  int64_t bad = 0;
+  for (int64_t m = 0; m < M; ++m)
+    for (int64_t n = 0; n < N; ++n) {
+      double s = b ? b[n] : 0.0, mag = std::fabs(s);
+      for (int64_t k = 0; k < K; ++k) {
+        const double xv = bf16 ? bf16_to_f32(f32_to_bf16(x[m * K + k])) : x[m * K + k];
+        const double wv = f16 ? f16_to_f32(w[n * K + k]) : bf16_to_f32(w[n * K + k]);
+        s += xv * wv;
+        mag += std::fabs(xv * wv);
+      }
+      const double tol = double(K + 2) * std::ldexp(mag, -23) + 1e-30;
+      if (!(std::fabs(y[m * N + n] - s) <= tol) && bad++ < 5)
+        ADD_FAILURE() << "y[" << m << "," << n << "] = " << y[m * N + n] << ", expected " << s;
+    }
+  EXPECT_EQ(bad, 0);
+}
+
+TEST_F(CpuKernels, GemvBf16) {
+  uint32_t seed = 400;
+  for (int64_t M = 1; M <= 6; ++M)
+    for (int64_t N : {1, 3, 4, 5, 17, 64})
+      for (int64_t K : {1, 7, 31, 32, 33, 100, 1000})
+        check_gemv(M, N, K, true, false, (N + K) % 2 == 0, 1, seed++);
+  // Large enough to run on several threads.
+  check_gemv(1, 1029, 300, true, false, true, 2, seed++);
+  check_gemv(3, 1029, 300, true, false, false, 3, seed++);
+}
+
+TEST_F(CpuKernels, GemvW16) {
+  uint32_t seed = 600;
+  for (bool f16 : {false, true})
+    for (int64_t M = 1; M <= 5; ++M)
+      for (int64_t N : {1, 4, 5, 17})
+        for (int64_t K : {1, 7, 31, 32, 33, 100})
+          check_gemv(M, N, K, false, f16, (N + K) % 2 == 1, 1, seed++);
+  check_gemv(2, 1029, 300, false, true, true, 2, seed++);
+  check_gemv(4, 1029, 300, false, false, true, 2, seed++);
+}
+
+}  // namespace
+
+// Products with Q8_0 / Q4_K weights (kernels/quant.hpp) on this level against a double product of
+// the same quantised values: each activation block rounded to int8 with d = max|x|/127 (round half
+// to even), times the dequantised weights. Decode (M <= 4), GEMV tiled over rows, panel GEMM
+// sizes (M >= 16), odd N (panel tails), biases, 1 and 2 threads.
+TEST_F(CpuKernels, QuantizedLinearMatchesTheReference) {
+  struct Case {
+    DType t;
+    int64_t M, N, K;
+  };
+  const std::vector<Case> cases{
+      {DType::Q8_0, 1, 37, 64},   {DType::Q8_0, 3, 16, 288},  {DType::Q8_0, 4, 100, 256},
+      {DType::Q8_0, 17, 33, 96},  {DType::Q8_0, 70, 81, 512}, {DType::Q8_0, 5, 1, 32},
+      {DType::Q4_K, 1, 37, 256},  {DType::Q4_K, 2, 16, 512},  {DType::Q4_K, 4, 9, 768},
+      {DType::Q4_K, 19, 47, 256}, {DType::Q4_K, 133, 64, 512}};
+  const int saved_threads = omp_get_max_threads();
+  for (int threads : {1, 2}) {
+    omp_set_num_threads(threads);
+    for (const Case& c : cases) {
+      SCOPED_TRACE(std::string(dtype_name(c.t)) + " M=" + std::to_string(c.M) +
+                   " N=" + std::to_string(c.N) + " K=" + std::to_string(c.K) +
+                   " threads=" + std::to_string(threads));
+      const auto x = randn(c.M * c.K, uint32_t(c.M * 7 + c.K), 2.0f);
+      const auto wv = randn(c.N * c.K, uint32_t(c.N * 3 + c.K), 0.1f);
+      const auto bias = randn(c.N, 9);
+      const size_t row_bytes = dtype_bytes(c.t, c.K);
+      std::vector<uint8_t> w(row_bytes * size_t(c.N));
+      std::vector<float> wf(wv.size());
+      for (int64_t n = 0; n < c.N; ++n) {
+        uint8_t* row = w.data() + size_t(n) * row_bytes;
+        if (c.t == DType::Q8_0) {
+          quantize_row_q8_0(wv.data() + n * c.K, reinterpret_cast<BlockQ8_0*>(row), c.K);
+          dequantize_row_q8_0(reinterpret_cast<const BlockQ8_0*>(row), wf.data() + n * c.K, c.K);
+        } else {
+          quantize_row_q4_k(wv.data() + n * c.K, reinterpret_cast<BlockQ4_K*>(row), c.K);
+          dequantize_row_q4_k(reinterpret_cast<const BlockQ4_K*>(row), wf.data() + n * c.K, c.K);
+        }
+      }
+      std::vector<double> xq(x.size());
+      for (int64_t m = 0; m < c.M; ++m)
+        for (int64_t b = 0; b < c.K / 32; ++b) {
+          const float* v = x.data() + m * c.K + b * 32;
+          float amax = 0;
+          for (int i = 0; i < 32; ++i) amax = std::max(amax, std::fabs(v[i]));
+          const float d = amax / 127.0f, id = d > 0 ? 1.0f / d : 0.0f;
+          for (int i = 0; i < 32; ++i)
+            xq[size_t(m * c.K + b * 32 + i)] = double(d) * std::nearbyint(v[i] * id);
+        }
+      std::vector<float> y(size_t(c.M * c.N));
+      kernels::quant_linear(c.t, w.data(), c.N, c.K, x.data(), c.M, bias.data(), y.data());
+      double max_err = 0, max_ref = 0;
+      for (int64_t m = 0; m < c.M; ++m)
+        for (int64_t n = 0; n < c.N; ++n) {
+          double s = 0;
+          for (int64_t k = 0; k < c.K; ++k) s += xq[size_t(m * c.K + k)] * double(wf[n * c.K + k]);
+          max_err = std::max(max_err, std::fabs(double(y[size_t(m * c.N + n)]) - (s + bias[n])));
+          max_ref = std::max(max_ref, std::fabs(s));
+        }
+      EXPECT_LE(max_err, 2e-5 * std::max(1.0, max_ref));
+    }
+  }
+  omp_set_num_threads(saved_threads);
+}
