@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PKGS="build-essential cmake ninja-build pkg-config libdnnl-dev nlohmann-json3-dev libpcre2-dev
       libicu-dev libpng-dev libjpeg62-turbo-dev libcli11-dev libgtest-dev libbenchmark-dev
-      libcurl4-openssl-dev libssl-dev libcpp-httplib-dev"
+      libcurl4-openssl-dev libssl-dev libcpp-httplib-dev
+      clang libclang-rt-14-dev libomp-dev"  # clang + libFuzzer/sanitizer runtimes: scripts/fuzz.sh
 missing=""
 for p in $PKGS; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 # node + npm for the third-party GGUF reader test (any install of them will do).

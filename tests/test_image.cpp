@@ -394,6 +394,65 @@ TEST(ImageErrors, AbsurdDimensions) {
   }
 }
 
+// A valid progressive grayscale JPEG with `refinements` successive-approximation passes per
+// coefficient: 64 * (refinements + 1) scans.
+std::vector<uint8_t> many_scan_jpeg(int refinements) {
+  std::vector<jpeg_scan_info> scans;
+  for (int k = 0; k < 64; ++k)
+    for (int r = 0; r <= refinements; ++r) {
+      jpeg_scan_info s{};
+      s.comps_in_scan = 1;
+      s.component_index[0] = 0;
+      s.Ss = s.Se = k;
+      s.Ah = r == 0 ? 0 : refinements - r + 1;
+      s.Al = refinements - r;
+      scans.push_back(s);
+    }
+  jpeg_compress_struct c{};
+  jpeg_error_mgr err{};
+  c.err = jpeg_std_error(&err);
+  jpeg_create_compress(&c);
+  unsigned char* buf = nullptr;
+  unsigned long size = 0;
+  jpeg_mem_dest(&c, &buf, &size);
+  c.image_width = 16;
+  c.image_height = 16;
+  c.input_components = 1;
+  c.in_color_space = JCS_GRAYSCALE;
+  jpeg_set_defaults(&c);
+  c.scan_info = scans.data();
+  c.num_scans = int(scans.size());
+  jpeg_start_compress(&c, TRUE);
+  std::vector<uint8_t> row(16);
+  for (int y = 0; y < 16; ++y) {
+    for (int x = 0; x < 16; ++x) row[x] = uint8_t(x * 16 + y);
+    JSAMPROW rows[1] = {row.data()};
+    jpeg_write_scanlines(&c, rows, 1);
+  }
+  jpeg_finish_compress(&c);
+  std::vector<uint8_t> out(buf, buf + size);
+  jpeg_destroy_compress(&c);
+  std::free(buf);
+  return out;
+}
+
+TEST(ImageErrors, JpegScanCountIsLimited) {
+  // 64 * 11 = 704 scans (8-bit JPEG allows Al <= 10): refused (a many-scan file makes libjpeg
+  // re-walk the image per scan).
+  const std::vector<uint8_t> many = many_scan_jpeg(10);
+  try {
+    decode_image(many.data(), many.size(), "scans.jpg");
+    ADD_FAILURE() << "expected the scan limit";
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.what(), "scans.jpg: invalid JPEG: more than 500 progressive scans");
+  }
+  // 64 * 4 = 256 scans: a legal (if unusual) file still decodes.
+  const std::vector<uint8_t> some = many_scan_jpeg(3);
+  const Image img = decode_image(some.data(), some.size(), "scans.jpg");
+  EXPECT_EQ(img.width, 16);
+  EXPECT_NEAR(img.pixel(3, 5)[0], 3 * 16 + 5, 3);
+}
+
 TEST(ImageErrors, CorruptBytesNeverCrash) {
   // Random single-byte corruptions must decode or throw ovis::Error, nothing else.
   TempDir dir;

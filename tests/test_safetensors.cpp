@@ -24,6 +24,7 @@ TEST(Checkpoint, OpensShardedStore) {
   EXPECT_EQ(t.dim(0), 151936);
 }
 
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -99,6 +100,114 @@ TEST(Safetensors, RejectsBrokenFilesWithTheFileName) {
   h = R"({"w":{"dtype":"Q4","shape":[4],"data_offsets":[0,16]}})";
   write_raw(p, h.size(), h, 16);
   EXPECT_NE(open_error(p).find("unsupported dtype"), std::string::npos);
+  fs::remove_all(d);
+}
+
+TEST(Safetensors, HostileHeadersFailCleanly) {
+  fs::path d = temp_dir("hostile");
+  const fs::path p = d / "evil.safetensors";
+  auto error_for = [&](const std::string& header, size_t data_bytes) {
+    write_raw(p, header.size(), header, data_bytes);
+    const std::string msg = open_error(p);
+    EXPECT_NE(msg.find("evil.safetensors"), std::string::npos) << msg;
+    EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
+    return msg;
+  };
+  // Deep nesting: stopped while parsing, no tree is built.
+  EXPECT_NE(error_for(std::string(1000000, '[') + std::string(1000000, ']'), 0).find("not a JSON"),
+            std::string::npos);
+  EXPECT_NE(error_for("{\"w\":{\"extra\":" + std::string(100000, '['), 0).find("nested deeper"),
+            std::string::npos);
+  // Sizes and offsets past 2^62 / 2^63: checked 64-bit arithmetic, no allocation.
+  EXPECT_NE(error_for(R"({"w":{"dtype":"F32","shape":[4611686018427387904,4611686018427387904],)"
+                      R"("data_offsets":[0,16]}})",
+                      16)
+                .find("too large"),
+            std::string::npos);
+  EXPECT_NE(error_for(R"({"w":{"dtype":"F32","shape":[4611686018427387904],)"
+                      R"("data_offsets":[0,16]}})",
+                      16)
+                .find("needs more than 2^64"),
+            std::string::npos);
+  EXPECT_NE(
+      error_for(R"({"w":{"dtype":"F32","shape":[2],"data_offsets":[0,9223372036854775808]}})", 16)
+          .find("outside"),
+      std::string::npos);
+  EXPECT_NE(error_for(R"({"w":{"dtype":"F32","shape":[-1],"data_offsets":[0,0]}})", 0)
+                .find("invalid shape"),
+            std::string::npos);
+  EXPECT_NE(error_for(R"({"w":{"dtype":"F32","shape":[1.5],"data_offsets":[0,0]}})", 0)
+                .find("invalid shape"),
+            std::string::npos);
+  EXPECT_NE(error_for(R"({"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4,8]}})", 8)
+                .find("data_offsets"),
+            std::string::npos);
+  std::string rank = R"({"w":{"dtype":"U8","data_offsets":[0,1],"shape":[1)";
+  for (int i = 0; i < 64; ++i) rank += ",1";
+  EXPECT_NE(error_for(rank + "]}}", 1).find("more than 64 dimensions"), std::string::npos);
+  // Wrong types, duplicates, metadata that is not strings.
+  EXPECT_NE(
+      error_for(R"({"w":{"dtype":5,"shape":[],"data_offsets":[0,4]}})", 4).find("invalid dtype"),
+      std::string::npos);
+  EXPECT_NE(error_for(R"({"w":[]})", 0).find("not an entry object"), std::string::npos);
+  EXPECT_NE(error_for(R"({"w":{"dtype":"F32","shape":[],"shape":[],"data_offsets":[0,4]}})", 4)
+                .find("repeats"),
+            std::string::npos);
+  EXPECT_NE(error_for(R"({"w":{"dtype":"F32","shape":[],"data_offsets":[0,4]},)"
+                      R"("w":{"dtype":"F32","shape":[],"data_offsets":[0,4]}})",
+                      4)
+                .find("twice"),
+            std::string::npos);
+  EXPECT_NE(error_for(R"({"__metadata__":{"format":1}})", 0).find("__metadata__"),
+            std::string::npos);
+  EXPECT_NE(error_for(R"({"w":{"dtype":"F32","shape":[]}})", 0).find("needs dtype"),
+            std::string::npos);
+  EXPECT_NE(error_for("{\"w\\nx\":{}}", 0).find("'w\\x0ax'"), std::string::npos);
+  // Legal but unusual: metadata, an unknown member (skipped), an empty header object.
+  write_raw(p, 0, "", 0);
+  EXPECT_NE(open_error(p).find("malformed"), std::string::npos);
+  const std::string ok = R"({"__metadata__":{"format":"pt"},"w":{"dtype":"U8","shape":[2],)"
+                         R"("data_offsets":[0,2],"extra":{"a":[1,{"b":null}]}}})";
+  write_raw(p, ok.size(), ok, 2);
+  auto f = SafetensorsFile::open(p.string());
+  ASSERT_EQ(f->entries().size(), 1u);
+  EXPECT_EQ(f->tensor("w").shape(), (Shape{2}));
+  write_raw(p, 2, "{}", 0);
+  EXPECT_TRUE(SafetensorsFile::open(p.string())->entries().empty());
+  fs::remove_all(d);
+}
+
+TEST(Safetensors, HostileIndexFailsCleanly) {
+  fs::path d = temp_dir("hostile_index");
+  const fs::path index = d / "model.safetensors.index.json";
+  auto error_for = [&](const std::string& content) {
+    std::ofstream(index) << content;
+    try {
+      TensorStore::open_dir(d.string());
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  EXPECT_NE(error_for(std::string(100000, '[') + std::string(100000, ']')).find("nested deeper"),
+            std::string::npos);
+  EXPECT_NE(error_for(R"({"weight_map": {"a": 5}})").find("weight_map['a'] is an integer"),
+            std::string::npos);
+  EXPECT_NE(error_for(R"({"weight_map": []})").find("weight_map: expected an object"),
+            std::string::npos);
+  EXPECT_NE(error_for(R"({"weight_map": {"a": "../x.safetensors"}})").find("unsafe"),
+            std::string::npos);
+  EXPECT_NE(error_for(R"({"weight_map": {"a": ""}})").find("unsafe"), std::string::npos);
+  // 200k distinct shard names: the first missing one is reported at once (no quadratic scan).
+  std::string many = R"({"weight_map": {)";
+  for (int i = 0; i < 200000; ++i) {
+    const std::string n = std::to_string(i);
+    many.append(i ? ",\"t" : "\"t").append(n).append("\":\"s").append(n).append("\"");
+  }
+  many += "}}";
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_NE(error_for(many).find("missing shard"), std::string::npos);
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 30.0);
   fs::remove_all(d);
 }
 

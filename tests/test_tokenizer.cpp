@@ -2,6 +2,7 @@
 // case, the formatter's prompts and ids of the understanding and conditioning cases (spec §3).
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 
@@ -230,6 +231,138 @@ TEST(Tokenizer, MalformedFilesNameTheFile) {
   bad_regex["pre_tokenizer"] = {
       {"type", "Split"}, {"pattern", {{"Regex", "(unclosed"}}}, {"behavior", "Isolated"}};
   expect_error(bad_regex.dump(), "regex");
+}
+
+// ---- Hostile tokenizer files (issue: no crash, no runaway memory, one clear error) ----
+
+std::string load_error(const std::string& text) {
+  try {
+    Tokenizer::from_json_text(text, "/m/tokenizer.json");
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(TokenizerHostile, AbsurdIdsAreErrorsNotAllocations) {
+  // 48 bytes asking for a 2^30-entry table.
+  EXPECT_EQ(load_error(R"({"model":{"vocab":{"a":1073741823},"merges":[]}})"),
+            "/m/tokenizer.json: model.vocab.a: id 1073741823 is out of range [0, 1025] for a file "
+            "of 1 tokens");
+  for (const int64_t id : {int64_t(1) << 31, int64_t(1) << 62, int64_t(-1)}) {
+    auto j = tiny_tokenizer_json({}, nlohmann::json::array());
+    j["added_tokens"][0]["id"] = id;
+    const std::string msg = load_error(j.dump());
+    EXPECT_NE(msg.find("added_tokens[0].id: " + std::to_string(id) + " is out of range"),
+              std::string::npos)
+        << msg;
+    j = tiny_tokenizer_json({}, nlohmann::json::array());
+    j["model"]["vocab"]["Ā"] = id;
+    EXPECT_NE(load_error(j.dump()).find("model.vocab[\"Ā\"]: id"), std::string::npos);
+  }
+  auto j = tiny_tokenizer_json({}, nlohmann::json::array());
+  j["model"]["vocab"]["x"] = uint64_t(18446744073709551615ull);
+  EXPECT_NE(load_error(j.dump()).find("is out of range"), std::string::npos);
+  // A sparse but justified id still loads (tables stay proportional to the file).
+  j = tiny_tokenizer_json({}, nlohmann::json::array());
+  j["added_tokens"][0]["id"] = 600;
+  EXPECT_EQ(Tokenizer::from_json_text(j.dump(), "t.json").vocab_size(), 601);
+}
+
+TEST(TokenizerHostile, WrongTypesNameTheField) {
+  auto j = tiny_tokenizer_json({}, nlohmann::json::array());
+  j["model"]["vocab"]["x"] = "7";
+  EXPECT_EQ(load_error(j.dump()),
+            "/m/tokenizer.json: model.vocab.x: expected an integer id, got a string");
+  j = tiny_tokenizer_json({}, nlohmann::json::array());
+  j["added_tokens"][0]["content"] = 5;
+  EXPECT_EQ(load_error(j.dump()),
+            "/m/tokenizer.json: added_tokens[0].content: expected a string, got an integer");
+  j = tiny_tokenizer_json({}, nlohmann::json::array({5}));
+  EXPECT_EQ(load_error(j.dump()),
+            "/m/tokenizer.json: model.merges[0]: expected \"a b\" or [a, b], got an integer");
+  j = tiny_tokenizer_json({}, nlohmann::json::array());
+  j["normalizer"] = "NFC";
+  EXPECT_EQ(load_error(j.dump()),
+            "/m/tokenizer.json: normalizer: expected an object, got a string");
+  j = tiny_tokenizer_json({}, nlohmann::json::array());
+  j["pre_tokenizer"]["use_regex"] = "no";
+  EXPECT_EQ(load_error(j.dump()),
+            "/m/tokenizer.json: pre_tokenizer.use_regex: expected a boolean, got a string");
+  j = tiny_tokenizer_json({}, nlohmann::json::array());
+  j["model"]["merges"] = nlohmann::json::object();
+  EXPECT_EQ(load_error(j.dump()),
+            "/m/tokenizer.json: model.merges: expected an array, got an object");
+  j = tiny_tokenizer_json({}, nlohmann::json::array({"a\nb c d"}));
+  const std::string msg = load_error(j.dump());
+  EXPECT_NE(msg.find("'a\\x0ab c d'"), std::string::npos) << msg;
+  EXPECT_EQ(msg.find('\n'), std::string::npos);
+}
+
+TEST(TokenizerHostile, DeepNestingStopsEarly) {
+  for (size_t levels : {size_t(100000), size_t(300000)}) {
+    const std::string deep =
+        "{\"normalizer\":" + std::string(levels, '[') + std::string(levels, ']') + ",\"model\":{}}";
+    EXPECT_EQ(load_error(deep), "/m/tokenizer.json: JSON nested deeper than 64 levels");
+  }
+  // Sequences inside Sequences within the JSON depth limit: the parser's own recursion is bounded.
+  auto j = tiny_tokenizer_json({}, nlohmann::json::array());
+  nlohmann::json pre = {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"use_regex", false}};
+  for (int i = 0; i < 20; ++i)
+    pre = {{"type", "Sequence"}, {"pretokenizers", nlohmann::json::array({pre})}};
+  j["pre_tokenizer"] = pre;
+  const std::string msg = load_error(j.dump());
+  EXPECT_NE(msg.find("Sequence nested deeper than 16 levels"), std::string::npos) << msg;
+  // A few levels are legal.
+  j["pre_tokenizer"] = {
+      {"type", "Sequence"},
+      {"pretokenizers", nlohmann::json::array(
+                            {{{"type", "Sequence"}, {"pretokenizers", nlohmann::json::array()}}})}};
+  EXPECT_EQ(load_error(j.dump()), "");
+}
+
+TEST(TokenizerHostile, ManyAddedTokensLoadAndMatchInLinearTime) {
+  // 100k added tokens sharing a prefix (sorting a bucket on every insert was quadratic).
+  auto j = tiny_tokenizer_json({}, nlohmann::json::array());
+  nlohmann::json added = nlohmann::json::array();
+  for (int i = 0; i < 100000; ++i)
+    added.push_back({{"id", 256 + i},
+                     {"content", "<tok" + std::to_string(i) + ">"},
+                     {"special", true},
+                     {"normalized", false}});
+  j["added_tokens"] = added;
+  const auto t0 = std::chrono::steady_clock::now();
+  const Tokenizer t = Tokenizer::from_json_text(j.dump(), "t.json");
+  EXPECT_EQ(t.encode("a<tok99999><tok1>b<tok"),
+            (std::vector<int32_t>{t.id_of("a"), 256 + 99999, 257, t.id_of("b"), t.id_of("<"),
+                                  t.id_of("t"), t.id_of("o"), t.id_of("k")}));
+  const std::string text(20000, '<');
+  EXPECT_EQ(t.encode(text).size(), 20000u);
+  // Quadratic insertion took hours here; linear is seconds even under sanitizers.
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 60.0);
+}
+
+TEST(TokenizerHostile, RegexWorkIsLimited) {
+  // A catastrophic pattern fails with an error naming the file instead of running for hours.
+  auto j = tiny_tokenizer_json({}, nlohmann::json::array());
+  j["pre_tokenizer"] = {
+      {"type", "Split"}, {"pattern", {{"Regex", "(a|aa)+$"}}}, {"behavior", "Isolated"}};
+  const Tokenizer t = Tokenizer::from_json_text(j.dump(), "/m/tokenizer.json");
+  const auto t0 = std::chrono::steady_clock::now();
+  try {
+    t.encode(std::string(60, 'a') + "!");
+    ADD_FAILURE() << "expected the match limit";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("/m/tokenizer.json: pre_tokenizer regex failed"),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 30.0);
+  // A pattern longer than the limit is refused at load.
+  j["pre_tokenizer"]["pattern"]["Regex"] = std::string(100000, 'a');
+  EXPECT_NE(load_error(j.dump()).find("exceeds the 65536-byte limit"), std::string::npos);
+  // The real pattern handles long inputs within the limits (see LongInputsStayFast).
+  EXPECT_EQ(qwen().decode(qwen().encode(std::string(300000, 'a'))), std::string(300000, 'a'));
 }
 
 // ---- Conversation formatter (spec §3.2, §3.3) ----

@@ -2,7 +2,9 @@
 // Every model dimension and constant comes from here (spec §2); nothing is taken from the fixture.
 #pragma once
 #include <nlohmann/json_fwd.hpp>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace ovis {
@@ -106,9 +108,16 @@ struct ModelConfig {
   PreprocessorConfig preprocessor;
 };
 
-// Reads <dir>/config.json and <dir>/preprocessor_config.json. Errors name the file and field.
+// Reads <dir>/config.json and <dir>/preprocessor_config.json. Files from strangers: sizes, JSON
+// nesting and every value's type and range are checked (ranges generous for any released model);
+// errors name the file and the field ("config.json: llm_config.vocab_size: ...").
 ModelConfig load_model_config(const std::string& dir);
-// Same from parsed JSON (`origin` names the source in errors); preprocessor may be null (defaults).
+// Same from the texts of the two files (`origin`s name them in errors); no preprocessor text
+// means its defaults.
+ModelConfig parse_model_config_text(std::string_view config_text, const std::string& origin,
+                                    std::optional<std::string_view> preprocessor_text,
+                                    const std::string& pp_origin);
+// Same from parsed JSON; preprocessor may be null (defaults).
 ModelConfig parse_model_config(const nlohmann::json& config, const std::string& origin,
                                const nlohmann::json* preprocessor, const std::string& pp_origin);
 

@@ -17,6 +17,7 @@
 #include <cstring>
 
 #include "core/error.hpp"
+#include "io/read_file.hpp"
 
 // libpng and libjpeg report errors through callbacks that must not return, and C++ exceptions
 // must not unwind through their C frames. Both therefore longjmp back to a setjmp placed in a
@@ -29,6 +30,12 @@ namespace {
 
 constexpr size_t kMaxFileBytes = size_t(1) << 30;  // far above any PNG/JPEG within the pixel cap
 constexpr png_alloc_size_t kMaxPngChunkBytes = 32u << 20;
+// Progressive JPEGs from real encoders have about 10 scans; a file with thousands of tiny scans
+// makes libjpeg re-walk the coefficient buffer for each (minutes for a large image). Refused, as
+// libjpeg-turbo advises ("scan limit"), past this many.
+constexpr int kMaxJpegScans = 500;
+// libjpeg's own working memory (coefficient buffers of a progressive image at the pixel cap).
+constexpr long kMaxJpegWorkBytes = long(1) << 30;
 
 bool is_png(const uint8_t* d, size_t n) {
   static const uint8_t sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
@@ -37,25 +44,6 @@ bool is_png(const uint8_t* d, size_t n) {
 
 bool is_jpeg(const uint8_t* d, size_t n) {
   return n >= 3 && d[0] == 0xFF && d[1] == 0xD8 && d[2] == 0xFF;
-}
-
-std::vector<uint8_t> read_file_bytes(const std::string& path) {
-  FILE* f = std::fopen(path.c_str(), "rb");
-  if (!f) fail(path, ": cannot open image file: ", std::strerror(errno));
-  std::vector<uint8_t> bytes;
-  uint8_t buf[1 << 16];
-  size_t got;
-  while ((got = std::fread(buf, 1, sizeof buf, f)) > 0) {
-    if (bytes.size() + got > kMaxFileBytes) {
-      std::fclose(f);
-      fail(path, ": image file is larger than ", kMaxFileBytes, " bytes");
-    }
-    bytes.insert(bytes.end(), buf, buf + got);
-  }
-  bool bad = std::ferror(f) != 0;
-  std::fclose(f);
-  if (bad) fail(path, ": error reading image file");
-  return bytes;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -264,10 +252,25 @@ void init_jpeg_errors(JpegErrors& e) {
   e.mgr.output_message = jpeg_silent_output;
 }
 
+// Called by libjpeg while it reads the input; stops files with too many scans.
+void jpeg_on_progress(j_common_ptr c) {
+  auto* d = reinterpret_cast<j_decompress_ptr>(c);
+  if (d->input_scan_number > kMaxJpegScans) {
+    auto* e = reinterpret_cast<JpegErrors*>(c->err);
+    std::snprintf(e->message, sizeof e->message, "more than %d progressive scans", kMaxJpegScans);
+    std::longjmp(e->jump, 1);
+  }
+}
+
 struct JpegReader {
   jpeg_decompress_struct cinfo;
   JpegErrors err;
-  JpegReader() { std::memset(&cinfo, 0, sizeof cinfo); }
+  jpeg_progress_mgr progress;
+  JpegReader() {
+    std::memset(&cinfo, 0, sizeof cinfo);
+    std::memset(&progress, 0, sizeof progress);
+    progress.progress_monitor = jpeg_on_progress;
+  }
   ~JpegReader() { jpeg_destroy_decompress(&cinfo); }  // safe on a zeroed, never-created struct
 };
 
@@ -275,7 +278,8 @@ bool jpeg_header_guarded(JpegReader& r, const uint8_t* data, size_t size) {
   if (setjmp(r.err.jump)) return false;
   r.cinfo.err = &r.err.mgr;
   jpeg_create_decompress(&r.cinfo);
-  r.cinfo.mem->max_memory_to_use = long(1) << 30;
+  r.cinfo.mem->max_memory_to_use = kMaxJpegWorkBytes;
+  r.cinfo.progress = &r.progress;
   jpeg_mem_src(&r.cinfo, data, static_cast<unsigned long>(size));
   jpeg_read_header(&r.cinfo, TRUE);
   switch (r.cinfo.jpeg_color_space) {
@@ -531,15 +535,16 @@ Image decode_image(const uint8_t* data, size_t size, const std::string& name) {
 }
 
 Image read_image(const std::string& path) {
-  std::vector<uint8_t> bytes = read_file_bytes(path);
-  return decode_image(bytes.data(), bytes.size(), path);
+  const std::string bytes = read_file_limited(path, kMaxFileBytes, "image file");
+  return decode_image(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), path);
 }
 
 TextChunks read_png_text(const std::string& path) {
-  std::vector<uint8_t> bytes = read_file_bytes(path);
-  if (!is_png(bytes.data(), bytes.size())) fail(path, ": not a PNG file");
+  const std::string file = read_file_limited(path, kMaxFileBytes, "image file");
+  const auto* bytes = reinterpret_cast<const uint8_t*>(file.data());
+  if (!is_png(bytes, file.size())) fail(path, ": not a PNG file");
   TextChunks text;
-  decode_png(bytes.data(), bytes.size(), path, &text);
+  decode_png(bytes, file.size(), path, &text);
   return text;
 }
 

@@ -10,8 +10,11 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "core/error.hpp"
+#include "io/json_field.hpp"
+#include "io/json_limits.hpp"
 
 namespace ovis {
 
@@ -20,7 +23,7 @@ constexpr uint64_t kMaxHeaderBytes = 100ull << 20;  // same limit as the referen
 }
 
 std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);  // a FIFO must not block
   if (fd < 0) fail(path, ": cannot open: ", std::strerror(errno));
   struct stat st {};
   if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
@@ -51,48 +54,8 @@ std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const std::string& path) 
          ")");
   f->data_offset_ = 8 + header_len;
   const char* hp = static_cast<const char*>(map) + 8;
-  nlohmann::json header;
-  try {
-    header = nlohmann::json::parse(hp, hp + header_len);
-  } catch (const std::exception& e) {
-    fail(path, ": malformed safetensors header: ", e.what());
-  }
-  if (!header.is_object()) fail(path, ": malformed safetensors header: not a JSON object");
-  size_t data_size = size - f->data_offset_;
-  for (auto it = header.begin(); it != header.end(); ++it) {
-    const std::string& name = it.key();
-    if (name == "__metadata__") continue;
-    const auto& v = it.value();
-    if (!v.is_object() || !v.contains("dtype") || !v.contains("shape") ||
-        !v.contains("data_offsets") || !v["dtype"].is_string() || !v["shape"].is_array() ||
-        !v["data_offsets"].is_array() || v["data_offsets"].size() != 2)
-      fail(path, ": malformed header entry for tensor '", name, "'");
-    SafetensorsEntry e;
-    if (!dtype_from_safetensors(v["dtype"].get<std::string>(), &e.dtype))
-      fail(path, ": tensor '", name, "' has unsupported dtype ", v["dtype"].get<std::string>());
-    uint64_t numel = 1;
-    for (const auto& d : v["shape"]) {
-      if (!d.is_number_unsigned()) fail(path, ": tensor '", name, "' has an invalid shape");
-      uint64_t dv = d.get<uint64_t>();
-      if (dv > (1ull << 40) || (dv && numel > (1ull << 40) / dv))
-        fail(path, ": tensor '", name, "' shape is too large");
-      numel *= dv;
-      e.shape.push_back(int64_t(dv));
-    }
-    const auto& off = v["data_offsets"];
-    if (!off[0].is_number_unsigned() || !off[1].is_number_unsigned())
-      fail(path, ": tensor '", name, "' has invalid data_offsets");
-    uint64_t b = off[0].get<uint64_t>(), en = off[1].get<uint64_t>();
-    if (b > en || en > data_size)
-      fail(path, ": tensor '", name, "' data_offsets [", b, ", ", en,
-           "] lie outside the file's data section (", data_size, " bytes; truncated file?)");
-    if (en - b != numel * dtype_size(e.dtype))
-      fail(path, ": tensor '", name, "' has ", en - b, " bytes but shape ", shape_str(e.shape),
-           " of ", dtype_name(e.dtype), " needs ", numel * dtype_size(e.dtype));
-    e.begin = b;
-    e.end = en;
-    f->entries_.emplace(name, e);
-  }
+  f->entries_ =
+      parse_safetensors_header(std::string_view(hp, header_len), size - f->data_offset_, path);
   return f;
 }
 
@@ -123,7 +86,8 @@ TensorStore TensorStore::open_files(const std::vector<std::string>& paths) {
     auto f = SafetensorsFile::open(p);
     for (const auto& [name, e] : f->entries()) {
       if (s.where_.count(name))
-        fail(p, ": tensor '", name, "' also appears in ", s.files_[s.where_[name]]->path());
+        fail(p, ": tensor ", quote_for_error(name), " also appears in ",
+             s.files_[s.where_[name]]->path());
       s.where_[name] = s.files_.size();
     }
     s.files_.push_back(f);
@@ -138,37 +102,37 @@ TensorStore TensorStore::open_dir(const std::string& dir, const std::string& ind
   fs::path index = fs::path(dir) / index_name;
   fs::path single = fs::path(dir) / single_name;
   if (fs::exists(index)) {
-    std::ifstream in(index);
-    nlohmann::json j;
-    try {
-      in >> j;
-    } catch (const std::exception& e) {
-      fail(index.string(), ": malformed JSON: ", e.what());
-    }
-    if (!j.is_object() || !j.contains("weight_map") || !j["weight_map"].is_object())
-      fail(index.string(), ": missing object 'weight_map'");
+    const std::string index_path = index.string();
+    const nlohmann::json j = read_json_file(index_path, kIndexJsonLimits);
+    const JsonField weight_map = JsonField(j, index_path)["weight_map"];
+    weight_map.object();
     std::vector<std::string> shards;
+    std::set<std::string> seen;
     std::map<std::string, std::string> expected;
     for (auto it = j["weight_map"].begin(); it != j["weight_map"].end(); ++it) {
+      const std::string& name = it.key();
       if (!it.value().is_string())
-        fail(index.string(), ": weight_map entry '", it.key(), "' is not a string");
-      std::string shard = it.value().get<std::string>();
-      if (shard.find('/') != std::string::npos || shard.find("..") != std::string::npos)
-        fail(index.string(), ": weight_map entry '", it.key(), "' names an unsafe path '", shard,
-             "'");
-      expected[it.key()] = shard;
-      if (std::find(shards.begin(), shards.end(), shard) == shards.end()) shards.push_back(shard);
+        fail(index_path, ": weight_map[", quote_for_error(name), "] is ", json_kind(it.value()),
+             ", expected a shard file name");
+      const std::string& shard = it.value().get_ref<const std::string&>();
+      if (shard.empty() || shard.find('/') != std::string::npos ||
+          shard.find("..") != std::string::npos)
+        fail(index_path, ": weight_map[", quote_for_error(name), "] names an unsafe path ",
+             quote_for_error(shard));
+      expected[name] = shard;
+      if (seen.insert(shard).second) {
+        if (!fs::exists(fs::path(dir) / shard))
+          fail((fs::path(dir) / shard).string(), ": missing shard named by ", index_path);
+        shards.push_back(shard);
+      }
     }
     std::vector<std::string> paths;
-    for (const auto& s : shards) {
-      fs::path p = fs::path(dir) / s;
-      if (!fs::exists(p)) fail(p.string(), ": missing shard named by ", index.string());
-      paths.push_back(p.string());
-    }
+    for (const auto& s : shards) paths.push_back((fs::path(dir) / s).string());
     TensorStore st = open_files(paths);
     for (const auto& [name, shard] : expected) {
       if (!st.has(name))
-        fail(dir, "/", shard, ": missing tensor '", name, "' listed in ", index_name);
+        fail((fs::path(dir) / shard).string(), ": missing tensor ", quote_for_error(name),
+             " listed in ", index_name);
     }
     st.origin_ = dir;
     return st;

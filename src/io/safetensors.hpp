@@ -1,7 +1,8 @@
 // safetensors reading: one memory-mapped file, or a sharded checkpoint described by
 // model.safetensors.index.json. Tensors come back as zero-copy views in their stored dtype.
 // Every header is validated up front (size limits, JSON shape, dtype, offsets inside the file,
-// byte length == numel * dtype size); errors name the file and the tensor.
+// byte length == numel * dtype size) without building a JSON tree; errors name the file and the
+// tensor. Memory before any tensor is read is bounded by the headers' and index's sizes.
 #pragma once
 #include <map>
 #include <memory>
@@ -9,11 +10,10 @@
 #include <vector>
 
 #include "core/tensor.hpp"
+#include "io/safetensors_header.hpp"
 #include "io/tensor_file.hpp"
 
 namespace ovis {
-
-using SafetensorsEntry = TensorEntry;
 
 class SafetensorsFile final : public TensorFile {
  public:

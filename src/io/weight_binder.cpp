@@ -97,7 +97,8 @@ Tensor WeightBinder::get_checked(const std::string& name, const Shape& shape,
     return t;
   }
   const TensorStore& store_ = *this->store_;
-  if (!store_.has(name)) fail(store_.origin(), ": missing tensor '", name, "'");
+  if (!store_.has(name))
+    fail(store_.origin(), ": missing tensor '", name, "' (config.json's architecture needs it)");
   const SafetensorsEntry& e = store_.entry(name);
   const bool quantized_ok = allow_quantized && dtype_is_quantized(e.dtype);
   if (e.dtype != DType::F32 && e.dtype != DType::BF16 && e.dtype != DType::F16 && !quantized_ok)
@@ -106,7 +107,7 @@ Tensor WeightBinder::get_checked(const std::string& name, const Shape& shape,
                          : ", expected BF16, F16 or F32 (this tensor cannot be quantized)");
   if (e.shape != shape)
     fail(store_.file_of(name), ": tensor '", name, "' has shape ", shape_str(e.shape),
-         ", expected ", shape_str(shape));
+         ", expected ", shape_str(shape), " from config.json");
   used_.insert(name);
   bound_bytes_ += store_.entry(name).end - store_.entry(name).begin;
   return store_.get(name);

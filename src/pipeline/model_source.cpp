@@ -1,32 +1,19 @@
 #include "pipeline/model_source.hpp"
 
 #include <filesystem>
-#include <fstream>
-#include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "core/error.hpp"
+#include "io/json_limits.hpp"
+#include "io/read_file.hpp"
 
 namespace ovis {
 
 namespace {
 
-std::string read_text(const std::string& path, const char* hint) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail(path, ": cannot open", hint);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-nlohmann::json parse_object(const std::string& text, const std::string& origin) {
-  try {
-    nlohmann::json j = nlohmann::json::parse(text);
-    if (!j.is_object()) fail(origin, ": expected a JSON object");
-    return j;
-  } catch (const nlohmann::json::exception& e) {
-    fail(origin, ": malformed JSON: ", e.what());
-  }
+// Files from strangers: bounded like every other reader of untrusted input (io/read_file.hpp).
+std::string read_text(const std::string& path, const char* hint, size_t max_bytes) {
+  if (!std::filesystem::exists(path)) fail(path, ": cannot open", hint);
+  return read_file_limited(path, max_bytes, "file");
 }
 
 }  // namespace
@@ -40,9 +27,11 @@ ModelSource ModelSource::open(const std::string& path) {
     s.config_origin_ = (fs::path(path) / "config.json").string();
     s.preprocessor_origin_ = (fs::path(path) / "preprocessor_config.json").string();
     s.tokenizer_origin_ = (fs::path(path) / "tokenizer.json").string();
-    s.config_json_ = read_text(s.config_origin_, " (is this an Ovis-U1 checkpoint folder?)");
-    s.preprocessor_json_ = read_text(s.preprocessor_origin_, "");
-    s.tokenizer_json_ = read_text(s.tokenizer_origin_, " tokenizer file");
+    s.config_json_ = read_text(s.config_origin_, " (is this an Ovis-U1 checkpoint folder?)",
+                               kConfigJsonLimits.max_bytes);
+    s.preprocessor_json_ = read_text(s.preprocessor_origin_, "", kConfigJsonLimits.max_bytes);
+    s.tokenizer_json_ =
+        read_text(s.tokenizer_origin_, " tokenizer file", kTokenizerJsonLimits.max_bytes);
     return s;
   }
   if (!fs::exists(path, ec)) fail(path, ": model folder or GGUF file does not exist");
@@ -81,9 +70,8 @@ ModelSource ModelSource::open(const std::string& path) {
 }
 
 ModelConfig ModelSource::config() const {
-  const nlohmann::json c = parse_object(config_json_, config_origin_);
-  const nlohmann::json p = parse_object(preprocessor_json_, preprocessor_origin_);
-  return parse_model_config(c, config_origin_, &p, preprocessor_origin_);
+  return parse_model_config_text(config_json_, config_origin_, preprocessor_json_,
+                                 preprocessor_origin_);
 }
 
 Tokenizer ModelSource::tokenizer() const {

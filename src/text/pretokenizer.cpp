@@ -45,17 +45,49 @@ std::string onig_to_pcre2(std::string_view p) {
   return out;
 }
 
+namespace {
+
+// Work limits for a pattern that comes from a tokenizer file. A pattern may be at most this long
+// (the Qwen pattern is ~100 bytes) ...
+constexpr size_t kMaxPatternBytes = 64 << 10;
+// ... and one match may take at most this many backtracking steps (PCRE2's own default, stated
+// here because it is what keeps a catastrophic pattern such as (a+)+$ from running for hours:
+// the legitimate patterns need about one step per byte of the piece they match), this much
+// interpreter heap, and, with the JIT, this much JIT stack.
+constexpr uint32_t kMatchLimit = 10'000'000;
+constexpr uint32_t kHeapLimitKiB = 64 << 10;
+constexpr size_t kJitStackBytes = 8 << 20;
+
+// One JIT stack per thread, made on first use and reused by every match on that thread (creating
+// one maps kJitStackBytes, which cost more than the match itself for short texts).
+pcre2_jit_stack* thread_jit_stack() {
+  thread_local struct Holder {
+    pcre2_jit_stack* stack = pcre2_jit_stack_create(32 * 1024, kJitStackBytes, nullptr);
+    ~Holder() { pcre2_jit_stack_free(stack); }
+  } holder;
+  return holder.stack;
+}
+
+}  // namespace
+
 struct RegexSplitter::Impl {
   pcre2_code* code = nullptr;
   bool jit = false;
+  std::string origin;
   ~Impl() { pcre2_code_free(code); }
 };
 
 RegexSplitter::RegexSplitter(const std::string& pattern, const std::string& origin)
     : impl_(std::make_unique<Impl>()) {
+  impl_->origin = origin;
+  if (pattern.size() > kMaxPatternBytes)
+    fail(origin, ": pre_tokenizer regex of ", pattern.size(), " bytes exceeds the ",
+         kMaxPatternBytes, "-byte limit");
   const std::string translated = onig_to_pcre2(pattern);
   int err = 0;
   PCRE2_SIZE err_offset = 0;
+  // PCRE2_UTF also validates the pattern's UTF-8; the default nesting limit (250 parentheses) and
+  // the compiled-size limit bound the compile itself.
   impl_->code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(translated.data()), translated.size(),
                               PCRE2_UTF | PCRE2_UCP, &err, &err_offset, nullptr);
   if (!impl_->code) {
@@ -72,24 +104,25 @@ RegexSplitter::RegexSplitter(RegexSplitter&&) noexcept = default;
 RegexSplitter& RegexSplitter::operator=(RegexSplitter&&) noexcept = default;
 
 void RegexSplitter::split(std::string_view text, std::vector<std::string_view>& out) const {
-  // Per-call match data and JIT stack keep split() safe to call from several threads.
+  // Per-call match data and a per-thread JIT stack keep split() safe to call from several
+  // threads.
   struct Resources {
     pcre2_match_data* md = nullptr;
     pcre2_match_context* mc = nullptr;
-    pcre2_jit_stack* js = nullptr;
     ~Resources() {
-      pcre2_jit_stack_free(js);
       pcre2_match_context_free(mc);
       pcre2_match_data_free(md);
     }
   } r;
   r.md = pcre2_match_data_create_from_pattern(impl_->code, nullptr);
-  if (!r.md) fail("pre-tokenizer: out of memory");
+  r.mc = pcre2_match_context_create(nullptr);
+  if (!r.md || !r.mc) fail("pre-tokenizer: out of memory");
+  pcre2_set_match_limit(r.mc, kMatchLimit);
+  pcre2_set_heap_limit(r.mc, kHeapLimitKiB);
   if (impl_->jit) {
-    r.mc = pcre2_match_context_create(nullptr);
-    r.js = pcre2_jit_stack_create(32 * 1024, 8 * 1024 * 1024, nullptr);
-    if (!r.mc || !r.js) fail("pre-tokenizer: out of memory");
-    pcre2_jit_stack_assign(r.mc, nullptr, r.js);
+    pcre2_jit_stack* stack = thread_jit_stack();
+    if (!stack) fail("pre-tokenizer: out of memory");
+    pcre2_jit_stack_assign(r.mc, nullptr, stack);
   }
   const auto* subject = reinterpret_cast<PCRE2_SPTR>(text.data());
   const size_t n = text.size();
@@ -100,7 +133,8 @@ void RegexSplitter::split(std::string_view text, std::vector<std::string_view>& 
     if (rc < 0) {
       PCRE2_UCHAR msg[256];
       pcre2_get_error_message(rc, msg, sizeof msg);
-      fail("pre-tokenizer: regex match failed: ", reinterpret_cast<const char*>(msg));
+      fail(impl_->origin,
+           ": pre_tokenizer regex failed on the input: ", reinterpret_cast<const char*>(msg));
     }
     const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(r.md);
     const size_t start = ov[0], end = ov[1];

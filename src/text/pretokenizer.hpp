@@ -16,9 +16,12 @@ extern const char* const kQwenPretokenizePattern;
 // PCRE2's UCP \s also matches U+180E, which left White_Space in Unicode 6.3.
 std::string onig_to_pcre2(std::string_view pattern);
 
+// The pattern comes from a tokenizer file, so its length and the work of each match are limited
+// (a catastrophic pattern fails with an error instead of running for hours).
 class RegexSplitter {
  public:
-  // Throws ovis::Error (prefixed with `origin`) when the pattern does not compile.
+  // Throws ovis::Error (prefixed with `origin`) when the pattern is too long or does not compile;
+  // split() throws (naming `origin`) when a match exceeds the work limits.
   RegexSplitter(const std::string& oniguruma_pattern, const std::string& origin);
   ~RegexSplitter();
   RegexSplitter(RegexSplitter&&) noexcept;

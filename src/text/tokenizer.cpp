@@ -5,12 +5,13 @@
 #include <unicode/stringpiece.h>
 
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 #include <unordered_map>
 
 #include "core/error.hpp"
+#include "io/json_field.hpp"
+#include "io/json_limits.hpp"
+#include "io/read_file.hpp"
 #include "text/added_tokens.hpp"
 #include "text/bpe.hpp"
 #include "text/byte_level.hpp"
@@ -25,74 +26,76 @@ namespace {
 
 enum TokenKind : uint8_t { kNone = 0, kVocab, kAdded, kAddedSpecial };
 
-json parse_tokenizer_json(const std::string& text, const std::string& path) {
-  try {
-    json j = json::parse(text);
-    if (!j.is_object()) fail(path, ": malformed tokenizer.json: expected a JSON object");
-    return j;
-  } catch (const json::exception& e) {
-    fail(path, ": malformed tokenizer.json: ", e.what());
-  }
+// Sequences nested in Sequences: real files use one level; the limit bounds the recursion below.
+constexpr int kMaxSequenceNesting = 16;
+
+// Ids must lie below twice the number of tokens the file holds (plus this margin): vocabularies
+// are dense in practice, and the id tables are sized by the largest id.
+constexpr int64_t kIdMargin = 1024;
+
+std::string type_of(const JsonField& f) {
+  f.object();
+  return f.has("type") ? f["type"].string() : std::string();
 }
 
-bool is_null_or_absent(const json& j, const char* key) {
-  return !j.contains(key) || j[key].is_null();
+void check_nesting(const JsonField& f, int nesting) {
+  if (nesting >= kMaxSequenceNesting)
+    f.fail("Sequence nested deeper than ", kMaxSequenceNesting, " levels");
 }
 
-std::string str_or(const json& j, const char* key, const std::string& def) {
-  if (is_null_or_absent(j, key)) return def;
-  return j[key].is_string() ? j[key].get<std::string>() : std::string("<not a string>");
+bool bool_or(const JsonField& f, const char* key, bool def) {
+  return f.has(key) ? f[key].boolean() : def;
 }
 
-bool bool_or(const json& j, const char* key, bool def) {
-  if (is_null_or_absent(j, key)) return def;
-  return j[key].is_boolean() ? j[key].get<bool>() : def;
+std::string str_or(const JsonField& f, const char* key, const std::string& def) {
+  return f.has(key) ? f[key].string() : def;
 }
 
 // NFC is the only normaliser of spec §3.1; a Sequence holding only NFC is accepted too.
-bool parse_normalizer(const json& n, const std::string& path) {
-  if (n.is_null()) return false;
-  const std::string type = str_or(n, "type", "");
+bool parse_normalizer(const JsonField& n, int nesting) {
+  const std::string type = type_of(n);
   if (type == "NFC") return true;
-  if (type == "Sequence" && n.contains("normalizers") && n["normalizers"].is_array()) {
+  if (type == "Sequence" && n.has("normalizers")) {
+    check_nesting(n, nesting);
+    const JsonField list = n["normalizers"];
     bool nfc = false;
-    for (const auto& sub : n["normalizers"]) nfc = parse_normalizer(sub, path) || nfc;
+    for (size_t k = 0; k < list.array().size(); ++k)
+      nfc = parse_normalizer(list.at(k), nesting + 1) || nfc;
     return nfc;
   }
-  fail(path, ": unsupported normalizer type '", type, "' (only NFC is implemented)");
+  n.fail("unsupported normalizer type ", quote_for_error(type), " (only NFC is implemented)");
 }
 
 // Collects the Split regex (if any) and checks the rest is the byte-level mapping without its
 // own regex. Returns the Oniguruma pattern or "" when there is no Split.
-std::string parse_pre_tokenizer(const json& p, const std::string& path) {
-  if (p.is_null()) return "";
-  const std::string type = str_or(p, "type", "");
-  if (type == "Sequence" && p.contains("pretokenizers") && p["pretokenizers"].is_array()) {
+std::string parse_pre_tokenizer(const JsonField& p, int nesting) {
+  const std::string type = type_of(p);
+  if (type == "Sequence" && p.has("pretokenizers")) {
+    check_nesting(p, nesting);
+    const JsonField list = p["pretokenizers"];
     std::string pattern;
-    for (const auto& sub : p["pretokenizers"]) {
-      std::string s = parse_pre_tokenizer(sub, path);
-      if (!s.empty() && !pattern.empty())
-        fail(path, ": unsupported pre_tokenizer: more than one Split");
+    for (size_t k = 0; k < list.array().size(); ++k) {
+      std::string s = parse_pre_tokenizer(list.at(k), nesting + 1);
+      if (!s.empty() && !pattern.empty()) p.fail("unsupported pre_tokenizer: more than one Split");
       if (!s.empty()) pattern = std::move(s);
     }
     return pattern;
   }
   if (type == "ByteLevel") {
     if (bool_or(p, "add_prefix_space", false) || bool_or(p, "use_regex", true))
-      fail(path,
-           ": unsupported pre_tokenizer ByteLevel options (need add_prefix_space=false, "
-           "use_regex=false)");
+      p.fail(
+          "unsupported pre_tokenizer ByteLevel options (need add_prefix_space=false, "
+          "use_regex=false)");
     return "";
   }
   if (type == "Split") {
-    if (!p.contains("pattern") || !p["pattern"].is_object() || !p["pattern"].contains("Regex") ||
-        !p["pattern"]["Regex"].is_string())
-      fail(path, ": unsupported pre_tokenizer Split: pattern.Regex string expected");
+    if (!p.has("pattern") || !p["pattern"].has("Regex"))
+      p.fail("unsupported pre_tokenizer Split: pattern.Regex string expected");
     if (str_or(p, "behavior", "") != "Isolated" || bool_or(p, "invert", false))
-      fail(path, ": unsupported pre_tokenizer Split: behavior must be Isolated, invert false");
-    return p["pattern"]["Regex"].get<std::string>();
+      p.fail("unsupported pre_tokenizer Split: behavior must be Isolated, invert false");
+    return p["pattern"]["Regex"].string();
   }
-  fail(path, ": unsupported pre_tokenizer type '", type, "'");
+  p.fail("unsupported pre_tokenizer type ", quote_for_error(type));
 }
 
 std::string nfc(std::string_view text) {
@@ -157,73 +160,85 @@ Tokenizer Tokenizer::from_dir(const std::string& dir) {
 }
 
 Tokenizer Tokenizer::from_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail(path, ": cannot open tokenizer file");
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return from_json_text(ss.str(), path);
+  const std::string text =
+      read_file_limited(path, kTokenizerJsonLimits.max_bytes, "tokenizer file");
+  return from_json_text(text, path);
 }
 
-Tokenizer Tokenizer::from_json_text(const std::string& text, const std::string& path) {
-  const json j = parse_tokenizer_json(text, path);
+Tokenizer Tokenizer::from_json_text(std::string_view text, const std::string& path) {
+  const json j = parse_json(text, path, kTokenizerJsonLimits);
+  if (!j.is_object()) fail(path, ": malformed tokenizer.json: expected a JSON object");
+  const JsonField root(j, path);
   auto impl = std::make_unique<Impl>();
   impl->path = path;
 
-  if (is_null_or_absent(j, "model") || !j["model"].is_object())
-    fail(path, ": missing field 'model'");
-  const json& model = j["model"];
+  const JsonField model = root["model"];
+  model.object();
   const std::string model_type = str_or(model, "type", "BPE");
-  if (model_type != "BPE") fail(path, ": unsupported model.type '", model_type, "' (need BPE)");
-  if (!is_null_or_absent(model, "dropout") && model["dropout"] != 0 && model["dropout"] != 1)
-    fail(path, ": unsupported model.dropout (BPE dropout is training-only)");
-  if (bool_or(model, "byte_fallback", false)) fail(path, ": unsupported model.byte_fallback=true");
+  if (model_type != "BPE")
+    model["type"].fail("unsupported model type ", quote_for_error(model_type), " (need BPE)");
+  if (model.has("dropout")) {
+    const double dropout = model["dropout"].number(0.0, 1.0);
+    if (dropout != 0 && dropout != 1)
+      model["dropout"].fail("unsupported (BPE dropout is training-only)");
+  }
+  if (bool_or(model, "byte_fallback", false)) model["byte_fallback"].fail("unsupported value true");
   if (!str_or(model, "continuing_subword_prefix", "").empty() ||
       !str_or(model, "end_of_word_suffix", "").empty())
-    fail(path, ": unsupported model.continuing_subword_prefix/end_of_word_suffix");
-  if (!model.contains("vocab") || !model["vocab"].is_object())
-    fail(path, ": missing field 'model.vocab' (object)");
-  if (!model.contains("merges") || !model["merges"].is_array())
-    fail(path, ": missing field 'model.merges' (array)");
+    model.fail("unsupported continuing_subword_prefix/end_of_word_suffix");
+  const JsonField vocab_field = model["vocab"];
+  const json& vocab = vocab_field.object();
+  const json& merges_json = model["merges"].array();
+  static const json kNoTokens = json::array();
+  const json& added = root.has("added_tokens") ? root["added_tokens"].array() : kNoTokens;
 
-  // Vocabulary.
+  // Ids: the tables below are sized by the largest id, so it must be justified by the number of
+  // tokens actually in the file.
+  const int64_t entries = int64_t(vocab.size() + added.size());
+  const int64_t id_limit = 2 * entries + kIdMargin;
   int64_t max_id = -1;
-  for (const auto& [tok, id] : model["vocab"].items()) {
-    if (!id.is_number_integer() || id.get<int64_t>() < 0 || id.get<int64_t>() >= (1 << 30))
-      fail(path, ": model.vocab['", tok, "'] is not a valid id");
-    max_id = std::max(max_id, id.get<int64_t>());
+  for (auto it = vocab.begin(); it != vocab.end(); ++it) {
+    if (!it.value().is_number_integer())
+      fail(path, ": ", json_path_key(vocab_field.path(), it.key()),
+           ": expected an integer id, got ", json_kind(it.value()));
+    const int64_t id = it.value().is_number_unsigned() && it.value().get<uint64_t>() > INT64_MAX
+                           ? INT64_MAX
+                           : it.value().get<int64_t>();
+    if (id < 0 || id >= id_limit)
+      fail(path, ": ", json_path_key(vocab_field.path(), it.key()), ": id ", id,
+           " is out of range [0, ", id_limit - 1, "] for a file of ", entries, " tokens");
+    max_id = std::max(max_id, id);
   }
-  const json& added = j.contains("added_tokens") && j["added_tokens"].is_array() ? j["added_tokens"]
-                                                                                 : json::array();
-  for (const auto& a : added) {
-    if (!a.is_object() || !a.contains("id") || !a["id"].is_number_integer() ||
-        !a.contains("content") || !a["content"].is_string() || a["id"].get<int64_t>() < 0 ||
-        a["id"].get<int64_t>() >= (1 << 30))
-      fail(path, ": malformed entry in added_tokens (need integer id and string content)");
-    max_id = std::max(max_id, a["id"].get<int64_t>());
+  for (size_t k = 0; k < added.size(); ++k) {
+    const JsonField a = root["added_tokens"].at(k);
+    a["content"].string();
+    max_id = std::max(max_id, a["id"].integer(0, id_limit - 1));
   }
   impl->id_to_token.resize(size_t(max_id + 1));
   impl->kind.assign(size_t(max_id + 1), kNone);
-  for (const auto& [tok, id] : model["vocab"].items()) {
-    const auto i = size_t(id.get<int64_t>());
+  for (auto it = vocab.begin(); it != vocab.end(); ++it) {
+    const auto i = size_t(it.value().get<int64_t>());
     if (impl->kind[i] != kNone) fail(path, ": model.vocab uses id ", i, " twice");
-    impl->id_to_token[i] = tok;
+    impl->id_to_token[i] = it.key();
     impl->kind[i] = kVocab;
   }
 
   // Merges: "a b" strings or [a, b] pairs. Views point into `j`, which outlives the BPE build.
   std::vector<std::pair<std::string_view, std::string_view>> merges;
-  merges.reserve(model["merges"].size());
-  for (const auto& m : model["merges"]) {
+  merges.reserve(merges_json.size());
+  for (size_t r = 0; r < merges_json.size(); ++r) {
+    const json& m = merges_json[r];
     if (m.is_string()) {
       const std::string& s = m.get_ref<const std::string&>();
       const size_t sp = s.find(' ');
       if (sp == std::string::npos || s.find(' ', sp + 1) != std::string::npos)
-        fail(path, ": model.merges entry '", s, "' is not two tokens separated by one space");
+        fail(path, ": model.merges[", r, "]: ", quote_for_error(s),
+             " is not two tokens separated by one space");
       merges.emplace_back(std::string_view(s).substr(0, sp), std::string_view(s).substr(sp + 1));
     } else if (m.is_array() && m.size() == 2 && m[0].is_string() && m[1].is_string()) {
       merges.emplace_back(m[0].get_ref<const std::string&>(), m[1].get_ref<const std::string&>());
     } else {
-      fail(path, ": model.merges entry must be \"a b\" or [a, b]");
+      fail(path, ": model.merges[", r, "]: expected \"a b\" or [a, b], got ", json_kind(m));
     }
   }
   // token_to_id holds only the model's vocabulary while the BPE is built; added tokens follow.
@@ -233,29 +248,33 @@ Tokenizer Tokenizer::from_json_text(const std::string& text, const std::string& 
   impl->bpe = std::make_unique<ByteLevelBpe>(impl->token_to_id, merges,
                                              bool_or(model, "ignore_merges", false), path);
 
-  impl->nfc = parse_normalizer(j.value("normalizer", json()), path);
-  std::string pattern = parse_pre_tokenizer(j.value("pre_tokenizer", json()), path);
+  impl->nfc = root.has("normalizer") && parse_normalizer(root["normalizer"], 0);
+  std::string pattern =
+      root.has("pre_tokenizer") ? parse_pre_tokenizer(root["pre_tokenizer"], 0) : std::string();
   // Without a Split in the file, fall back to the Qwen pattern of spec §3.1.
   if (pattern.empty()) pattern = kQwenPretokenizePattern;
   impl->splitter = std::make_unique<RegexSplitter>(pattern, path);
-  if (!is_null_or_absent(j, "decoder") && str_or(j["decoder"], "type", "") != "ByteLevel")
-    fail(path, ": unsupported decoder type '", str_or(j["decoder"], "type", ""),
-         "' (need ByteLevel)");
+  if (root.has("decoder") && type_of(root["decoder"]) != "ByteLevel")
+    root["decoder"].fail("unsupported decoder type ", quote_for_error(type_of(root["decoder"])),
+                         " (need ByteLevel)");
 
   // Added tokens (all of them are matched atomically; spec §3.1).
-  for (const auto& a : added) {
-    const auto id = int32_t(a["id"].get<int64_t>());
-    std::string content = a["content"].get<std::string>();
-    if (content.empty()) fail(path, ": added token ", id, " has empty content");
+  for (size_t k = 0; k < added.size(); ++k) {
+    const JsonField a = root["added_tokens"].at(k);
+    const auto id = int32_t(a["id"].integer(0, max_id));
+    const std::string& content = a["content"].string();
+    if (content.empty()) a["content"].fail("added token ", id, " has empty content");
     if (bool_or(a, "single_word", false) || bool_or(a, "lstrip", false) ||
         bool_or(a, "rstrip", false))
-      fail(path, ": added token '", content, "' uses single_word/lstrip/rstrip (not implemented)");
+      a.fail("added token ", quote_for_error(content),
+             " uses single_word/lstrip/rstrip (not implemented)");
     const bool special = bool_or(a, "special", false);
     const bool normalized = bool_or(a, "normalized", !special);
     if (impl->kind[id] == kAdded || impl->kind[id] == kAddedSpecial)
-      fail(path, ": added_tokens uses id ", id, " twice");
+      a["id"].fail("added_tokens uses id ", id, " twice");
     if (impl->kind[id] == kVocab && impl->id_to_token[id] != content)
-      fail(path, ": added token '", content, "' reuses vocab id ", id, " of another token");
+      a.fail("added token ", quote_for_error(content), " reuses vocab id ", id,
+             " of another token");
     if (impl->kind[id] != kVocab) impl->id_to_token[id] = content;  // keeps map keys valid
     impl->kind[id] = special ? kAddedSpecial : kAdded;
     impl->added.push_back({id, content, special});

@@ -25,9 +25,11 @@ class Tokenizer {
   static Tokenizer from_dir(const std::string& dir);
   // Throws one-line ovis::Error naming the file when it is missing, malformed, or describes a
   // tokenizer this class does not implement.
+  // The file is untrusted: its size and JSON nesting are limited, ids must be justified by the
+  // number of tokens it holds, and every error names the field.
   static Tokenizer from_file(const std::string& path);
-  // The contents of a tokenizer.json (e.g. stored in a GGUF file); `origin` names it in errors.
-  static Tokenizer from_json_text(const std::string& text, const std::string& origin);
+  // The same from the file's text; `origin` names it in errors.
+  static Tokenizer from_json_text(std::string_view text, const std::string& origin);
 
   Tokenizer(Tokenizer&&) noexcept;
   Tokenizer& operator=(Tokenizer&&) noexcept;

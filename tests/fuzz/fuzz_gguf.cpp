@@ -1,10 +1,6 @@
 // Fuzz target: a GGUF file opened through the real path (a memfd: mmap, header parse and
 // validation), then every tensor read to its last byte and float/quantized ones converted.
-// libFuzzer build (clang), from the repository root:
-//   clang++ -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -Isrc -Iinclude \
-//     tests/fuzz/fuzz_gguf.cpp src/io/gguf.cpp src/core/*.cpp -fopenmp -o fuzz_gguf
-//   ./fuzz_gguf -runs=1000000 tests/fuzz/corpus/gguf
-// Without libFuzzer, tests/test_fuzz_gguf_corpus.cpp replays the committed corpus under CTest.
+// scripts/fuzz.sh gguf SECONDS runs it; CTest replays tests/fuzz/corpus/gguf (fuzz_corpus.gguf).
 #include <sys/mman.h>
 #include <unistd.h>
 

@@ -147,8 +147,7 @@ struct BenchWeights {
 };
 
 ModelConfig real_config() {
-  nlohmann::json j = nlohmann::json::parse(kOvisU1_3B_Config);
-  return parse_model_config(j, "built-in Ovis-U1-3B config", nullptr, "");
+  return parse_model_config_text(kOvisU1_3B_Config, "built-in Ovis-U1-3B config", std::nullopt, "");
 }
 
 nlohmann::json bench_llm(const BenchOptions& o, const ModelConfig& cfg, BenchEnv& env) {

@@ -2,7 +2,9 @@
 #include <cstdio>
 #include <exception>
 #include <fstream>
+#include <new>
 #include <random>
+#include <string>
 
 #include "cli_common.hpp"
 #include "core/error.hpp"
@@ -83,6 +85,22 @@ uint64_t resolve_seed(int64_t seed, bool quiet) {
   return s;
 }
 
+// An error message as one printable line: messages can quote text from untrusted files.
+std::string one_line(const char* msg) {
+  std::string out;
+  for (const char* p = msg; *p; ++p) {
+    const auto c = static_cast<unsigned char>(*p);
+    if (c < 0x20 || c == 0x7f) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02x", c);
+      out += buf;
+    } else {
+      out += char(c);
+    }
+  }
+  return out;
+}
+
 }  // namespace ovis::cli
 
 int main(int argc, char** argv) {
@@ -135,11 +153,11 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
-  } catch (const ovis::Error& e) {
-    std::fprintf(stderr, "error: %s\n", e.what());
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "error: out of memory\n");
     return 1;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "error: %s\n", e.what());
+    std::fprintf(stderr, "error: %s\n", one_line(e.what()).c_str());
     return 1;
   }
   return exit_code;
