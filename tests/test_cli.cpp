@@ -88,6 +88,20 @@ TEST_F(Cli, HelpListsEveryCommandAndFlag) {
     EXPECT_NE(a.out.find(s), std::string::npos) << s;
 }
 
+// The whole-flow benchmarks (t2i, edit) take --warmup (untimed one-step runs first); running
+// them needs the real-size models, so only the option itself is checked here.
+TEST_F(Cli, BenchTakesAWarmupCountInRange) {
+  const CliRun h = run("bench --help");
+  EXPECT_EQ(h.code, 0) << h.err;
+  for (const char* s : {"--warmup", "t2i", "edit", "--steps"})
+    EXPECT_NE(h.out.find(s), std::string::npos) << s;
+  for (const char* bad : {"-1", "11", "x"}) {
+    const CliRun r = run(std::string("bench t2i --warmup ") + bad);
+    EXPECT_NE(r.code, 0) << bad;
+    EXPECT_NE(r.err.find("--warmup"), std::string::npos) << r.err;
+  }
+}
+
 TEST_F(Cli, AskPrintsTheGoldenAnswer) {
   CliRun r = run("ask --precision f32 " + model() + " --image " + input("cat.png") +
                  " -p 'What is it?' -n 8");

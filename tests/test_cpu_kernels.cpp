@@ -6,18 +6,22 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <random>
+#include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "core/dtype.hpp"
 #include "core/quant_blocks.hpp"
 #include "ops/cpu/kernels/kernels.hpp"
 #include "ops/cpu/kernels/quant.hpp"
+#include "ops/cpu/kernels/work_pool.hpp"
 
 using namespace ovis;
 namespace kernels = ovis::ops::cpu::kernels;
@@ -237,6 +241,30 @@ TEST_F(CpuKernels, GemmBlockBoundariesAndThreads) {
   check_gemm({2047, 70, 33, true, WeightLayout::NK, 1, 0}, 309);  // M blocks of exactly kMC
 }
 
+// Threads claim column blocks and row parts of C dynamically; every element is computed the same
+// way whatever the split, so any thread count gives bit-identical results.
+TEST_F(CpuKernels, GemmResultsDoNotDependOnThreads) {
+  struct Shape3 {
+    int64_t M, N, K;
+  };
+  uint32_t seed = 350;
+  for (const Shape3& s : {Shape3{700, 1100, 300}, Shape3{2000, 130, 70}, Shape3{37, 4100, 90},
+                          Shape3{1300, 520, 260}}) {
+    const std::vector<float> a = randn(s.M * s.K, seed++);
+    const std::vector<uint16_t> w = to_bf16(randn(s.N * s.K, seed++, 0.5f));
+    const std::vector<float> bias = randn(s.N, seed++);
+    std::vector<float> one(static_cast<size_t>(s.M * s.N));
+    kernels::gemm_bf16(s.M, s.N, s.K, a.data(), s.K, w.data(), s.K, WeightLayout::NK, bias.data(),
+                       one.data(), s.N, 1);
+    for (int threads : {2, 3, 5}) {
+      std::vector<float> many(one.size(), -1.0f);
+      kernels::gemm_bf16(s.M, s.N, s.K, a.data(), s.K, w.data(), s.K, WeightLayout::NK, bias.data(),
+                         many.data(), s.N, threads);
+      EXPECT_EQ(many, one) << s.M << "x" << s.N << "x" << s.K << " threads=" << threads;
+    }
+  }
+}
+
 TEST_F(CpuKernels, GemmDegenerateShapes) {
   const std::vector<float> a(16, 1.0f), bias = {1.5f, -2.0f, 3.0f};
   const std::vector<uint16_t> w(16, 0x3f80);
@@ -309,6 +337,99 @@ TEST_F(CpuKernels, GemvW16) {
           check_gemv(M, N, K, false, f16, (N + K) % 2 == 1, 1, seed++);
   check_gemv(2, 1029, 300, false, true, true, 2, seed++);
   check_gemv(4, 1029, 300, false, false, true, 2, seed++);
+}
+
+// A group (q/k/v-like outputs of different widths over one x) gives every output bit-identical to
+// its own GEMV call, which check_gemv ties to the naive reference.
+void check_gemv_group(int64_t M, int64_t K, const std::vector<int64_t>& widths, bool bf16, bool f16,
+                      int threads, uint32_t seed) {
+  SCOPED_TRACE("M=" + std::to_string(M) + " K=" + std::to_string(K) + (bf16 ? " bf16" : " w16") +
+               " outputs=" + std::to_string(widths.size()) + " threads=" + std::to_string(threads));
+  const std::vector<float> x = randn(M * K, seed);
+  std::vector<std::vector<uint16_t>> w;
+  std::vector<std::vector<float>> bias, y, want;
+  std::vector<kernels::GemvOut> outs;
+  for (size_t j = 0; j < widths.size(); ++j) {
+    const int64_t n = widths[j];
+    const std::vector<float> wf = randn(n * K, seed + 10 + uint32_t(j), 0.5f);
+    w.emplace_back(wf.size());
+    for (size_t i = 0; i < wf.size(); ++i) w[j][i] = f16 ? f32_to_f16(wf[i]) : f32_to_bf16(wf[i]);
+    bias.push_back(randn(n, seed + 20 + uint32_t(j)));
+    y.emplace_back(static_cast<size_t>(M * n), 1234.5f);
+    want.emplace_back(static_cast<size_t>(M * n), -1.0f);
+  }
+  for (size_t j = 0; j < widths.size(); ++j) {
+    const float* b = j % 2 == 0 ? bias[j].data() : nullptr;
+    outs.push_back({w[j].data(), b, y[j].data(), widths[j]});
+    if (bf16)
+      kernels::gemv_bf16(M, widths[j], K, x.data(), w[j].data(), b, want[j].data(), 1);
+    else
+      kernels::gemv_w16(M, widths[j], K, x.data(), w[j].data(), f16, b, want[j].data(), 1);
+  }
+  if (bf16)
+    kernels::gemv_group_bf16(M, K, x.data(), outs.data(), int(outs.size()), threads);
+  else
+    kernels::gemv_group_w16(M, K, x.data(), outs.data(), int(outs.size()), f16, threads);
+  for (size_t j = 0; j < widths.size(); ++j) EXPECT_EQ(y[j], want[j]) << "output " << j;
+}
+
+TEST_F(CpuKernels, GemvGroupMatchesSeparateCalls) {
+  uint32_t seed = 800;
+  for (int threads : {1, 2, 3})
+    for (int64_t M : {1, 2, 5}) {
+      check_gemv_group(M, 300, {1029, 517, 517}, true, false, threads, seed++);
+      check_gemv_group(M, 64, {3, 17, 1, 40}, true, false, threads, seed++);
+      check_gemv_group(M, 300, {777, 1029}, false, false, threads, seed++);
+      check_gemv_group(M, 33, {100}, false, true, threads, seed++);
+    }
+  // Large enough for many chunks per thread.
+  check_gemv_group(1, 2048, {2048, 1024, 1024}, true, false, 2, seed++);
+}
+
+TEST(WorkPool, RunsEveryChunkOnce) {
+  for (int threads : {1, 2, 4})
+    for (int64_t chunks : {0, 1, 2, 7, 1000}) {
+      std::vector<std::atomic<int>> hits(static_cast<size_t>(chunks));
+      for (auto& h : hits) h = 0;
+      for (int rep = 0; rep < 20; ++rep)
+        kernels::parallel_chunks(threads, chunks, [&](int64_t i) { hits[size_t(i)]++; });
+      for (int64_t i = 0; i < chunks; ++i)
+        ASSERT_EQ(hits[size_t(i)].load(), 20) << "chunk " << i << " of " << chunks;
+    }
+}
+
+TEST(WorkPool, AChunkErrorReachesTheCallerAfterEveryChunkRan) {
+  std::atomic<int> ran{0};
+  EXPECT_THROW(kernels::parallel_chunks(2, 50,
+                                        [&](int64_t i) {
+                                          ran++;
+                                          if (i == 7) throw std::runtime_error("chunk 7");
+                                        }),
+               std::runtime_error);
+  EXPECT_EQ(ran.load(), 50);
+  // The pool still works afterwards.
+  std::atomic<int> again{0};
+  kernels::parallel_chunks(2, 10, [&](int64_t) { again++; });
+  EXPECT_EQ(again.load(), 10);
+}
+
+TEST(WorkPool, NestedAndConcurrentCallsComplete) {
+  // A chunk that starts another job, and two host threads sharing the pool: each call still runs
+  // all of its chunks (inline when the pool is taken) before it returns.
+  std::atomic<int64_t> inner{0};
+  kernels::parallel_chunks(
+      2, 8, [&](int64_t) { kernels::parallel_chunks(2, 5, [&](int64_t i) { inner += i + 1; }); });
+  EXPECT_EQ(inner.load(), 8 * 15);
+  std::atomic<int64_t> a{0}, b{0};
+  auto many = [](std::atomic<int64_t>& sum) {
+    for (int rep = 0; rep < 200; ++rep)
+      kernels::parallel_chunks(2, 16, [&](int64_t i) { sum += i; });
+  };
+  std::thread t1([&] { many(a); }), t2([&] { many(b); });
+  t1.join();
+  t2.join();
+  EXPECT_EQ(a.load(), 200 * 120);
+  EXPECT_EQ(b.load(), 200 * 120);
 }
 
 }  // namespace

@@ -110,6 +110,28 @@ TEST_P(OpsTest, LinearMatchesReferenceForGemvAndGemmShapes) {
   }
 }
 
+// The grouped op gives exactly what separate linear() calls give, at GEMV (one parallel
+// section) and GEMM sizes, for every weight dtype and with or without biases.
+TEST_P(OpsTest, LinearGroupEqualsSeparateLinears) {
+  uint32_t seed = 70;
+  for (int64_t M : {1, 2, 4, 9})
+    for (DType wt : {DType::BF16, DType::F32, DType::F16}) {
+      const Tensor x = randn({M, 300}, ++seed);
+      std::vector<ops::LinearWeights> lw;
+      for (int64_t n : {1029, 517, 33}) {
+        const Tensor w = randn({n, 300}, ++seed, 0.2f).to_dtype(wt);
+        const Tensor b = randn({n}, ++seed);
+        lw.push_back(ops::prepare_linear(C, w, n == 517 ? nullptr : &b));
+      }
+      const std::vector<Tensor> got = ops::linear_group(C, x, {&lw[0], &lw[1], &lw[2]});
+      ASSERT_EQ(got.size(), 3u);
+      for (size_t j = 0; j < lw.size(); ++j)
+        EXPECT_TRUE(test::close_to(got[j], ops::linear(C, x, lw[j]), 0.0,
+                                   "linear_group M=" + std::to_string(M) + " output " +
+                                       std::to_string(j) + " " + dtype_name(wt)));
+    }
+}
+
 // Shapes past the kernels' blocks: GEMV rows split across threads (N·K above the parallel
 // threshold, N not a multiple of the 4-row step or the 16-row split), and the F32-mode 16-bit
 // weight GEMM's 256 x 1024 weight blocks (several N and K blocks, ragged edges).

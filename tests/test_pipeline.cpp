@@ -1,6 +1,7 @@
 // End-to-end pipeline goldens (F32 precision): understanding answers, generation conditions,
 // full text-to-image and editing from the golden noise.
 #include <gtest/gtest.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <cmath>
@@ -198,6 +199,9 @@ int64_t rss_bytes() {
 // reused, so repeating the same requests neither asks the system for memory again nor grows the
 // resident set.
 TEST_F(PipelineGolden, RepeatedRequestsReachAMemoryFixedPoint) {
+  // khugepaged may collapse blocks that are already mapped into huge pages at any time (more so on
+  // a loaded machine), adding resident pages that no allocation asked for: off for this process.
+  ASSERT_EQ(prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0), 0);
   GenerateRequest g;
   g.prompt = "a red square";
   g.width = 96;

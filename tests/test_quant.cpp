@@ -114,6 +114,25 @@ TEST(QuantOps, LinearIsCloseToTheFloatProduct) {
   }
 }
 
+// Decode groups q/k/v (and gate/up) into one op; quantized weights must take their own kernels
+// there too, with the results of separate linear() calls.
+TEST(QuantOps, LinearGroupEqualsSeparateCalls) {
+  const ops::Context c = test::cpu_ctx();
+  const int64_t K = 256;
+  const auto x = randn(K, 11);
+  for (DType t : {DType::Q8_0, DType::Q4_K}) {
+    const ops::LinearWeights a =
+        ops::prepare_linear(c, tensor_of(randn(64 * K, 12, 0.05f), {64, K}).to_dtype(t), nullptr);
+    const ops::LinearWeights b =
+        ops::prepare_linear(c, tensor_of(randn(32 * K, 13, 0.05f), {32, K}).to_dtype(t), nullptr);
+    const Tensor xt = tensor_of(x, {1, K});
+    const std::vector<Tensor> g = ops::linear_group(c, xt, {&a, &b});
+    ASSERT_EQ(g.size(), 2u);
+    EXPECT_EQ(g[0].to_vector(), ops::linear(c, xt, a).to_vector()) << dtype_name(t);
+    EXPECT_EQ(g[1].to_vector(), ops::linear(c, xt, b).to_vector()) << dtype_name(t);
+  }
+}
+
 TEST(QuantOps, EmbeddingAndMatmulDequantize) {
   const ops::Context c = test::cpu_ctx();
   const int64_t V = 20, D = 256;

@@ -2,6 +2,8 @@
 
 #include <cmath>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "core/error.hpp"
 #include "nn/rope.hpp"
@@ -85,12 +87,13 @@ void Qwen3::run_layer(int index, Tensor& x, const ops::RopeTable& rope, KvCache*
   const int64_t L = x.dim(0), D = cfg_.head_dim;
   const int H = cfg_.num_heads, Hkv = cfg_.num_kv_heads;
 
-  // Attention block. q/k/v are three GEMVs at decode; a fused [q;k;v] weight would save two
-  // passes over the (small) activation and two thread fork/joins per layer.
+  // Attention block. At decode q/k/v (and gate/up below) are GEMVs over one input: one grouped
+  // op streams their weights in a single parallel section.
   const Tensor xn = w.input_norm(c, x);
-  Tensor q = w.q_proj(c, xn);
-  Tensor k = w.k_proj(c, xn);
-  const Tensor v = w.v_proj(c, xn);
+  std::vector<Tensor> qkv = ops::linear_group(c, xn, {&w.q_proj.w, &w.k_proj.w, &w.v_proj.w});
+  Tensor q = std::move(qkv[0]);
+  Tensor k = std::move(qkv[1]);
+  const Tensor v = std::move(qkv[2]);
   // Spec §6: q_norm/k_norm are RMSNorms over head_dim, per head, before RoPE.
   q = w.q_norm(c, q.reshape({L * H, D})).reshape({L, H * D});
   k = w.k_norm(c, k.reshape({L * Hkv, D})).reshape({L, Hkv * D});
@@ -117,7 +120,8 @@ void Qwen3::run_layer(int index, Tensor& x, const ops::RopeTable& rope, KvCache*
 
   // SwiGLU MLP.
   const Tensor hn = w.post_norm(c, x);
-  const Tensor act = ops::swiglu(c, w.gate_proj(c, hn), w.up_proj(c, hn));
+  const std::vector<Tensor> gate_up = ops::linear_group(c, hn, {&w.gate_proj.w, &w.up_proj.w});
+  const Tensor act = ops::swiglu(c, gate_up[0], gate_up[1]);
   ops::add_(c, x, w.down_proj(c, act));
 }
 

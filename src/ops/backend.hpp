@@ -35,6 +35,14 @@ class Backend {
 
   // ---- ops (see ops.hpp for semantics) ----
   virtual Tensor linear(const Context& c, const Tensor& x, const LinearWeights& w) = 0;
+  // Default: one linear() per weight.
+  virtual std::vector<Tensor> linear_group(const Context& c, const Tensor& x,
+                                           const std::vector<const LinearWeights*>& w) {
+    std::vector<Tensor> out;
+    out.reserve(w.size());
+    for (const LinearWeights* lw : w) out.push_back(linear(c, x, *lw));
+    return out;
+  }
   virtual Tensor matmul(const Context& c, const Tensor& a, const Tensor& b) = 0;
 
   virtual Tensor rms_norm(const Context& c, const Tensor& x, const Tensor* w, float eps) = 0;

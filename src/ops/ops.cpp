@@ -123,6 +123,20 @@ Tensor linear(const Context& c, const Tensor& x, const LinearWeights& w) {
   return b.linear(c, x, w);
 }
 
+std::vector<Tensor> linear_group(const Context& c, const Tensor& x,
+                                 const std::vector<const LinearWeights*>& w) {
+  Backend& b = on(c, "linear_group", {&x});
+  require_act(x, "linear_group");
+  for (const LinearWeights* lw : w) {
+    require(lw != nullptr, "linear_group", "null weight");
+    on(c, "linear_group", {&lw->w, lw->b.defined() ? &lw->b : nullptr});
+    if (x.dim(-1) != lw->in_features())
+      fail("internal error: linear input width ", x.dim(-1), " vs weight ",
+           shape_str(lw->w.shape()));
+  }
+  return b.linear_group(c, x, w);
+}
+
 Tensor matmul(const Context& c, const Tensor& a, const Tensor& b) {
   Backend& be = on(c, "matmul", {&a, &b});
   require_act(a, "matmul");

@@ -42,6 +42,10 @@ Tensor prepare_stored(const Context& c, const Tensor& w);  // tables kept in the
 // ---- GEMM ----
 // y[M, N] = x[M, K] · wᵀ (+ b).
 Tensor linear(const Context& c, const Tensor& x, const LinearWeights& w);
+// linear(c, x, *w[j]) for each j, as one op (decode: the q/k/v or gate/up GEMVs stream their
+// weights in one parallel section). Results are identical to the separate calls.
+std::vector<Tensor> linear_group(const Context& c, const Tensor& x,
+                                 const std::vector<const LinearWeights*>& w);
 // y[M, N] = a[M, K] · b[K, N]; b is a weight (any float dtype).
 Tensor matmul(const Context& c, const Tensor& a, const Tensor& b);
 

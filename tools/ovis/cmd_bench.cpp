@@ -3,6 +3,7 @@
 #include <sys/resource.h>
 
 #include <cstdio>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <random>
 
@@ -43,6 +44,7 @@ struct BenchOptions {
   int text_tokens = 300;
   int repeat = 1;
   int steps = 1;
+  int warmup = 0;
 };
 
 double peak_rss_gb() {
@@ -110,6 +112,26 @@ struct BenchEnv {
     return r;
   }
 };
+
+// Seconds of each stage of one whole t2i/edit flow.
+struct FlowTimes {
+  double condition_s = 0, denoise_s = 0, decode_s = 0;
+};
+
+// Runs `flow` --warmup times with one denoising step (first-call work such as GEMM and
+// convolution plans, module loading and the allocator's first blocks, at the same shapes), then
+// once timed with --steps, the allocator's peak counted from there (weights included).
+// The CPU meter covers the timed run only.
+FlowTimes timed_flow(const BenchOptions& o, BenchEnv& env,
+                     const std::function<FlowTimes(int steps)>& flow) {
+  for (int i = 0; i < o.warmup; ++i) flow(1);
+  env.backend->synchronize();
+  env.backend->allocator().reset_peak();
+  env.cpu.start();
+  const FlowTimes f = flow(o.steps);
+  env.cpu.stop();
+  return f;
+}
 
 // Host tensor of N(0, scale²) values (benchmark inputs).
 Tensor random_tensor(const Shape& s, uint32_t seed, float scale) {
@@ -345,33 +367,34 @@ nlohmann::json bench_t2i(const BenchOptions& o, const ModelConfig& cfg, BenchEnv
   YakDiT dit = YakDiT::load(wb, c, cfg.dit);
   Vae vae = Vae::load(wb, c, cfg.vae);
   const double build_s = t.seconds();
-  env.cpu.start();
-  t.reset();
-  PreprocessedImage pre =
-      preprocess_image(Image::filled(448, 448, 255, 255, 255), cfg.preprocessor);
-  Tensor visual = vt.encode(pre.pixel_values, pre.grid_h, pre.grid_w);
   std::mt19937 gen(13);
-  auto condition = [&](int64_t text_len) {
+  auto condition = [&](const Tensor& visual, int64_t text_len) {
     std::vector<int64_t> ids(static_cast<size_t>(text_len));
     for (auto& id : ids) id = int64_t(gen() % 150000);
     Tensor embeds = ops::concat_rows(c, {llm.embed(ids), visual});
     return llm.condition(embeds);
   };
-  Tensor cond = condition(o.text_tokens - visual.dim(0));
-  Tensor uncond = condition(12);
-  env.backend->synchronize();
-  const double condition_s = t.seconds();
-  t.reset();
-  const int64_t h16 = o.size / 16;
-  const Tensor img = pack_latents(
-      c, ops::upload(c, gaussian_noise({cfg.vae.latent_channels, o.size / 8, o.size / 8}, 42)));
-  Tensor out = denoise_t2i(dit, img, latent_ids(c, h16, h16, 0.0f), cond, uncond,
-                           flow_schedule(o.steps, img.dim(0), cfg.dit), 5.0f);
-  env.backend->synchronize();
-  const double denoise_s = t.seconds();
-  t.reset();
-  const double decode_s = decode_to_pixels(c, vae, cfg, out, o.size, o.size);
-  env.cpu.stop();
+  const FlowTimes ft = timed_flow(o, env, [&](int steps) {
+    FlowTimes f;
+    t.reset();
+    PreprocessedImage pre =
+        preprocess_image(Image::filled(448, 448, 255, 255, 255), cfg.preprocessor);
+    Tensor visual = vt.encode(pre.pixel_values, pre.grid_h, pre.grid_w);
+    Tensor cond = condition(visual, o.text_tokens - visual.dim(0));
+    Tensor uncond = condition(visual, 12);
+    env.backend->synchronize();
+    f.condition_s = t.seconds();
+    t.reset();
+    const int64_t h16 = o.size / 16;
+    const Tensor img = pack_latents(
+        c, ops::upload(c, gaussian_noise({cfg.vae.latent_channels, o.size / 8, o.size / 8}, 42)));
+    Tensor out = denoise_t2i(dit, img, latent_ids(c, h16, h16, 0.0f), cond, uncond,
+                             flow_schedule(steps, img.dim(0), cfg.dit), 5.0f);
+    env.backend->synchronize();
+    f.denoise_s = t.seconds();
+    f.decode_s = decode_to_pixels(c, vae, cfg, out, o.size, o.size);
+    return f;
+  });
   nlohmann::json r = env.common();
   r.update({{"bench", "t2i"},
             {"model", "Ovis-U1-3B shapes, synthetic bf16 weights, random prompt ids"},
@@ -379,11 +402,12 @@ nlohmann::json bench_t2i(const BenchOptions& o, const ModelConfig& cfg, BenchEnv
             {"steps", o.steps},
             {"weights_gb", double(wb.bound_bytes()) / 1e9},
             {"build_s", build_s},
-            {"condition_s", condition_s},
-            {"denoise_s", denoise_s},
-            {"s_per_step", denoise_s / o.steps},
-            {"vae_decode_s", decode_s},
-            {"total_s", condition_s + denoise_s + decode_s}});
+            {"warmup_runs", o.warmup},
+            {"condition_s", ft.condition_s},
+            {"denoise_s", ft.denoise_s},
+            {"s_per_step", ft.denoise_s / o.steps},
+            {"vae_decode_s", ft.decode_s},
+            {"total_s", ft.condition_s + ft.denoise_s + ft.decode_s}});
   return r;
 }
 
@@ -402,44 +426,46 @@ nlohmann::json bench_edit(const BenchOptions& o, const ModelConfig& cfg, BenchEn
   YakDiT dit = YakDiT::load(wb, c, cfg.dit);
   Vae vae = Vae::load(wb, c, cfg.vae);
   const double build_s = t.seconds();
-  env.cpu.start();
-  t.reset();
   auto encode = [&](const Image& img) {
     PreprocessedImage pre = preprocess_image(img, cfg.preprocessor);
     return vt.encode(pre.pixel_values, pre.grid_h, pre.grid_w);
   };
   Image input = Image::filled(448, 448, 0, 0, 0);
   for (size_t i = 0; i < input.rgb.size(); ++i) input.rgb[i] = uint8_t((i * 37) % 251);
-  const Tensor visual_white = encode(Image::filled(448, 448, 255, 255, 255));
-  const Tensor visual_input = encode(input);
   std::mt19937 gen(15);
   auto condition = [&](int64_t text_len, const Tensor& visual) {
     std::vector<int64_t> ids(static_cast<size_t>(text_len));
     for (auto& id : ids) id = int64_t(gen() % 150000);
     return llm.condition(ops::concat_rows(c, {llm.embed(ids), visual}));
   };
-  const Tensor no_both = condition(12, visual_white);
-  const Tensor no_txt = condition(12, visual_input);
-  const Tensor cond_txt = condition(o.text_tokens - visual_input.dim(0), visual_input);
-  // spec §7.3: conditioning latents = posterior mean · scaling, packed.
   const Tensor pixels = random_tensor({3, o.size, o.size}, 16, 0.5f);
-  Tensor z = vae.encode(pixels).mean;
-  ops::scale_(c, z, cfg.vae.scaling_factor);
-  const int64_t h16 = o.size / 16;
-  const Tensor cond_latents = pack_latents(c, z);
-  const Tensor cond_ids = latent_ids(c, h16, h16, 1.0f);
-  env.backend->synchronize();
-  const double condition_s = t.seconds();
-  t.reset();
-  const Tensor img = pack_latents(
-      c, ops::upload(c, gaussian_noise({cfg.vae.latent_channels, o.size / 8, o.size / 8}, 42)));
-  Tensor out =
-      denoise_edit(dit, img, latent_ids(c, h16, h16, 0.0f), cond_txt, no_txt, no_both, cond_latents,
-                   cond_ids, flow_schedule(o.steps, img.dim(0), cfg.dit), 6.0f, 1.5f);
-  env.backend->synchronize();
-  const double denoise_s = t.seconds();
-  const double decode_s = decode_to_pixels(c, vae, cfg, out, o.size, o.size);
-  env.cpu.stop();
+  const FlowTimes ft = timed_flow(o, env, [&](int steps) {
+    FlowTimes f;
+    t.reset();
+    const Tensor visual_white = encode(Image::filled(448, 448, 255, 255, 255));
+    const Tensor visual_input = encode(input);
+    const Tensor no_both = condition(12, visual_white);
+    const Tensor no_txt = condition(12, visual_input);
+    const Tensor cond_txt = condition(o.text_tokens - visual_input.dim(0), visual_input);
+    // spec §7.3: conditioning latents = posterior mean · scaling, packed.
+    Tensor z = vae.encode(pixels).mean;
+    ops::scale_(c, z, cfg.vae.scaling_factor);
+    const int64_t h16 = o.size / 16;
+    const Tensor cond_latents = pack_latents(c, z);
+    const Tensor cond_ids = latent_ids(c, h16, h16, 1.0f);
+    env.backend->synchronize();
+    f.condition_s = t.seconds();
+    t.reset();
+    const Tensor img = pack_latents(
+        c, ops::upload(c, gaussian_noise({cfg.vae.latent_channels, o.size / 8, o.size / 8}, 42)));
+    Tensor out =
+        denoise_edit(dit, img, latent_ids(c, h16, h16, 0.0f), cond_txt, no_txt, no_both,
+                     cond_latents, cond_ids, flow_schedule(steps, img.dim(0), cfg.dit), 6.0f, 1.5f);
+    env.backend->synchronize();
+    f.denoise_s = t.seconds();
+    f.decode_s = decode_to_pixels(c, vae, cfg, out, o.size, o.size);
+    return f;
+  });
   nlohmann::json r = env.common();
   r.update({{"bench", "edit"},
             {"model", "Ovis-U1-3B shapes, synthetic bf16 weights, random prompt ids"},
@@ -447,11 +473,12 @@ nlohmann::json bench_edit(const BenchOptions& o, const ModelConfig& cfg, BenchEn
             {"steps", o.steps},
             {"weights_gb", double(wb.bound_bytes()) / 1e9},
             {"build_s", build_s},
-            {"condition_s", condition_s},
-            {"denoise_s", denoise_s},
-            {"s_per_step", denoise_s / o.steps},
-            {"vae_decode_s", decode_s},
-            {"total_s", condition_s + denoise_s + decode_s}});
+            {"warmup_runs", o.warmup},
+            {"condition_s", ft.condition_s},
+            {"denoise_s", ft.denoise_s},
+            {"s_per_step", ft.denoise_s / o.steps},
+            {"vae_decode_s", ft.decode_s},
+            {"total_s", ft.condition_s + ft.denoise_s + ft.decode_s}});
   return r;
 }
 
@@ -503,6 +530,10 @@ void add_bench_command(CLI::App& app, GlobalOptions& g, int& exit_code) {
   cmd->add_option("--size", o->size, "dit/vae/t2i/edit: image side in pixels")
       ->capture_default_str();
   cmd->add_option("--steps", o->steps, "t2i/edit: denoising steps")->capture_default_str();
+  cmd->add_option("--warmup", o->warmup,
+                  "t2i/edit: untimed one-step runs of the whole flow first (first-call setup)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 10));
   cmd->add_option("--prompt-tokens", o->prompt_tokens, "llm: prefill length")
       ->capture_default_str();
   cmd->add_option("--decode-tokens", o->decode_tokens, "llm: tokens to decode")

@@ -35,6 +35,8 @@ class CpuBackend final : public Backend {
   Tensor prepare_stored(const Tensor& w) override { return w; }
 
   Tensor linear(const Context& c, const Tensor& x, const LinearWeights& w) override;
+  std::vector<Tensor> linear_group(const Context& c, const Tensor& x,
+                                   const std::vector<const LinearWeights*>& w) override;
   Tensor matmul(const Context& c, const Tensor& a, const Tensor& b) override;
 
   Tensor rms_norm(const Context& c, const Tensor& x, const Tensor* w, float eps) override;

@@ -222,6 +222,32 @@ Tensor cpu::CpuBackend::linear(const Context& c, const Tensor& x, const LinearWe
   return y;
 }
 
+std::vector<Tensor> cpu::CpuBackend::linear_group(const Context& c, const Tensor& x,
+                                                  const std::vector<const LinearWeights*>& ws) {
+  const int64_t K = x.dim(-1), M = x.numel() / std::max<int64_t>(K, 1);
+  // The GEMV path of linear() for every weight, in one parallel section.
+  bool grouped = M <= kGemvMaxRows && K > 0 && !ws.empty() && int(ws.size()) <= kernels::kMaxGroup;
+  for (const LinearWeights* lw : ws)
+    grouped = grouped && lw->w.dtype() == ws[0]->w.dtype() && lw->w.dtype() != DType::F32 &&
+              !dtype_is_quantized(lw->w.dtype());  // block-quantized weights: their own GEMV
+  if (!grouped) return Backend::linear_group(c, x, ws);
+  const bool f16 = ws[0]->w.dtype() == DType::F16;
+  std::vector<Tensor> out;
+  kernels::GemvOut outs[kernels::kMaxGroup];
+  for (size_t j = 0; j < ws.size(); ++j) {
+    Shape shape = x.shape();
+    shape.back() = ws[j]->w.dim(0);
+    out.push_back(Tensor::empty(shape));
+    outs[j] = {ws[j]->w.data<uint16_t>(), ws[j]->b.defined() ? ws[j]->b.f32() : nullptr,
+               out.back().mutable_f32(), ws[j]->w.dim(0)};
+  }
+  if (c.precision == Precision::BF16 && !f16)
+    kernels::gemv_group_bf16(M, K, x.f32(), outs, int(ws.size()), 0);
+  else
+    kernels::gemv_group_w16(M, K, x.f32(), outs, int(ws.size()), f16, 0);
+  return out;
+}
+
 Tensor cpu::CpuBackend::matmul(const Context& c, const Tensor& a, const Tensor& b) {
   const int64_t K = b.dim(0), N = b.dim(1);
   const int64_t M = a.numel() / K;

@@ -176,4 +176,14 @@ void gemv_w16(int64_t M, int64_t N, int64_t K, const float* x, const uint16_t* w
   table().gemv_w16(M, N, K, x, w, w_f16, bias, y, threads);
 }
 
+void gemv_group_bf16(int64_t M, int64_t K, const float* x, const GemvOut* outs, int count,
+                     int threads) {
+  table().gemv_group_bf16(M, K, x, outs, count, threads);
+}
+
+void gemv_group_w16(int64_t M, int64_t K, const float* x, const GemvOut* outs, int count,
+                    bool w_f16, int threads) {
+  table().gemv_group_w16(M, K, x, outs, count, w_f16, threads);
+}
+
 }  // namespace ovis::ops::cpu::kernels

@@ -11,7 +11,10 @@
 // every product is exact and accumulated in fp32. With AVX512-BF16 that is vdpbf16ps; below it
 // the same products are formed with f32 FMAs (only the summation order differs).
 //
-// Threads: every entry point runs on `threads` OpenMP threads (<= 0: omp_get_max_threads()).
+// Threads: every entry point runs on `threads` threads (<= 0: omp_get_max_threads()): OpenMP for
+// the GEMM, the work pool of work_pool.hpp for the decode GEMVs. Work is split into chunks that
+// threads claim dynamically, and every output element is computed the same way whatever the
+// split: results are bit-identical for any thread count.
 // Buffers: row-major with the given leading dimensions (in elements); outputs must not alias
 // inputs. Weights are only read (they may be read-only mmapped views).
 #pragma once
@@ -63,5 +66,20 @@ void gemv_bf16(int64_t M, int64_t N, int64_t K, const float* x, const uint16_t* 
 // F32 numerics: f32 x times 16-bit weights (bf16, or f16 when w_f16) widened exactly to f32.
 void gemv_w16(int64_t M, int64_t N, int64_t K, const float* x, const uint16_t* w, bool w_f16,
               const float* bias, float* y, int threads);
+
+// Several decode GEMVs over one x (q/k/v, gate/up): y_j[M, n_j] = x · w_jᵀ (+ bias_j), each
+// w_j [n_j, K] contiguous. Same numerics as one gemv_bf16 / gemv_w16 call per output (every
+// y_j is bit-identical to it); one parallel section for all of them (work_pool.hpp).
+constexpr int kMaxGroup = 4;
+struct GemvOut {
+  const uint16_t* w;
+  const float* bias;  // [n] or null
+  float* y;           // [M, n]
+  int64_t n;
+};
+void gemv_group_bf16(int64_t M, int64_t K, const float* x, const GemvOut* outs, int count,
+                     int threads);
+void gemv_group_w16(int64_t M, int64_t K, const float* x, const GemvOut* outs, int count,
+                    bool w_f16, int threads);
 
 }  // namespace ovis::ops::cpu::kernels

@@ -48,6 +48,10 @@ struct VariantTable {
   void (*convert_f32_to_bf16)(int64_t n, const float* src, uint16_t* dst, int threads);
   void (*gemv_w16)(int64_t M, int64_t N, int64_t K, const float* x, const uint16_t* w, bool w_f16,
                    const float* bias, float* y, int threads);
+  void (*gemv_group_bf16)(int64_t M, int64_t K, const float* x, const GemvOut* outs, int count,
+                          int threads);
+  void (*gemv_group_w16)(int64_t M, int64_t K, const float* x, const GemvOut* outs, int count,
+                         bool w_f16, int threads);
   const QuantKernels& (*quant)();
 };
 

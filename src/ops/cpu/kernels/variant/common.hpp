@@ -26,6 +26,7 @@
 #include <cstring>
 
 #include "ops/cpu/kernels/variant_table.hpp"
+#include "ops/cpu/kernels/work_pool.hpp"
 
 namespace ovis::ops::cpu::kernels::OVIS_KERNEL_NS {
 
@@ -38,6 +39,10 @@ void gemv_bf16(int64_t M, int64_t N, int64_t K, const float* x, const uint16_t* 
 void convert_f32_to_bf16(int64_t n, const float* src, uint16_t* dst, int threads);
 void gemv_w16(int64_t M, int64_t N, int64_t K, const float* x, const uint16_t* w, bool w_f16,
               const float* bias, float* y, int threads);
+void gemv_group_bf16(int64_t M, int64_t K, const float* x, const GemvOut* outs, int count,
+                     int threads);
+void gemv_group_w16(int64_t M, int64_t K, const float* x, const GemvOut* outs, int count,
+                    bool w_f16, int threads);
 // The block-quantized weight kernels (variant/quant.cpp).
 const QuantKernels& quant_kernels();
 

@@ -122,29 +122,33 @@ void gemm_block(const GemmProblem& p, int64_t m0, int64_t m1, int64_t n0, int64_
   }
 }
 
-// Splits C into tm x tn thread blocks (tm * tn = threads), in whole MR rows / NR panels,
-// minimising the largest block's work plus its packing (every thread packs its A rows once per
-// NC block and its weight columns once).
-struct Split {
-  int tm = 1, tn = 1;
+// The chunks of C that threads claim one at a time: column blocks of 4..8 NR panels (256..512
+// columns; each chunk packs its own A rows, which costs < 2% at that width), at least four per
+// thread where N allows, and row parts of >= 32 MR tiles where it does not. A static split into
+// one block per thread would make every GEMM wait for its slowest thread; whenever the OS runs
+// something else on one core (a kernel thread, another process) the other thread now takes over
+// the remaining chunks instead of idling at the barrier.
+struct Chunks {
+  int64_t panels_per_chunk, col_chunks, row_parts;
+  int64_t count() const { return col_chunks * row_parts; }
 };
-Split choose_split(int64_t M, int64_t N, int64_t K, int threads) {
-  Split best;
-  double best_cost = -1;
-  const int64_t mb = ceil_div(M, kMR), nb = ceil_div(N, kNR);
-  for (int tn = 1; tn <= threads; ++tn) {
-    if (threads % tn) continue;
-    const int tm = threads / tn;
-    const double rows = double(ceil_div(mb, tm) * kMR), cols = double(ceil_div(nb, tn) * kNR);
-    const double compute = rows * cols * double(K);
-    const double packing = double(K) * (rows * double(ceil_div(int64_t(cols), kNC)) + cols) * 8.0;
-    const double cost = compute + packing;
-    if (best_cost < 0 || cost < best_cost) {
-      best_cost = cost;
-      best = {tm, tn};
-    }
-  }
-  return best;
+Chunks choose_chunks(int64_t M, int64_t N, int threads) {
+  const int64_t mb = ceil_div(M, kMR), nb = ceil_div(N, kNR), want = 4 * int64_t(threads);
+  const int64_t ppc = imin(nb, imax(4, imin(8, nb / want)));
+  const int64_t cols = ceil_div(nb, ppc);
+  const int64_t rows = cols >= want ? 1 : imax(1, imin(ceil_div(want, cols), mb / 32));
+  return {ppc, cols, rows};
+}
+
+struct ChunkRange {
+  int64_t m0, m1, n0, n1;
+};
+ChunkRange chunk_range(const Chunks& ch, int64_t M, int64_t N, int64_t c) {
+  const int64_t mb = ceil_div(M, kMR);
+  const int64_t mi = c / ch.col_chunks, nj = c % ch.col_chunks;
+  const int64_t w = ch.panels_per_chunk * kNR;
+  return {imin(M, mb * mi / ch.row_parts * kMR), imin(M, mb * (mi + 1) / ch.row_parts * kMR),
+          imin(N, nj * w), imin(N, (nj + 1) * w)};
 }
 
 thread_local ThreadScratch t_apack, t_bpack;
@@ -166,20 +170,20 @@ void gemm_bf16(int64_t M, int64_t N, int64_t K, const float* a, int64_t lda, con
   int T = resolve_threads(threads);
   // Below ~2 M multiply-adds a second thread costs more than it saves.
   if (double(M) * double(N) * double(K) < double(1 << 21)) T = 1;
-  const Split s = choose_split(M, N, K, T);
+  if (T == 1 || omp_in_parallel()) {
+    PackA* ap = static_cast<PackA*>(t_apack.get(sizeof(PackA) * kMC * kAStride));
+    PackB* bp = static_cast<PackB*>(t_bpack.get(sizeof(PackB) * kPanelSlots * kBPanel));
+    return gemm_block(p, 0, M, 0, N, ap, bp);
+  }
+  const Chunks ch = choose_chunks(M, N, T);
 #pragma omp parallel num_threads(T)
   {
-    // The team may be smaller than asked (nested parallelism): split for the team we got.
-    const int nt = omp_get_num_threads(), t = omp_get_thread_num();
-    const Split ts = nt == T ? s : choose_split(M, N, K, nt);
-    const int ti = t / ts.tn, tj = t % ts.tn;
-    const int64_t mb = ceil_div(M, kMR), nb = ceil_div(N, kNR);
-    const int64_t m0 = imin(M, mb * ti / ts.tm * kMR), m1 = imin(M, mb * (ti + 1) / ts.tm * kMR);
-    const int64_t n0 = imin(N, nb * tj / ts.tn * kNR), n1 = imin(N, nb * (tj + 1) / ts.tn * kNR);
-    if (m0 < m1 && n0 < n1) {
-      PackA* ap = static_cast<PackA*>(t_apack.get(sizeof(PackA) * kMC * kAStride));
-      PackB* bp = static_cast<PackB*>(t_bpack.get(sizeof(PackB) * kPanelSlots * kBPanel));
-      gemm_block(p, m0, m1, n0, n1, ap, bp);
+    PackA* ap = static_cast<PackA*>(t_apack.get(sizeof(PackA) * kMC * kAStride));
+    PackB* bp = static_cast<PackB*>(t_bpack.get(sizeof(PackB) * kPanelSlots * kBPanel));
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t ci = 0; ci < ch.count(); ++ci) {
+      const ChunkRange r = chunk_range(ch, M, N, ci);
+      if (r.m0 < r.m1 && r.n0 < r.n1) gemm_block(p, r.m0, r.m1, r.n0, r.n1, ap, bp);
     }
   }
 }

@@ -1,7 +1,9 @@
 // GEMV for decode-sized M: y[m, n] = Σ_k x[m, k] w[n, k] (+ bias[n]), compiled once per ISA.
-// Bandwidth bound: each weight row is streamed once for all (<= 4) rows of x. One parallel
-// region, a static contiguous split of the weight rows per thread (no scheduling, one join),
-// R = 4 weight rows per step so four streams are in flight with M·R independent accumulators.
+// Bandwidth bound: each weight row is streamed once for all (<= 4) rows of x. The rows of one
+// or several weights sharing x (a group: q/k/v, gate/up) are cut into chunks of consecutive
+// rows that the threads claim (parallel_chunks: one fork/join per group, no barrier waiting on
+// a descheduled thread); R = 4 weight rows per step so four streams are in flight with M·R
+// independent accumulators.
 #include "ops/cpu/kernels/variant/common.hpp"
 
 namespace ovis::ops::cpu::kernels::OVIS_KERNEL_NS {
@@ -197,52 +199,108 @@ void gemv_range_m(const GemvArgs& g, int64_t n0, int64_t n1) {
   }
 }
 
-// kBf16: x and w are bf16 (vdpbf16ps); else x is f32 and w bf16/f16. g.M <= kMaxRows.
+// The rows of every output of a group, in chunks of whole 16-row blocks claimed one at a time
+// by the threads of parallel_chunks (work_pool.hpp). x is shared by all outputs.
+struct GroupTask {
+  const void* x;  // [M, K]: bf16 for the vdpbf16ps kernel, else f32
+  bool f16;
+  int64_t M, K, rows_per_chunk;
+  const GemvOut* outs;
+  int count;
+  int64_t first_chunk[kMaxGroup + 1];  // chunks of output j: [first_chunk[j], first_chunk[j + 1])
+};
+
 template <bool kBf16>
-void gemv_rows(const GemvArgs& g, int threads) {
+void run_chunk(void* ctx, int64_t chunk) {
+  const GroupTask& t = *static_cast<const GroupTask*>(ctx);
+  int j = 0;
+  while (chunk >= t.first_chunk[j + 1]) ++j;
+  const GemvOut& o = t.outs[j];
+  const int64_t n0 = (chunk - t.first_chunk[j]) * t.rows_per_chunk;
+  const GemvArgs g{t.x, o.w, t.f16, o.bias, o.y, t.M, o.n, t.K};
+  gemv_range_m<kBf16>(g, n0, imin(o.n, n0 + t.rows_per_chunk));
+}
+
+// Chunks of ~256 KiB of weights (rows are page-sized at K = 2048, so the prefetch stays within
+// a chunk's stream), at least four per thread so a late thread leaves little behind.
+int64_t rows_per_chunk(int64_t rows, int64_t K, int threads) {
+  int64_t r = imax(16, (int64_t(1) << 17) / imax(K, 1) / 16 * 16);
+  const int64_t balanced = imax(16, rows / (4 * int64_t(threads)) / 16 * 16);
+  return imin(r, balanced);
+}
+
+// kBf16: x and w are bf16 (vdpbf16ps); else x is f32 and w bf16/f16. M <= kMaxRows.
+template <bool kBf16>
+void gemv_group_rows(const void* x, bool f16, int64_t M, int64_t K, const GemvOut* outs, int count,
+                     int threads) {
+  GroupTask t{x, f16, M, K, 0, outs, count, {}};
+  int64_t rows = 0;
+  for (int j = 0; j < count; ++j) rows += outs[j].n;
   // Below ~256 KiB of weights a second thread costs more than it streams.
-  const bool parallel = threads > 1 && g.N * g.K >= (int64_t(1) << 17);
-#pragma omp parallel num_threads(threads) if (parallel)
-  {
-    const int64_t T = omp_get_num_threads(), t = omp_get_thread_num();
-    const int64_t chunk = ceil_div(ceil_div(g.N, T), 16) * 16;
-    const int64_t n0 = imin(g.N, t * chunk), n1 = imin(g.N, n0 + chunk);
-    gemv_range_m<kBf16>(g, n0, n1);
-  }
+  if (rows * K < (int64_t(1) << 17)) threads = 1;
+  t.rows_per_chunk = rows_per_chunk(rows, K, threads);
+  t.first_chunk[0] = 0;
+  for (int j = 0; j < count; ++j)
+    t.first_chunk[j + 1] = t.first_chunk[j] + ceil_div(outs[j].n, t.rows_per_chunk);
+  parallel_chunks(threads, t.first_chunk[count], run_chunk<kBf16>, &t);
 }
 
 thread_local ThreadScratch t_x;
+
+void gemv_group(int64_t M, int64_t K, const float* x, const GemvOut* outs, int count, bool bf16,
+                bool f16, int threads) {
+  const int T = resolve_threads(threads);
+  for (int64_t m0 = 0; m0 < M; m0 += kMaxRows) {
+    const int64_t mm = imin(kMaxRows, M - m0);
+    GemvOut o[kMaxGroup];
+    for (int j = 0; j < count; ++j) {
+      o[j] = outs[j];
+      o[j].y = outs[j].y + m0 * outs[j].n;
+    }
+    const float* xm = x + m0 * K;
+    if (!bf16) {
+      gemv_group_rows<false>(xm, f16, mm, K, o, count, T);
+      continue;
+    }
+#if defined(__AVX512BF16__)
+    uint16_t* xb = static_cast<uint16_t*>(t_x.get(size_t(mm * K) * sizeof(uint16_t)));
+    convert_to_bf16(xm, mm * K, xb);
+    gemv_group_rows<true>(xb, false, mm, K, o, count, T);
+#else
+    // Same products without the dot-product instruction: bf16-rounded x, f32 math.
+    float* xr = static_cast<float*>(t_x.get(size_t(mm * K) * sizeof(float)));
+    round_to_bf16_f32(xm, mm * K, xr);
+    gemv_group_rows<false>(xr, false, mm, K, o, count, T);
+#endif
+  }
+}
 
 }  // namespace
 
 void gemv_w16(int64_t M, int64_t N, int64_t K, const float* x, const uint16_t* w, bool w_f16,
               const float* bias, float* y, int threads) {
   if (M <= 0 || N <= 0) return;
-  const int T = resolve_threads(threads);
-  for (int64_t m0 = 0; m0 < M; m0 += kMaxRows) {
-    const int64_t mm = imin(kMaxRows, M - m0);
-    gemv_rows<false>({x + m0 * K, w, w_f16, bias, y + m0 * N, mm, N, K}, T);
-  }
+  const GemvOut o{w, bias, y, N};
+  gemv_group(M, K, x, &o, 1, /*bf16=*/false, w_f16, threads);
 }
 
 void gemv_bf16(int64_t M, int64_t N, int64_t K, const float* x, const uint16_t* w,
                const float* bias, float* y, int threads) {
   if (M <= 0 || N <= 0) return;
-  const int T = resolve_threads(threads);
-  for (int64_t m0 = 0; m0 < M; m0 += kMaxRows) {
-    const int64_t mm = imin(kMaxRows, M - m0);
-    const float* xm = x + m0 * K;
-#if defined(__AVX512BF16__)
-    uint16_t* xb = static_cast<uint16_t*>(t_x.get(size_t(mm * K) * sizeof(uint16_t)));
-    convert_to_bf16(xm, mm * K, xb);
-    gemv_rows<true>({xb, w, false, bias, y + m0 * N, mm, N, K}, T);
-#else
-    // Same products without the dot-product instruction: bf16-rounded x, f32 math.
-    float* xr = static_cast<float*>(t_x.get(size_t(mm * K) * sizeof(float)));
-    round_to_bf16_f32(xm, mm * K, xr);
-    gemv_rows<false>({xr, w, false, bias, y + m0 * N, mm, N, K}, T);
-#endif
-  }
+  const GemvOut o{w, bias, y, N};
+  gemv_group(M, K, x, &o, 1, /*bf16=*/true, false, threads);
+}
+
+void gemv_group_bf16(int64_t M, int64_t K, const float* x, const GemvOut* outs, int count,
+                     int threads) {
+  if (M <= 0 || count <= 0) return;
+  gemv_group(M, K, x, outs, count, /*bf16=*/true, false, threads);
+}
+
+void gemv_group_w16(int64_t M, int64_t K, const float* x, const GemvOut* outs, int count,
+                    bool w_f16, int threads) {
+  if (M <= 0 || count <= 0) return;
+  gemv_group(M, K, x, outs, count, /*bf16=*/false, w_f16, threads);
 }
 
 }  // namespace ovis::ops::cpu::kernels::OVIS_KERNEL_NS
