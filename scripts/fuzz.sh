@@ -6,15 +6,15 @@
 #   scripts/fuzz.sh --replay                              build every target, replay every corpus
 #   scripts/fuzz.sh --list                                the targets
 #
-# TARGET is one of: config preprocessor_config safetensors tokenizer_load tokenizer_encode image,
-# and the server's json_request multipart data_url.
+# TARGET is one of: config preprocessor_config safetensors gguf tokenizer_load tokenizer_encode
+# image, and the server's json_request multipart data_url.
 # New inputs go to build-fuzz/fuzz-corpus/TARGET (the committed seeds in tests/fuzz/corpus stay
 # as they are); crashes, timeouts and OOMs to build-fuzz/fuzz-artifacts/TARGET/. Add a finding
 # to tests/fuzz/corpus/TARGET once it is fixed: CTest replays it from then on.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${OVIS_FUZZ_BUILD_DIR:-build-fuzz}
-TARGETS="config preprocessor_config safetensors tokenizer_load tokenizer_encode image json_request multipart data_url"
+TARGETS="config preprocessor_config safetensors gguf tokenizer_load tokenizer_encode image json_request multipart data_url"
 
 configure() {
   if [ ! -f "$BUILD/build.ninja" ]; then
@@ -47,7 +47,7 @@ case "${1:-}" in
     exit 0
     ;;
   "" | -h | --help)
-    sed -n '2,13p' "$0"
+    sed -n '2,14p' "$0"
     exit 2
     ;;
 esac

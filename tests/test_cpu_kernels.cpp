@@ -3,6 +3,7 @@
 // (see CMakeLists.txt); a level the CPU lacks skips itself. Without the variable it tests the
 // best level of this CPU.
 #include <gtest/gtest.h>
+#include <omp.h>
 
 #include <algorithm>
 #include <atomic>
@@ -17,7 +18,9 @@
 #include <vector>
 
 #include "core/dtype.hpp"
+#include "core/quant_blocks.hpp"
 #include "ops/cpu/kernels/kernels.hpp"
+#include "ops/cpu/kernels/quant.hpp"
 #include "ops/cpu/kernels/work_pool.hpp"
 
 using namespace ovis;
@@ -430,3 +433,66 @@ TEST(WorkPool, NestedAndConcurrentCallsComplete) {
 }
 
 }  // namespace
+
+// Products with Q8_0 / Q4_K weights (kernels/quant.hpp) on this level against a double product of
+// the same quantised values: each activation block rounded to int8 with d = max|x|/127 (round half
+// to even), times the dequantised weights. Decode (M <= 4), GEMV tiled over rows, panel GEMM
+// sizes (M >= 16), odd N (panel tails), biases, 1 and 2 threads.
+TEST_F(CpuKernels, QuantizedLinearMatchesTheReference) {
+  struct Case {
+    DType t;
+    int64_t M, N, K;
+  };
+  const std::vector<Case> cases{
+      {DType::Q8_0, 1, 37, 64},   {DType::Q8_0, 3, 16, 288},  {DType::Q8_0, 4, 100, 256},
+      {DType::Q8_0, 17, 33, 96},  {DType::Q8_0, 70, 81, 512}, {DType::Q8_0, 5, 1, 32},
+      {DType::Q4_K, 1, 37, 256},  {DType::Q4_K, 2, 16, 512},  {DType::Q4_K, 4, 9, 768},
+      {DType::Q4_K, 19, 47, 256}, {DType::Q4_K, 133, 64, 512}};
+  const int saved_threads = omp_get_max_threads();
+  for (int threads : {1, 2}) {
+    omp_set_num_threads(threads);
+    for (const Case& c : cases) {
+      SCOPED_TRACE(std::string(dtype_name(c.t)) + " M=" + std::to_string(c.M) +
+                   " N=" + std::to_string(c.N) + " K=" + std::to_string(c.K) +
+                   " threads=" + std::to_string(threads));
+      const auto x = randn(c.M * c.K, uint32_t(c.M * 7 + c.K), 2.0f);
+      const auto wv = randn(c.N * c.K, uint32_t(c.N * 3 + c.K), 0.1f);
+      const auto bias = randn(c.N, 9);
+      const size_t row_bytes = dtype_bytes(c.t, c.K);
+      std::vector<uint8_t> w(row_bytes * size_t(c.N));
+      std::vector<float> wf(wv.size());
+      for (int64_t n = 0; n < c.N; ++n) {
+        uint8_t* row = w.data() + size_t(n) * row_bytes;
+        if (c.t == DType::Q8_0) {
+          quantize_row_q8_0(wv.data() + n * c.K, reinterpret_cast<BlockQ8_0*>(row), c.K);
+          dequantize_row_q8_0(reinterpret_cast<const BlockQ8_0*>(row), wf.data() + n * c.K, c.K);
+        } else {
+          quantize_row_q4_k(wv.data() + n * c.K, reinterpret_cast<BlockQ4_K*>(row), c.K);
+          dequantize_row_q4_k(reinterpret_cast<const BlockQ4_K*>(row), wf.data() + n * c.K, c.K);
+        }
+      }
+      std::vector<double> xq(x.size());
+      for (int64_t m = 0; m < c.M; ++m)
+        for (int64_t b = 0; b < c.K / 32; ++b) {
+          const float* v = x.data() + m * c.K + b * 32;
+          float amax = 0;
+          for (int i = 0; i < 32; ++i) amax = std::max(amax, std::fabs(v[i]));
+          const float d = amax / 127.0f, id = d > 0 ? 1.0f / d : 0.0f;
+          for (int i = 0; i < 32; ++i)
+            xq[size_t(m * c.K + b * 32 + i)] = double(d) * std::nearbyint(v[i] * id);
+        }
+      std::vector<float> y(size_t(c.M * c.N));
+      kernels::quant_linear(c.t, w.data(), c.N, c.K, x.data(), c.M, bias.data(), y.data());
+      double max_err = 0, max_ref = 0;
+      for (int64_t m = 0; m < c.M; ++m)
+        for (int64_t n = 0; n < c.N; ++n) {
+          double s = 0;
+          for (int64_t k = 0; k < c.K; ++k) s += xq[size_t(m * c.K + k)] * double(wf[n * c.K + k]);
+          max_err = std::max(max_err, std::fabs(double(y[size_t(m * c.N + n)]) - (s + bias[n])));
+          max_ref = std::max(max_ref, std::fabs(s));
+        }
+      EXPECT_LE(max_err, 2e-5 * std::max(1.0, max_ref));
+    }
+  }
+  omp_set_num_threads(saved_threads);
+}

@@ -437,6 +437,11 @@ TEST_F(Hub, AnExistingFolderWinsOverARepoId) {
   EXPECT_THROW(locate_model((dir_ / "nope").string(), cache_), Error);
   std::ofstream(dir_ / "file.bin") << "x";
   EXPECT_THROW(locate_model((dir_ / "file.bin").string(), cache_), Error);
+  // A .gguf file (ovis quantize) is a model; its header is validated when it is loaded.
+  std::ofstream(dir_ / "model.gguf") << "x";
+  ModelLocation gguf = locate_model((dir_ / "model.gguf").string(), cache_);
+  EXPECT_EQ(gguf.folder, dir_ / "model.gguf");
+  EXPECT_FALSE(gguf.repo);
   // A repo id missing from the cache is located but not found.
   ModelLocation missing = locate_model("org/absent", cache_);
   EXPECT_FALSE(missing.found());

@@ -25,6 +25,7 @@ const std::set<std::string> kHostPreparation = {
     "src/vision/pos_embed.cpp",        // bicubic interpolation of the learned position grid
     "src/vision/merge_order.hpp",      // 2x2-merge patch positions
     "src/gen/rng.cpp",                 // seeded Philox noise
+    "src/pipeline/quantize.cpp",       // `ovis quantize`: weight bytes converted into a file
 };
 
 // The layers that must go through ops (core, ops and io are below the boundary).

@@ -2,10 +2,16 @@
 
 #include <cmath>
 
+#include "core/error.hpp"
+#include "core/quant_blocks.hpp"
+
 namespace ovis {
 
 size_t dtype_size(DType t) {
   switch (t) {
+    case DType::Q8_0:
+    case DType::Q4_K:
+      fail("internal error: per-element size of block-quantized ", dtype_name(t));
     case DType::F32:
       return 4;
     case DType::BF16:
@@ -40,8 +46,35 @@ const char* dtype_name(DType t) {
       return "U8";
     case DType::F64:
       return "F64";
+    case DType::Q8_0:
+      return "Q8_0";
+    case DType::Q4_K:
+      return "Q4_K";
   }
   return "?";
+}
+
+bool dtype_is_quantized(DType t) {
+  return t == DType::Q8_0 || t == DType::Q4_K;
+}
+
+int64_t dtype_block_elems(DType t) {
+  if (t == DType::Q8_0) return kQ8_0Block;
+  if (t == DType::Q4_K) return kQ4_KBlock;
+  return 1;
+}
+
+size_t dtype_block_bytes(DType t) {
+  if (t == DType::Q8_0) return sizeof(BlockQ8_0);
+  if (t == DType::Q4_K) return sizeof(BlockQ4_K);
+  return dtype_size(t);
+}
+
+size_t dtype_bytes(DType t, int64_t n) {
+  const int64_t b = dtype_block_elems(t);
+  if (n < 0 || n % b != 0)
+    fail("internal error: ", n, " elements of ", dtype_name(t), " are not whole blocks of ", b);
+  return size_t(n / b) * dtype_block_bytes(t);
 }
 
 bool dtype_from_safetensors(const std::string& s, DType* out) {

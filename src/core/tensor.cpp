@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "core/error.hpp"
+#include "core/quant_blocks.hpp"
 
 namespace ovis {
 
@@ -18,9 +19,21 @@ int64_t shape_numel(const Shape& s) {
   return n;
 }
 
+namespace {
+
+void check_blocks(const Shape& shape, DType dtype) {
+  const int64_t b = dtype_block_elems(dtype);
+  if (b > 1 && (shape.empty() || shape.back() % b != 0))
+    fail("internal error: a ", dtype_name(dtype), " tensor needs rows of whole ", b,
+         "-element blocks, got shape ", shape_str(shape));
+}
+
+}  // namespace
+
 Tensor Tensor::empty(const Shape& shape, DType dtype, Device dev) {
   for (int64_t d : shape)
     if (d < 0) fail("invalid tensor shape ", shape_str(shape));
+  check_blocks(shape, dtype);
   Tensor t;
   t.shape_ = shape;
   t.dtype_ = dtype;
@@ -52,6 +65,7 @@ Tensor Tensor::from_vector(const std::vector<float>& v, const Shape& shape) {
 Tensor Tensor::view(std::shared_ptr<Buffer> buffer, size_t offset, const Shape& shape,
                     DType dtype) {
   OVIS_ASSERT(buffer != nullptr);
+  check_blocks(shape, dtype);
   Tensor t;
   t.buffer_ = std::move(buffer);
   t.offset_ = offset;
@@ -63,7 +77,8 @@ Tensor Tensor::view(std::shared_ptr<Buffer> buffer, size_t offset, const Shape& 
 
 Tensor Tensor::host_view(const void* data, const Shape& shape, DType dtype,
                          std::shared_ptr<const void> owner) {
-  const size_t bytes = size_t(shape_numel(shape)) * dtype_size(dtype);
+  check_blocks(shape, dtype);
+  const size_t bytes = dtype_bytes(dtype, shape_numel(shape));
   return view(Buffer::wrap(Device::cpu(), const_cast<void*>(data), bytes, std::move(owner),
                            /*writable=*/false),
               0, shape, dtype);
@@ -124,7 +139,7 @@ Tensor Tensor::slice_rows(int64_t begin, int64_t end) const {
   Tensor t = *this;
   const int64_t row = shape_[0] ? numel() / shape_[0] : 0;
   t.shape_[0] = end - begin;
-  t.offset_ += size_t(begin * row) * dtype_size(dtype_);
+  t.offset_ += dtype_bytes(dtype_, begin * row);
   return t;
 }
 
@@ -169,8 +184,36 @@ Tensor Tensor::to_dtype(DType target) const {
       case DType::F64:
         for (int64_t i = 0; i < n; ++i) o[i] = float(data<double>()[i]);
         break;
+      case DType::Q8_0:
+      case DType::Q4_K: {
+        const int64_t K = shape_.back(), rows = K ? n / K : 0;
+        const size_t row_bytes = dtype_bytes(dtype_, K);
+        const char* src = static_cast<const char*>(raw());
+        for (int64_t r = 0; r < rows; ++r) {
+          if (dtype_ == DType::Q8_0)
+            dequantize_row_q8_0(reinterpret_cast<const BlockQ8_0*>(src + r * row_bytes), o + r * K,
+                                K);
+          else
+            dequantize_row_q4_k(reinterpret_cast<const BlockQ4_K*>(src + r * row_bytes), o + r * K,
+                                K);
+        }
+        break;
+      }
       case DType::F32:
         break;
+    }
+    return t;
+  }
+  if (dtype_ == DType::F32 && dtype_is_quantized(target)) {
+    const int64_t K = shape_.empty() ? 1 : shape_.back(), rows = K ? n / K : 0;
+    const size_t row_bytes = dtype_bytes(target, K);
+    char* dst = static_cast<char*>(t.mutable_raw());
+#pragma omp parallel for schedule(dynamic, 16) if (n > (1 << 16))
+    for (int64_t r = 0; r < rows; ++r) {
+      if (target == DType::Q8_0)
+        quantize_row_q8_0(f32() + r * K, reinterpret_cast<BlockQ8_0*>(dst + r * row_bytes), K);
+      else
+        quantize_row_q4_k(f32() + r * K, reinterpret_cast<BlockQ4_K*>(dst + r * row_bytes), K);
     }
     return t;
   }

@@ -49,7 +49,8 @@ class Tensor {
   int ndim() const { return int(shape_.size()); }
   int64_t dim(int i) const { return shape_[i < 0 ? i + ndim() : i]; }
   int64_t numel() const { return shape_numel(shape_); }
-  size_t nbytes() const { return size_t(numel()) * dtype_size(dtype_); }
+  // Block-quantized dtypes: the last dimension is a whole number of blocks.
+  size_t nbytes() const { return dtype_bytes(dtype_, numel()); }
   const std::shared_ptr<Buffer>& buffer() const { return buffer_; }
   size_t offset() const { return offset_; }
 
@@ -81,7 +82,8 @@ class Tensor {
   Tensor clone() const;
   // Copy on another device (the same tensor when it is already there).
   Tensor to(Device dev) const;
-  // Host-only conversions (setup, tests): F32 <-> BF16/F16, integers/F64 -> F32.
+  // Host-only conversions (setup, tests): F32 <-> BF16/F16/Q8_0/Q4_K (quantised per row, the
+  // reference quantisers of core/quant_blocks.hpp), integers/F64 -> F32.
   Tensor to_f32() const;
   Tensor to_dtype(DType t) const;
   std::vector<float> to_vector() const;  // any device: copied to the host first

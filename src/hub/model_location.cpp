@@ -23,7 +23,13 @@ ModelLocation locate_model(const std::string& spec, const fs::path& cache) {
     loc.folder = spec;
     return loc;
   }
-  if (fs::exists(st)) fail("-m ", spec, ": not a folder (give the checkpoint folder, or org/name)");
+  if (fs::is_regular_file(st) && fs::path(spec).extension() == ".gguf") {
+    loc.folder = spec;  // one-file model (ovis quantize); its header is validated on load
+    return loc;
+  }
+  if (fs::exists(st))
+    fail("-m ", spec,
+         ": not a folder or a .gguf file (give the checkpoint folder, a GGUF file, or org/name)");
   loc.repo = parse_repo_ref(spec);
   if (!loc.repo)
     fail("-m ", spec, ": no such folder, and not a Hugging Face repo id org/name[@revision]");

@@ -72,6 +72,14 @@ Tensor SafetensorsFile::tensor(const std::string& name) const {
   return Tensor::host_view(p, e.shape, e.dtype, std::static_pointer_cast<const void>(self_.lock()));
 }
 
+TensorStore TensorStore::of_file(std::shared_ptr<const TensorFile> file) {
+  TensorStore s;
+  for (const auto& [name, e] : file->entries()) s.where_[name] = 0;
+  s.origin_ = file->path();
+  s.files_.push_back(std::move(file));
+  return s;
+}
+
 TensorStore TensorStore::open_files(const std::vector<std::string>& paths) {
   TensorStore s;
   for (const auto& p : paths) {

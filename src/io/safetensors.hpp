@@ -11,20 +11,20 @@
 
 #include "core/tensor.hpp"
 #include "io/safetensors_header.hpp"
+#include "io/tensor_file.hpp"
 
 namespace ovis {
 
-class SafetensorsFile {
+class SafetensorsFile final : public TensorFile {
  public:
   // Maps and validates the file; throws ovis::Error naming `path` on any problem.
   static std::shared_ptr<SafetensorsFile> open(const std::string& path);
   ~SafetensorsFile();
 
-  const std::string& path() const { return path_; }
-  const std::map<std::string, SafetensorsEntry>& entries() const { return entries_; }
-  bool has(const std::string& name) const { return entries_.count(name) != 0; }
+  const std::string& path() const override { return path_; }
+  const std::map<std::string, SafetensorsEntry>& entries() const override { return entries_; }
   // View into the mapping; keeps the mapping alive.
-  Tensor tensor(const std::string& name) const;
+  Tensor tensor(const std::string& name) const override;
 
  private:
   SafetensorsFile() = default;
@@ -36,9 +36,11 @@ class SafetensorsFile {
   std::weak_ptr<SafetensorsFile> self_;
 };
 
-// All tensors of a checkpoint folder (or a list of files), by name.
+// All tensors of a checkpoint folder (or a list of files, or one GGUF file), by name.
 class TensorStore {
  public:
+  // One already opened file (a GGUF model file).
+  static TensorStore of_file(std::shared_ptr<const TensorFile> file);
   // Opens `dir/<index_name>` (an HF index) if present, else `dir/<single_name>`.
   static TensorStore open_dir(const std::string& dir,
                               const std::string& index_name = "model.safetensors.index.json",
@@ -55,7 +57,7 @@ class TensorStore {
   const std::string& origin() const { return origin_; }
 
  private:
-  std::vector<std::shared_ptr<SafetensorsFile>> files_;
+  std::vector<std::shared_ptr<const TensorFile>> files_;
   std::map<std::string, size_t> where_;
   std::string origin_;
 };

@@ -8,15 +8,12 @@
 #include <string_view>
 
 #include "core/tensor.hpp"
+#include "io/tensor_file.hpp"
 
 namespace ovis {
 
-struct SafetensorsEntry {
-  DType dtype;
-  Shape shape;
-  size_t begin = 0;  // byte offset from the start of the data section
-  size_t end = 0;
-};
+// {dtype, shape, byte range in the data section}, as for every mapped tensor file.
+using SafetensorsEntry = TensorEntry;
 
 // Limits beyond what the format states: tensors of more dimensions, or headers nested deeper,
 // are refused as malformed.

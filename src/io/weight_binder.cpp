@@ -1,6 +1,9 @@
 #include "io/weight_binder.hpp"
 
+#include <sys/mman.h>
+
 #include <cmath>
+#include <cstring>
 
 #include "core/error.hpp"
 
@@ -45,7 +48,22 @@ Tensor synthetic_tensor(const std::string& name, const Shape& shape, uint64_t se
   return t;
 }
 
+// Read-only zero pages of `bytes`, unmapped when the last view dies.
+Tensor zero_pages(const Shape& shape) {
+  const size_t bytes = std::max<size_t>(dtype_bytes(DType::BF16, shape_numel(shape)), 1);
+  void* p = mmap(nullptr, bytes, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) fail("cannot map ", bytes, " bytes of zero pages: ", std::strerror(errno));
+  std::shared_ptr<void> owner(p, [bytes](void* q) { munmap(q, bytes); });
+  return Tensor::host_view(p, shape, DType::BF16, owner);
+}
+
 }  // namespace
+
+WeightBinder WeightBinder::recording() {
+  WeightBinder b;
+  b.recording_ = true;
+  return b;
+}
 
 WeightBinder WeightBinder::synthetic(uint64_t seed) {
   WeightBinder b;
@@ -54,9 +72,27 @@ WeightBinder WeightBinder::synthetic(uint64_t seed) {
 }
 
 Tensor WeightBinder::get(const std::string& name, const Shape& shape) {
+  return get_checked(name, shape, false);
+}
+
+Tensor WeightBinder::get_matrix(const std::string& name, const Shape& shape) {
+  return get_checked(name, shape, true);
+}
+
+Tensor WeightBinder::get_checked(const std::string& name, const Shape& shape,
+                                 bool allow_quantized) {
+  if (!store_ && recording_) {
+    used_.insert(name);
+    recorded_.emplace_back(name, shape);
+    return zero_pages(shape);
+  }
   if (!store_) {
     used_.insert(name);
     Tensor t = synthetic_tensor(name, shape, seed_);
+    if (allow_quantized && matrix_type_) {
+      const DType target = matrix_type_(name, shape);
+      if (target != t.dtype()) t = t.to_f32().to_dtype(target);
+    }
     bound_bytes_ += t.nbytes();
     return t;
   }
@@ -64,9 +100,11 @@ Tensor WeightBinder::get(const std::string& name, const Shape& shape) {
   if (!store_.has(name))
     fail(store_.origin(), ": missing tensor '", name, "' (config.json's architecture needs it)");
   const SafetensorsEntry& e = store_.entry(name);
-  if (e.dtype != DType::F32 && e.dtype != DType::BF16 && e.dtype != DType::F16)
+  const bool quantized_ok = allow_quantized && dtype_is_quantized(e.dtype);
+  if (e.dtype != DType::F32 && e.dtype != DType::BF16 && e.dtype != DType::F16 && !quantized_ok)
     fail(store_.file_of(name), ": tensor '", name, "' has dtype ", dtype_name(e.dtype),
-         ", expected BF16, F16 or F32");
+         allow_quantized ? ", expected BF16, F16, F32, Q8_0 or Q4_K"
+                         : ", expected BF16, F16 or F32 (this tensor cannot be quantized)");
   if (e.shape != shape)
     fail(store_.file_of(name), ": tensor '", name, "' has shape ", shape_str(e.shape),
          ", expected ", shape_str(shape), " from config.json");

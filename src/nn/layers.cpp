@@ -4,7 +4,7 @@ namespace ovis::nn {
 
 Linear Linear::bind(WeightBinder& wb, const ops::Context& c, const std::string& prefix, int64_t out,
                     int64_t in, bool bias) {
-  const Tensor w = wb.get(prefix + ".weight", {out, in});
+  const Tensor w = wb.get_matrix(prefix + ".weight", {out, in});
   if (!bias) return from(c, w, nullptr);
   const Tensor b = wb.get(prefix + ".bias", {out});
   return from(c, w, &b);
@@ -52,7 +52,7 @@ Tensor bind_f32(WeightBinder& wb, const ops::Context& c, const std::string& name
 
 Tensor bind_stored(WeightBinder& wb, const ops::Context& c, const std::string& name,
                    const Shape& shape) {
-  return ops::prepare_stored(c, wb.get(name, shape));
+  return ops::prepare_stored(c, wb.get_matrix(name, shape));
 }
 
 }  // namespace ovis::nn

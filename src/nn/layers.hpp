@@ -9,7 +9,8 @@
 
 namespace ovis::nn {
 
-// nn.Linear: `prefix.weight` [out, in] (stored dtype) and, with bias, `prefix.bias` [out].
+// nn.Linear: `prefix.weight` [out, in] (stored dtype, may be block-quantized) and, with bias,
+// `prefix.bias` [out].
 struct Linear {
   ops::LinearWeights w;
   static Linear bind(WeightBinder& wb, const ops::Context& c, const std::string& prefix,
@@ -71,7 +72,7 @@ struct Conv2d {
 // A small weight vector or tensor as f32 on the device (e.g. a CLS token).
 Tensor bind_f32(WeightBinder& wb, const ops::Context& c, const std::string& name,
                 const Shape& shape);
-// A table kept in its stored dtype on the device (embeddings, vte).
+// A table kept in its stored dtype on the device (embeddings, vte; may be block-quantized).
 Tensor bind_stored(WeightBinder& wb, const ops::Context& c, const std::string& name,
                    const Shape& shape);
 

@@ -15,6 +15,18 @@ bool is_float(DType t) {
   return t == DType::F32 || t == DType::BF16 || t == DType::F16;
 }
 
+// A weight matrix the backends multiply by: a float type or a block-quantized one.
+bool is_weight_type(DType t) {
+  return is_float(t) || dtype_is_quantized(t);
+}
+
+// Block-quantized weights have CPU kernels only (the CUDA backend takes float weights).
+void require_quantized_on_host(const Context& c, const Tensor& w, const char* op) {
+  if (dtype_is_quantized(w.dtype()) && c.backend && !c.backend->device().is_host())
+    fail("ops::", op, ": ", dtype_name(w.dtype()), " weights run on the CPU only (use --device ",
+         "cpu, or a bf16/f16/f32 GGUF on ", c.backend->device().str(), ")");
+}
+
 // The context's backend, after checking that every given tensor lives on its device.
 Backend& on(const Context& c, const char* op, std::initializer_list<const Tensor*> tensors) {
   if (!c.backend) fail("internal error: ops::", op, " called without a backend");
@@ -78,10 +90,11 @@ Tensor upload(const Context& c, const Tensor& host, bool keep_dtype) {
 }
 
 LinearWeights prepare_linear(const Context& c, const Tensor& w, const Tensor* b) {
-  require(w.ndim() == 2 && is_float(w.dtype()), "prepare_linear",
-          "weight must be a float matrix, got " + shape_str(w.shape()));
+  require(w.ndim() == 2 && is_weight_type(w.dtype()), "prepare_linear",
+          "weight must be a float or quantized matrix, got " + shape_str(w.shape()));
   require(!b || (b->numel() == w.dim(0) && is_float(b->dtype())), "prepare_linear",
           "bias does not match the weight");
+  require_quantized_on_host(c, w, "prepare_linear");
   return on(c, "prepare_linear", {}).prepare_linear(c, w, b);
 }
 
@@ -98,6 +111,7 @@ Tensor prepare_f32(const Context& c, const Tensor& w) {
 }
 
 Tensor prepare_stored(const Context& c, const Tensor& w) {
+  require_quantized_on_host(c, w, "prepare_stored");
   return on(c, "prepare_stored", {}).prepare_stored(w);
 }
 
@@ -126,7 +140,7 @@ std::vector<Tensor> linear_group(const Context& c, const Tensor& x,
 Tensor matmul(const Context& c, const Tensor& a, const Tensor& b) {
   Backend& be = on(c, "matmul", {&a, &b});
   require_act(a, "matmul");
-  if (b.ndim() != 2 || a.dim(-1) != b.dim(0))
+  if (b.ndim() != 2 || a.dim(-1) != b.dim(0) || !is_weight_type(b.dtype()))
     fail("internal error: matmul inner dims ", shape_str(a.shape()), " x ", shape_str(b.shape()));
   return be.matmul(c, a, b);
 }
@@ -283,7 +297,8 @@ Tensor concat_rows(const Context& c, const std::vector<Tensor>& parts) {
 
 Tensor embedding(const Context& c, const Tensor& table, const std::vector<int64_t>& ids) {
   Backend& b = on(c, "embedding", {&table});
-  require(table.ndim() == 2 && is_float(table.dtype()), "embedding", "table must be a matrix");
+  require(table.ndim() == 2 && is_weight_type(table.dtype()), "embedding",
+          "table must be a matrix");
   for (int64_t id : ids)
     if (id < 0 || id >= table.dim(0))
       fail("token id ", id, " outside the embedding table of ", table.dim(0), " rows");
@@ -292,7 +307,8 @@ Tensor embedding(const Context& c, const Tensor& table, const std::vector<int64_
 
 Tensor embedding(const Context& c, const Tensor& table, const Tensor& ids) {
   Backend& b = on(c, "embedding", {&table, &ids});
-  require(table.ndim() == 2 && is_float(table.dtype()), "embedding", "table must be a matrix");
+  require(table.ndim() == 2 && is_weight_type(table.dtype()), "embedding",
+          "table must be a matrix");
   require(ids.dtype() == DType::I32 && ids.ndim() == 1, "embedding", "ids must be I32 [n]");
   return b.embedding(c, table, ids);
 }

@@ -3,7 +3,9 @@
 // error naming both), and the call is dispatched to that device's Backend (src/ops/backend.hpp;
 // the CPU backend is src/ops/cpu/). Shapes are checked here, once for all backends.
 // Tensors are contiguous and row-major. Activations have the context's act_dtype(); weights keep
-// their stored dtype (F32, BF16 or F16).
+// their stored dtype (F32, BF16 or F16, or for linear/matmul/embedding weights the
+// block-quantized Q8_0 and Q4_K of a GGUF file: a GEMM then quantises its activations per block
+// on the fly, in both precisions, like llama.cpp).
 //
 // Precision policy: in Precision::F32 every product is computed in float32 from the (upcast)
 // stored weights, matching the golden reference. In Precision::BF16 the GEMM and attention

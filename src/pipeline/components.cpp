@@ -8,9 +8,10 @@ namespace ovis {
 Components::Components(const std::string& d, const ops::Context& c)
     : dir(d),
       ctx(c),
-      cfg(load_model_config(d)),
-      tok(Tokenizer::from_dir(d)),
-      store(TensorStore::open_dir(d)),
+      source(ModelSource::open(d)),
+      cfg(source.config()),
+      tok(source.tokenizer()),
+      store(source.tensors()),
       binder(store),
       vt(VisualTokenizer::load(binder, c, cfg)),
       llm(Qwen3::load(binder, c, cfg.llm)),
@@ -18,7 +19,7 @@ Components::Components(const std::string& d, const ops::Context& c)
       vae(Vae::load(binder, c, cfg.vae)) {
   binder.check_no_extra({"llm.", "visual_tokenizer.", "vte.", "visual_generator."});
   if (tok.vocab_size() > cfg.llm.vocab_size)
-    fail(d, "/tokenizer.json: ", tok.vocab_size(), " tokens exceed llm_config.vocab_size ",
+    fail(tok.path(), ": ", tok.vocab_size(), " tokens exceed llm_config.vocab_size ",
          cfg.llm.vocab_size);
   auto im_end = tok.find_id("<|im_end|>");
   eos_id = im_end ? *im_end : cfg.llm.eos_token_id;

@@ -1,5 +1,6 @@
-// Everything loaded from one checkpoint folder: config, tokenizer, the mapped shards and the four
-// models, bound and validated once (every tensor's name, shape and dtype; no unknown extras).
+// Everything loaded from one checkpoint folder or GGUF file (pipeline/model_source.hpp): config,
+// tokenizer, the mapped tensors and the four models, bound and validated once (every tensor's
+// name, shape and dtype; no unknown extras).
 #pragma once
 #include <string>
 
@@ -11,6 +12,7 @@
 #include "io/weight_binder.hpp"
 #include "llm/qwen3.hpp"
 #include "ops/backend.hpp"
+#include "pipeline/model_source.hpp"
 #include "text/tokenizer.hpp"
 #include "vision/visual_tokenizer.hpp"
 
@@ -21,8 +23,9 @@ struct Components {
   Components(const std::string& dir, const ops::Context& ctx);
   Components(const Components&) = delete;
 
-  std::string dir;
+  std::string dir;  // the folder or GGUF file
   ops::Context ctx;
+  ModelSource source;
   ModelConfig cfg;
   Tokenizer tok;
   TensorStore store;

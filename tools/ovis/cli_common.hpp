@@ -21,11 +21,12 @@ struct GlobalOptions {
 // The model every command uses without -m, from the Hugging Face cache.
 inline constexpr const char* kDefaultModel = "AIDC-AI/Ovis-U1-3B";
 inline constexpr const char* kModelHelp =
-    "Model: a checkpoint folder, or a Hugging Face repo id org/name[@revision] found in the HF "
-    "cache (an existing folder wins). Default: AIDC-AI/Ovis-U1-3B";
+    "Model: a checkpoint folder, a GGUF file written by 'ovis quantize', or a Hugging Face repo id "
+    "org/name[@revision] found in the HF cache (an existing folder or file wins). Default: "
+    "AIDC-AI/Ovis-U1-3B";
 
 struct ResolvedModel {
-  std::string folder;  // what Pipeline::load takes
+  std::string folder;  // what Pipeline::load takes: a checkpoint folder or a GGUF file
   std::string name;    // for metadata and logs: the repo's or the folder's name
 };
 
@@ -51,6 +52,7 @@ void add_ask_command(CLI::App& app, GlobalOptions& g, int& exit_code);
 void add_image_commands(CLI::App& app, GlobalOptions& g, int& exit_code);
 void add_bench_command(CLI::App& app, GlobalOptions& g, int& exit_code);
 void add_serve_command(CLI::App& app, GlobalOptions& g, int& exit_code);
+void add_quantize_command(CLI::App& app, GlobalOptions& g, int& exit_code);
 void add_pull_command(CLI::App& app, GlobalOptions& g, int& exit_code);
 void add_devices_command(CLI::App& app, int& exit_code);
 

@@ -23,6 +23,8 @@
 #include "llm/token_decoder.hpp"
 #include "ops/backend.hpp"
 #include "ops/ops.hpp"
+#include "pipeline/model_source.hpp"
+#include "pipeline/quantize.hpp"
 #include "real_config.hpp"
 #include "vision/preprocess.hpp"
 #include "vision/visual_tokenizer.hpp"
@@ -33,6 +35,8 @@ namespace {
 
 struct BenchOptions {
   std::string what;
+  std::string type = "bf16";  // weight type of the synthetic matrices
+  std::string model;          // optional: weights from a folder or GGUF instead
   bool json = false;
   int size = 512;
   int prompt_tokens = 512;
@@ -139,13 +143,39 @@ Tensor random_tensor(const Shape& s, uint32_t seed, float scale) {
   return t;
 }
 
+// The weights of a benchmark: synthetic of the real shapes (matrices converted to --type in
+// memory with the per-tensor choices of `ovis quantize`), or those of -m.
+struct BenchWeights {
+  std::unique_ptr<TensorStore> store;
+  WeightBinder binder = WeightBinder::synthetic(0);
+  std::string what;
+  BenchWeights(const BenchOptions& o, uint64_t seed) {
+    if (!o.model.empty()) {
+      store = std::make_unique<TensorStore>(ModelSource::open(o.model).tensors());
+      binder = WeightBinder(*store);
+      what = "weights of " + o.model;
+      return;
+    }
+    binder = WeightBinder::synthetic(seed);
+    DType t;
+    if (!parse_weight_type(o.type, &t))
+      fail("--type: unknown type '", o.type, "' (f32, f16, bf16, q8_0, q4_k)");
+    if (t != DType::BF16)
+      binder.set_matrix_type([t](const std::string& name, const Shape& shape) {
+        return plan_tensor_type(name, shape, DType::BF16, t, {}, nullptr);
+      });
+    what = "synthetic weights, matrices " + weight_type_name(t);
+  }
+};
+
 ModelConfig real_config() {
   return parse_model_config_text(kOvisU1_3B_Config, "built-in Ovis-U1-3B config", std::nullopt, "");
 }
 
 nlohmann::json bench_llm(const BenchOptions& o, const ModelConfig& cfg, BenchEnv& env) {
   Timer t;
-  WeightBinder wb = WeightBinder::synthetic(1);
+  BenchWeights bw(o, 1);
+  WeightBinder& wb = bw.binder;
   Qwen3 llm = Qwen3::load(wb, env.ctx, cfg.llm);
   const double build_s = t.seconds();
   const double weight_bytes = double(wb.bound_bytes());
@@ -191,7 +221,7 @@ nlohmann::json bench_llm(const BenchOptions& o, const ModelConfig& cfg, BenchEnv
   const double decode_tok_s = decoded / decode_s;
   nlohmann::json r = env.common();
   r.update({{"bench", "llm"},
-            {"model", "Qwen3-1.7B shapes (Ovis-U1-3B llm), synthetic bf16 weights"},
+            {"model", "Qwen3-1.7B shapes (Ovis-U1-3B llm), " + bw.what},
             {"weights_gb", weight_bytes / 1e9},
             {"build_s", build_s},
             {"prompt_tokens", o.prompt_tokens},
@@ -202,7 +232,8 @@ nlohmann::json bench_llm(const BenchOptions& o, const ModelConfig& cfg, BenchEnv
             {"decode_first_step_s", first_step_s},
             {"decode_s", decode_s},
             {"decode_tok_s", decode_tok_s},
-            {"decode_gb_s", (layer_params + head_params) * 2.0 * decode_tok_s / 1e9},
+            // Every bound weight (the tied head is the embedding table) is read once per token.
+            {"decode_gb_s", weight_bytes * decode_tok_s / 1e9},
             {"decode_gflop_s", 2.0 * (layer_params + head_params) * decode_tok_s / 1e9}});
   return r;
 }
@@ -241,7 +272,8 @@ nlohmann::json bench_vision(const BenchOptions& o, const ModelConfig& cfg, Bench
 nlohmann::json bench_dit(const BenchOptions& o, const ModelConfig& cfg, BenchEnv& env) {
   if (o.size % 16 || o.size < 16) fail("--size must be a positive multiple of 16");
   Timer t;
-  WeightBinder wb = WeightBinder::synthetic(4);
+  BenchWeights bw(o, 4);
+  WeightBinder& wb = bw.binder;
   YakDiT dit = YakDiT::load(wb, env.ctx, cfg.dit);
   const double build_s = t.seconds();
   const int64_t side = o.size / 16;
@@ -267,7 +299,8 @@ nlohmann::json bench_dit(const BenchOptions& o, const ModelConfig& cfg, BenchEnv
   if (o.repeat < 1) best = first;  // --repeat 0: only the first (cold) forward was run
   nlohmann::json r = env.common();
   r.update({{"bench", "dit"},
-            {"model", "Yak MMDiT 1.1B (Ovis-U1-3B shapes), synthetic bf16 weights"},
+            {"model", "Yak MMDiT 1.1B (Ovis-U1-3B shapes), " + bw.what},
+            {"weights_gb", double(wb.bound_bytes()) / 1e9},
             {"size", o.size},
             {"image_tokens", side * side},
             {"text_tokens", o.text_tokens},
@@ -488,6 +521,12 @@ void add_bench_command(CLI::App& app, GlobalOptions& g, int& exit_code) {
       ->required()
       ->check(CLI::IsMember({"llm", "vision", "dit", "vae", "t2i", "edit"}));
   cmd->add_flag("--json", o->json, "Print one JSON object on stdout");
+  cmd->add_option("--type", o->type,
+                  "llm/dit: weight type of the synthetic matrices, quantized in memory with the "
+                  "per-tensor choices of 'ovis quantize' (f32, f16, bf16, q8_0, q4_k)")
+      ->capture_default_str();
+  cmd->add_option("-m,--model", o->model,
+                  "llm/dit: use the weights of this folder or GGUF file instead of synthetic ones");
   cmd->add_option("--size", o->size, "dit/vae/t2i/edit: image side in pixels")
       ->capture_default_str();
   cmd->add_option("--steps", o->steps, "t2i/edit: denoising steps")->capture_default_str();

@@ -107,9 +107,9 @@ int main(int argc, char** argv) {
   using namespace ovis::cli;
   CLI::App app{
       "ovis.cpp: Ovis-U1 inference on CPU or NVIDIA GPUs. Ask questions about images, generate\n"
-      "images from text,"
-      " edit images from instructions. Loads the official Hugging Face checkpoint folder "
-      "unchanged."};
+      "images from text, edit images from instructions. Loads the official Hugging Face "
+      "checkpoint\n"
+      "folder unchanged, or one GGUF file written by 'ovis quantize'."};
   app.set_version_flag("--version", "ovis.cpp 0.1.0");
   GlobalOptions g;
   app.add_option("--precision", g.precision,
@@ -136,6 +136,8 @@ int main(int argc, char** argv) {
       "  ovis edit -m ./Ovis-U1-3B -i cat.png -p \"add a hat to this cat.\" --cfg-scale 6 "
       "--img-cfg-scale 1.5 -o hat.png\n"
       "  ovis serve --port 8080\n"
+      "  ovis quantize -m Ovis-U1-3B -o ovis-u1-q8_0.gguf --type q8_0\n"
+      "  ovis ask -m ovis-u1-q8_0.gguf --image cat.png -p \"What is it?\"\n"
       "  ovis bench dit --json --size 512\n"
       "  ovis devices\n"
       "Run 'ovis <command> --help' for the options of a command.");
@@ -146,6 +148,7 @@ int main(int argc, char** argv) {
   add_image_commands(app, g, exit_code);
   add_bench_command(app, g, exit_code);
   add_serve_command(app, g, exit_code);
+  add_quantize_command(app, g, exit_code);
   add_pull_command(app, g, exit_code);
   add_devices_command(app, exit_code);
   try {

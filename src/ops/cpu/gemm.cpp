@@ -15,6 +15,7 @@
 #include "ops/cpu/cpu_backend.hpp"
 #include "ops/cpu/dnnl_util.hpp"
 #include "ops/cpu/kernels/kernels.hpp"
+#include "ops/cpu/kernels/quant.hpp"
 #include "ops/cpu/plan_cache.hpp"
 #include "ops/cpu/vec_math.hpp"
 #include "ops/ops.hpp"
@@ -191,6 +192,10 @@ Tensor cpu::CpuBackend::linear(const Context& c, const Tensor& x, const LinearWe
   const bool bf16_mode = c.precision == Precision::BF16;
   float* yp = y.mutable_f32();
 
+  if (dtype_is_quantized(w.dtype())) {  // both precisions: block-quantized activations
+    kernels::quant_linear(w.dtype(), w.raw(), N, K, x.f32(), M, bptr, yp);
+    return y;
+  }
   if (M <= kGemvMaxRows && w.dtype() != DType::F32) {
     const bool f16 = w.dtype() == DType::F16;
     if (bf16_mode && !f16)
@@ -223,7 +228,8 @@ std::vector<Tensor> cpu::CpuBackend::linear_group(const Context& c, const Tensor
   // The GEMV path of linear() for every weight, in one parallel section.
   bool grouped = M <= kGemvMaxRows && K > 0 && !ws.empty() && int(ws.size()) <= kernels::kMaxGroup;
   for (const LinearWeights* lw : ws)
-    grouped = grouped && lw->w.dtype() == ws[0]->w.dtype() && lw->w.dtype() != DType::F32;
+    grouped = grouped && lw->w.dtype() == ws[0]->w.dtype() && lw->w.dtype() != DType::F32 &&
+              !dtype_is_quantized(lw->w.dtype());  // block-quantized weights: their own GEMV
   if (!grouped) return Backend::linear_group(c, x, ws);
   const bool f16 = ws[0]->w.dtype() == DType::F16;
   std::vector<Tensor> out;
@@ -249,6 +255,10 @@ Tensor cpu::CpuBackend::matmul(const Context& c, const Tensor& a, const Tensor& 
   out_shape.back() = N;
   Tensor y = Tensor::empty(out_shape);
   float* yp = y.mutable_f32();
+  if (dtype_is_quantized(b.dtype())) {
+    kernels::quant_matmul(b.dtype(), b.raw(), K, N, a.f32(), M, yp);
+    return y;
+  }
   if (c.precision == Precision::BF16 && b.dtype() == DType::BF16 &&
       kernels::active_isa() < kernels::Isa::Amx) {
     kernels::gemm_bf16(M, N, K, a.f32(), K, b.data<uint16_t>(), N, kernels::WeightLayout::KN,

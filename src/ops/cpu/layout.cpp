@@ -4,6 +4,7 @@
 
 #include "core/error.hpp"
 #include "ops/cpu/cpu_backend.hpp"
+#include "ops/cpu/kernels/quant.hpp"
 
 namespace ovis::ops::cpu {
 
@@ -60,6 +61,10 @@ Tensor CpuBackend::embedding(const Context&, const Tensor& table, const std::vec
   const int64_t D = table.dim(1);
   Tensor y = Tensor::empty({int64_t(ids.size()), D});
   float* yp = y.mutable_f32();
+  if (dtype_is_quantized(table.dtype())) {
+    kernels::dequantize_rows(table.dtype(), table.raw(), D, ids.data(), int64_t(ids.size()), yp);
+    return y;
+  }
   for (size_t i = 0; i < ids.size(); ++i) {
     float* o = yp + int64_t(i) * D;
     const int64_t base = ids[i] * D;

@@ -56,7 +56,8 @@ Isa detect_isa() {
   const bool avx512 = (b7 & (1u << 16)) && (b7 & (1u << 17)) && (b7 & (1u << 30)) &&
                       (b7 & (1u << 31)) && (xcr & 0xe0) == 0xe0;  // F, DQ, BW, VL; ZMM state
   if (!avx512) return Isa::Avx2;
-  const bool bf16 = a71 & (1u << 5);
+  // The avx512bf16 variant also runs VNNI (quantized weights): every AVX512-BF16 CPU has it.
+  const bool bf16 = (a71 & (1u << 5)) && (c7 & (1u << 11));
   if (!bf16) return Isa::Avx512;
   const bool amx = (d7 & (1u << 24)) && (d7 & (1u << 22)) && (xcr & 0x60000) == 0x60000;
   return amx && amx_tile_data_granted() ? Isa::Amx : Isa::Avx512Bf16;
@@ -117,6 +118,10 @@ const VariantTable& table() {
 }
 
 }  // namespace
+
+const VariantTable& active_variant_table() {
+  return table();
+}
 
 const char* isa_name(Isa isa) {
   return kIsaNames[int(isa)];

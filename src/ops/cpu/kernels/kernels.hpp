@@ -27,7 +27,7 @@ enum class Isa : int {
   Generic = 0,  // x86-64-v2 (SSE4.2), plain C++
   Avx2,         // AVX2 + FMA + F16C
   Avx512,       // AVX-512 F/BW/VL/DQ
-  Avx512Bf16,   // + AVX512-BF16 (vdpbf16ps)
+  Avx512Bf16,   // + AVX512-BF16 (vdpbf16ps) and AVX512-VNNI (vpdpbusd, quantized weights)
   Amx,          // + AMX-TILE/AMX-BF16 granted by the OS (no AMX GEMM here yet: uses Avx512Bf16)
 };
 

@@ -1,11 +1,42 @@
 // The function table every ISA variant exports (see kernels.hpp). Each copy of kernels/variant/
 // is compiled into its own namespace; only this table crosses from a variant to dispatch.cpp.
 #pragma once
+#include <cstddef>
 #include <cstdint>
 
 #include "ops/cpu/kernels/kernels.hpp"
 
 namespace ovis::ops::cpu::kernels {
+
+// Activations quantised per 32-element block: q[m·K + k] = round(x / d), d = max|x| / 127 of the
+// block; s = Σq of the block; ds = d·s.
+struct ActBlocks {
+  const int8_t* q;   // [M][K]
+  const float* d;    // [M][K/32]
+  const int32_t* s;  // [M][K/32]
+  const float* ds;   // [M][K/32]
+  int64_t M, K;
+};
+
+// Products with Q8_0 / Q4_K weights w [N][K] (ggml block layouts), driven by quant.cpp.
+struct QuantKernels {
+  // Rows [m0, m1) of x [·][K] into `a`'s buffers (K a multiple of 32).
+  void (*quantize_act)(const float* x, int64_t K, int64_t m0, int64_t m1, int8_t* q, float* d,
+                       int32_t* s, float* ds);
+  // y[m·ldy + n] = Σ_k x[m, k]·w[n, k] (+ bias[n]) for all m < a.M (<= 4), n in [n0, n1).
+  void (*gemv_q8_0)(const ActBlocks& a, const uint8_t* w, int64_t n0, int64_t n1, const float* bias,
+                    float* y, int64_t ldy);
+  void (*gemv_q4_k)(const ActBlocks& a, const uint8_t* w, int64_t n0, int64_t n1, const float* bias,
+                    float* y, int64_t ldy);
+  // Panel GEMM (null where the level has none: quant.cpp then tiles the GEMV). Computes columns
+  // [n0, n1) of y [M][ldy] for every row, packing the weight columns into `scratch`
+  // (gemm_scratch_bytes(n1 - n0, K) bytes).
+  void (*gemm_q8_0)(const ActBlocks& a, const uint8_t* w, int64_t n0, int64_t n1, const float* bias,
+                    float* y, int64_t ldy, void* scratch);
+  void (*gemm_q4_k)(const ActBlocks& a, const uint8_t* w, int64_t n0, int64_t n1, const float* bias,
+                    float* y, int64_t ldy, void* scratch);
+  size_t (*gemm_scratch_bytes)(int64_t cols, int64_t K);
+};
 
 struct VariantTable {
   const char* name;
@@ -21,7 +52,11 @@ struct VariantTable {
                           int threads);
   void (*gemv_group_w16)(int64_t M, int64_t K, const float* x, const GemvOut* outs, int count,
                          bool w_f16, int threads);
+  const QuantKernels& (*quant)();
 };
+
+// The table of the variant in use (active_isa()), for dispatchers outside dispatch.cpp.
+const VariantTable& active_variant_table();
 
 // One per compiled variant (CMake defines OVIS_KERNELS_HAVE_<ISA> for those it built).
 namespace generic {

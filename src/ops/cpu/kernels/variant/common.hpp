@@ -43,6 +43,8 @@ void gemv_group_bf16(int64_t M, int64_t K, const float* x, const GemvOut* outs, 
                      int threads);
 void gemv_group_w16(int64_t M, int64_t K, const float* x, const GemvOut* outs, int count,
                     bool w_f16, int threads);
+// The block-quantized weight kernels (variant/quant.cpp).
+const QuantKernels& quant_kernels();
 
 // gemm_bf16 hands products with at most this many rows to the GEMV.
 constexpr int64_t kGemvMaxRows = 4;

@@ -13,7 +13,8 @@ const VariantTable& variant_table() {
                                   convert_f32_to_bf16,
                                   gemv_w16,
                                   gemv_group_bf16,
-                                  gemv_group_w16};
+                                  gemv_group_w16,
+                                  quant_kernels};
   return table;
 }
 

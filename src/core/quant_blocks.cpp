@@ -1,0 +1,153 @@
+#include "core/quant_blocks.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/dtype.hpp"
+
+namespace ovis {
+
+void quantize_row_q8_0(const float* x, BlockQ8_0* y, int64_t n) {
+  for (int64_t b = 0; b < n / kQ8_0Block; ++b) {
+    const float* v = x + b * kQ8_0Block;
+    float amax = 0;
+    for (int i = 0; i < kQ8_0Block; ++i) amax = std::max(amax, std::fabs(v[i]));
+    const float d = amax / 127.0f;
+    const float id = d > 0 ? 1.0f / d : 0.0f;
+    y[b].d = f32_to_f16(d);
+    for (int i = 0; i < kQ8_0Block; ++i) y[b].qs[i] = int8_t(std::lround(v[i] * id));
+  }
+}
+
+void dequantize_row_q8_0(const BlockQ8_0* x, float* y, int64_t n) {
+  for (int64_t b = 0; b < n / kQ8_0Block; ++b) {
+    const float d = f16_to_f32(x[b].d);
+    for (int i = 0; i < kQ8_0Block; ++i) y[b * kQ8_0Block + i] = d * float(x[b].qs[i]);
+  }
+}
+
+namespace {
+
+constexpr int kSub = 32;  // Q4_K sub-block
+
+// Round half away from zero, like std::lround but without the libm call (which dominated the time
+// of quantizing a 3B model). Results beyond the int range saturate; callers clamp to 0..63.
+inline int round_int(float v) {
+  const float r = std::trunc(v + std::copysign(0.5f, v));
+  return r >= 2147483520.0f ? 2147483520 : r <= -2147483520.0f ? -2147483520 : int(r);
+}
+
+// Fits x[i] ≈ s·q[i] − m with q in [0, 15], s >= 0, m >= 0, searching around the min/max scale
+// and refining each candidate by least squares. Returns s and m.
+void fit_sub_block(const float* x, float* s_out, float* m_out) {
+  float lo = x[0], hi = x[0];
+  for (int i = 1; i < kSub; ++i) {
+    lo = std::min(lo, x[i]);
+    hi = std::max(hi, x[i]);
+  }
+  lo = std::min(lo, 0.0f);
+  if (hi <= lo) {
+    *s_out = 0;
+    *m_out = -lo;
+    return;
+  }
+  float best_err = INFINITY, best_s = (hi - lo) / 15.0f, best_m = -lo;
+  for (int step = -10; step <= 10; ++step) {
+    const float iscale = (15.0f + 0.1f * float(step)) / (hi - lo);
+    int q[kSub];
+    double sl = 0, sll = 0, sx = 0, slx = 0;
+    for (int i = 0; i < kSub; ++i) {
+      q[i] = std::clamp(round_int(iscale * (x[i] - lo)), 0, 15);
+      sl += q[i];
+      sll += double(q[i]) * q[i];
+      sx += x[i];
+      slx += double(q[i]) * x[i];
+    }
+    const double det = kSub * sll - sl * sl;
+    if (det <= 0) continue;
+    double s = (kSub * slx - sl * sx) / det;
+    double b = (sx - s * sl) / kSub;  // x ≈ s·q + b, b = −m
+    if (b > 0) {
+      b = 0;
+      s = sll > 0 ? slx / sll : 0;
+    }
+    if (s < 0) continue;
+    double err = 0;
+    const double inv_s = s > 0 ? 1.0 / s : 0.0;
+    for (int i = 0; i < kSub; ++i) {
+      const int qi = std::clamp(round_int(float((x[i] - b) * inv_s)), 0, 15);
+      const double e = s * qi + b - x[i];
+      err += e * e;
+    }
+    if (err < best_err) {
+      best_err = float(err);
+      best_s = float(s);
+      best_m = float(-b);
+    }
+  }
+  *s_out = best_s;
+  *m_out = best_m;
+}
+
+}  // namespace
+
+void quantize_row_q4_k(const float* x, BlockQ4_K* y, int64_t n) {
+  for (int64_t b = 0; b < n / kQ4_KBlock; ++b) {
+    const float* v = x + b * kQ4_KBlock;
+    float s[8], m[8];
+    float smax = 0, mmax = 0;
+    for (int j = 0; j < 8; ++j) {
+      fit_sub_block(v + j * kSub, &s[j], &m[j]);
+      smax = std::max(smax, s[j]);
+      mmax = std::max(mmax, m[j]);
+    }
+    const float d = f16_to_f32(f32_to_f16(smax / 63.0f));
+    const float dmin = f16_to_f32(f32_to_f16(mmax / 63.0f));
+    int sc[8], mn[8];
+    for (int j = 0; j < 8; ++j) {
+      sc[j] = d > 0 ? std::clamp(int(std::lround(s[j] / d)), 0, 63) : 0;
+      mn[j] = dmin > 0 ? std::clamp(int(std::lround(m[j] / dmin)), 0, 63) : 0;
+    }
+    BlockQ4_K& o = y[b];
+    o.d = f32_to_f16(d);
+    o.dmin = f32_to_f16(dmin);
+    for (int j = 0; j < 4; ++j) {
+      o.scales[j] = uint8_t(sc[j] | ((sc[j + 4] >> 4) << 6));
+      o.scales[j + 4] = uint8_t(mn[j] | ((mn[j + 4] >> 4) << 6));
+      o.scales[j + 8] = uint8_t((sc[j + 4] & 0x0f) | ((mn[j + 4] & 0x0f) << 4));
+    }
+    // The values again with the scales as stored (6-bit, fp16), so rounding error does not add up.
+    uint8_t q[kQ4_KBlock];
+    for (int j = 0; j < 8; ++j) {
+      const float ds = d * float(sc[j]), dm = dmin * float(mn[j]);
+      for (int i = 0; i < kSub; ++i) {
+        const float t = ds > 0 ? (v[j * kSub + i] + dm) / ds : 0.0f;
+        q[j * kSub + i] = uint8_t(std::clamp(round_int(t), 0, 15));
+      }
+    }
+    for (int c = 0; c < 4; ++c)
+      for (int i = 0; i < 32; ++i)
+        o.qs[c * 32 + i] = uint8_t(q[c * 64 + i] | (q[c * 64 + 32 + i] << 4));
+  }
+}
+
+void dequantize_row_q4_k(const BlockQ4_K* x, float* y, int64_t n) {
+  for (int64_t b = 0; b < n / kQ4_KBlock; ++b) {
+    const float d = f16_to_f32(x[b].d), dmin = f16_to_f32(x[b].dmin);
+    float* o = y + b * kQ4_KBlock;
+    for (int c = 0; c < 4; ++c) {
+      int sc0, m0, sc1, m1;
+      q4k_scale_min(x[b].scales, 2 * c, &sc0, &m0);
+      q4k_scale_min(x[b].scales, 2 * c + 1, &sc1, &m1);
+      const float d0 = d * float(sc0), o0 = dmin * float(m0);
+      const float d1 = d * float(sc1), o1 = dmin * float(m1);
+      const uint8_t* q = x[b].qs + 32 * c;
+      for (int i = 0; i < 32; ++i) {
+        o[64 * c + i] = d0 * float(q[i] & 0x0f) - o0;
+        o[64 * c + 32 + i] = d1 * float(q[i] >> 4) - o1;
+      }
+    }
+  }
+}
+
+}  // namespace ovis

@@ -1,0 +1,157 @@
+// Threading of the quantized-weight kernels (quant.hpp) over the active variant's QuantKernels.
+// Compiled at the baseline ISA: nothing here executes an instruction the CPU may lack.
+#include "ops/cpu/kernels/quant.hpp"
+
+#include <omp.h>
+#include <oneapi/dnnl/dnnl.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "core/error.hpp"
+#include "core/quant_blocks.hpp"
+#include "ops/cpu/kernels/variant_table.hpp"
+
+namespace ovis::ops::cpu::kernels {
+
+namespace {
+
+constexpr int64_t kBlk = 32;
+constexpr int64_t kGemvMaxRows = 4;
+
+// Activations quantised per block, in buffers reused by the calling thread.
+struct ActBuffers {
+  std::vector<int8_t> q;
+  std::vector<float> d, ds;
+  std::vector<int32_t> s;
+  ActBlocks quantize(const QuantKernels& t, const float* x, int64_t M, int64_t K) {
+    const int64_t nb = K / kBlk;
+    q.resize(size_t(M * K));
+    d.resize(size_t(M * nb));
+    s.resize(size_t(M * nb));
+    ds.resize(size_t(M * nb));
+    if (M * K >= (int64_t(1) << 16)) {
+#pragma omp parallel
+      {
+        const int64_t T = omp_get_num_threads(), i = omp_get_thread_num();
+        const int64_t m0 = M * i / T, m1 = M * (i + 1) / T;
+        t.quantize_act(x, K, m0, m1, q.data(), d.data(), s.data(), ds.data());
+      }
+    } else {
+      t.quantize_act(x, K, 0, M, q.data(), d.data(), s.data(), ds.data());
+    }
+    return ActBlocks{q.data(), d.data(), s.data(), ds.data(), M, K};
+  }
+};
+
+ActBuffers& act_buffers() {
+  thread_local ActBuffers b;
+  return b;
+}
+
+using GemvFn = void (*)(const ActBlocks&, const uint8_t*, int64_t, int64_t, const float*, float*,
+                        int64_t);
+
+// Rows [0, M) in chunks of at most 4 against weight rows split across threads. Weight rows are
+// walked in blocks small enough to stay in cache while every chunk of activation rows passes.
+void gemv_tiled(GemvFn fn, const ActBlocks& a, const uint8_t* w, int64_t N, size_t row_bytes,
+                const float* bias, float* y) {
+  const bool parallel = int64_t(row_bytes) * N >= (int64_t(1) << 17);
+  const int64_t nrow_block =
+      std::max<int64_t>(16, int64_t((256 << 10) / std::max<size_t>(row_bytes, 1)));
+#pragma omp parallel if (parallel)
+  {
+    const int64_t T = omp_get_num_threads(), t = omp_get_thread_num();
+    const int64_t chunk = ((N + T - 1) / T + 15) / 16 * 16;
+    const int64_t n0 = std::min(N, t * chunk), n1 = std::min(N, n0 + chunk);
+    for (int64_t nb0 = n0; nb0 < n1; nb0 += nrow_block) {
+      const int64_t nb1 = std::min(n1, nb0 + nrow_block);
+      for (int64_t m = 0; m < a.M; m += kGemvMaxRows) {
+        ActBlocks sub = a;
+        const int64_t nbk = a.K / kBlk;
+        sub.q = a.q + m * a.K;
+        sub.d = a.d + m * nbk;
+        sub.s = a.s + m * nbk;
+        sub.ds = a.ds + m * nbk;
+        sub.M = std::min(kGemvMaxRows, a.M - m);
+        fn(sub, w, nb0, nb1, bias, y + m * N, N);
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void quant_linear(DType wtype, const void* w, int64_t N, int64_t K, const float* x, int64_t M,
+                  const float* bias, float* y) {
+  OVIS_ASSERT(dtype_is_quantized(wtype) && K % dtype_block_elems(wtype) == 0);
+  const QuantKernels& t = active_variant_table().quant();
+  const ActBlocks a = act_buffers().quantize(t, x, M, K);
+  const auto* wp = static_cast<const uint8_t*>(w);
+  const bool q4 = wtype == DType::Q4_K;
+  const GemvFn gemv = q4 ? t.gemv_q4_k : t.gemv_q8_0;
+  const auto gemm = q4 ? t.gemm_q4_k : t.gemm_q8_0;
+  const size_t row_bytes = dtype_bytes(wtype, K);
+  // The panel GEMM packs its columns once per call; below ~16 rows that costs more than the
+  // products, and the GEMV's direct reads win.
+  if (!gemm || M < 16) {
+    gemv_tiled(gemv, a, wp, N, row_bytes, bias, y);
+    return;
+  }
+  const int T = omp_get_max_threads();
+  // Column chunks (multiples of 32): at least 4 per thread for balance, at most 512 so that the
+  // packed panels stay small.
+  int64_t chunk = (N + 4 * T - 1) / (4 * T);
+  chunk = std::clamp<int64_t>((chunk + 31) / 32 * 32, 32, 512);
+  const int64_t nchunks = (N + chunk - 1) / chunk;
+  const size_t scratch_bytes = t.gemm_scratch_bytes(chunk, K);
+#pragma omp parallel
+  {
+    std::vector<uint8_t> scratch(scratch_bytes);
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t c = 0; c < nchunks; ++c) {
+      const int64_t n0 = c * chunk, n1 = std::min(N, n0 + chunk);
+      gemm(a, wp, n0, n1, bias, y, N, scratch.data());
+    }
+  }
+}
+
+void dequantize_rows(DType wtype, const void* w, int64_t D, const int64_t* ids, int64_t n,
+                     float* out) {
+  const size_t row_bytes = dtype_bytes(wtype, D);
+  const auto* base = static_cast<const uint8_t*>(w);
+  for (int64_t i = 0; i < n; ++i) {
+    const uint8_t* r = base + size_t(ids[i]) * row_bytes;
+    if (wtype == DType::Q8_0)
+      dequantize_row_q8_0(reinterpret_cast<const BlockQ8_0*>(r), out + i * D, D);
+    else if (wtype == DType::Q4_K)
+      dequantize_row_q4_k(reinterpret_cast<const BlockQ4_K*>(r), out + i * D, D);
+    else
+      fail("internal error: dequantize_rows of ", dtype_name(wtype));
+  }
+}
+
+void quant_matmul(DType btype, const void* b, int64_t K, int64_t N, const float* a, int64_t M,
+                  float* y) {
+  // y = Σ_k a[:, k] ⊗ B[k, :]: B's rows are dequantized in slabs and multiplied in f32.
+  const size_t row_bytes = dtype_bytes(btype, N);
+  const auto* base = static_cast<const uint8_t*>(b);
+  std::fill(y, y + M * N, 0.0f);
+  constexpr int64_t kSlab = 512;
+  std::vector<float> slab(size_t(kSlab * N));
+  for (int64_t k0 = 0; k0 < K; k0 += kSlab) {
+    const int64_t kk = std::min(kSlab, K - k0);
+#pragma omp parallel for schedule(static)
+    for (int64_t r = 0; r < kk; ++r) {
+      const uint8_t* row = base + size_t(k0 + r) * row_bytes;
+      if (btype == DType::Q8_0)
+        dequantize_row_q8_0(reinterpret_cast<const BlockQ8_0*>(row), slab.data() + r * N, N);
+      else
+        dequantize_row_q4_k(reinterpret_cast<const BlockQ4_K*>(row), slab.data() + r * N, N);
+    }
+    if (dnnl_sgemm('N', 'N', M, N, kk, 1.0f, a + k0, K, slab.data(), N, 1.0f, y, N) != dnnl_success)
+      fail("internal error: dnnl_sgemm failed (", M, "x", N, "x", kk, ")");
+  }
+}
+
+}  // namespace ovis::ops::cpu::kernels

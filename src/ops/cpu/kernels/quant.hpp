@@ -1,0 +1,25 @@
+// CPU products with block-quantized weights (Q8_0, Q4_K in ggml's layouts), raw-pointer entry
+// points for the CPU backend. Activations are quantised per 32-element block on the fly (int8
+// with an f32 scale, like llama.cpp's q8 activations) and multiplied with exact integer dot
+// products; the float result is the sum of scaled block products. The integer kernels are part
+// of the ISA variants (kernels.hpp, variant/quant.cpp) and follow active_isa(); this layer
+// quantises the activations, splits the work over threads and picks GEMV or panel GEMM.
+#pragma once
+#include <cstdint>
+
+#include "core/dtype.hpp"
+
+namespace ovis::ops::cpu::kernels {
+
+// y[M, N] = x[M, K] · Wᵀ (+ bias[N]); W is [N, K] with rows of K elements (K a multiple of the
+// block) in the layout of `wtype` (Q8_0 or Q4_K).
+void quant_linear(DType wtype, const void* w, int64_t N, int64_t K, const float* x, int64_t M,
+                  const float* bias, float* y);
+// y[M, N] = a[M, K] · B with B [K, N] stored as K quantized rows of N elements.
+void quant_matmul(DType btype, const void* b, int64_t K, int64_t N, const float* a, int64_t M,
+                  float* y);
+// Rows `ids[i]` of a quantized [rows, D] table as f32 into out[i·D ...].
+void dequantize_rows(DType wtype, const void* w, int64_t D, const int64_t* ids, int64_t n,
+                     float* out);
+
+}  // namespace ovis::ops::cpu::kernels

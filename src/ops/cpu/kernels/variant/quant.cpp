@@ -1,0 +1,460 @@
+// Kernels for Q8_0 / Q4_K weights (ggml layouts, core/quant_blocks.hpp) against activations
+// quantised per 32-element block (ActBlocks), this variant's copy. The code path follows the
+// variant's compiler flags:
+//   level 2: AVX-512 F/BW/VL + VNNI (the avx512bf16 variant: every AVX512-BF16 CPU has VNNI):
+//            vpdpbusd dot products, GEMV and a panel GEMM;
+//   level 1: AVX2 + FMA + F16C (the avx2 and avx512 variants): vpmaddubsw dot products, GEMV
+//            (the dispatcher tiles it over rows for GEMM);
+//   level 0: portable scalar code (generic).
+// Everything here has internal linkage except quant_kernels() (see variant_table.hpp). Integer
+// dot products are exact, so the levels differ only in the order of the float sums.
+#include <cmath>
+
+#include "ops/cpu/kernels/variant/common.hpp"
+
+#if defined(__AVX512VNNI__) && defined(__AVX512BW__) && defined(__AVX512VL__)
+#define OVIS_QISA_LEVEL 2
+#elif defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
+#define OVIS_QISA_LEVEL 1
+#else
+#define OVIS_QISA_LEVEL 0
+#endif
+
+namespace ovis::ops::cpu::kernels::OVIS_KERNEL_NS {
+
+namespace {
+
+constexpr int kBlk = 32;           // activation / Q8_0 block
+constexpr int64_t kQ8Bytes = 34;   // BlockQ8_0
+constexpr int64_t kQ4Bytes = 144;  // BlockQ4_K (256 values)
+
+inline int64_t min64(int64_t a, int64_t b) {
+  return a < b ? a : b;
+}
+
+inline float half_to_float(uint16_t h) {
+#if OVIS_QISA_LEVEL >= 1
+  return _cvtsh_ss(h);
+#else
+  const uint32_t sign = uint32_t(h & 0x8000) << 16, exp = (h >> 10) & 0x1f, mant = h & 0x3ff;
+  uint32_t u;
+  if (exp == 0) {
+    const float f = std::ldexp(float(mant), -24);
+    std::memcpy(&u, &f, 4);
+    u |= sign;
+  } else if (exp == 31) {
+    u = sign | 0x7f800000u | (mant << 13);
+  } else {
+    u = sign | ((exp + 112) << 23) | (mant << 13);
+  }
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+#endif
+}
+
+inline uint16_t load_u16(const uint8_t* p) {
+  uint16_t v;
+  std::memcpy(&v, p, 2);
+  return v;
+}
+
+// The 8 6-bit scales and mins of a Q4_K super-block (bytes 4..15 of the block).
+inline void q4k_unpack(const uint8_t* packed, uint8_t sc[8], uint8_t mn[8]) {
+  uint32_t u[3];
+  std::memcpy(u, packed, 12);
+  const uint32_t m6 = 0x3f3f3f3f, m4 = 0x0f0f0f0f, m2 = 0x03030303;
+  const uint32_t s_lo = u[0] & m6, m_lo = u[1] & m6;
+  const uint32_t s_hi = (u[2] & m4) | (((u[0] >> 6) & m2) << 4);
+  const uint32_t m_hi = ((u[2] >> 4) & m4) | (((u[1] >> 6) & m2) << 4);
+  std::memcpy(sc, &s_lo, 4);
+  std::memcpy(sc + 4, &s_hi, 4);
+  std::memcpy(mn, &m_lo, 4);
+  std::memcpy(mn + 4, &m_hi, 4);
+}
+
+// ---- activations ----
+
+void quantize_act(const float* x, int64_t K, int64_t m0, int64_t m1, int8_t* q, float* d,
+                  int32_t* s, float* ds) {
+  const int64_t nb = K / kBlk;
+  for (int64_t m = m0; m < m1; ++m) {
+    for (int64_t b = 0; b < nb; ++b) {
+      const float* v = x + m * K + b * kBlk;
+      float amax = 0;
+      for (int i = 0; i < kBlk; ++i) {
+        const float a = std::fabs(v[i]);
+        amax = a > amax ? a : amax;
+      }
+      const float dd = amax / 127.0f, id = dd > 0 ? 1.0f / dd : 0.0f;
+      int8_t* o = q + m * K + b * kBlk;
+      int32_t sum = 0;
+      for (int i = 0; i < kBlk; ++i) {
+        const int32_t qi = int32_t(std::nearbyint(v[i] * id));
+        o[i] = int8_t(qi);
+        sum += qi;
+      }
+      d[m * nb + b] = dd;
+      s[m * nb + b] = sum;
+      ds[m * nb + b] = dd * float(sum);
+    }
+  }
+}
+
+#if OVIS_QISA_LEVEL >= 1
+// ---- 256-bit helpers ----
+
+// acc + Σ over 4-byte groups of u8 · s8 into int32 lanes.
+inline __m256i dot_u8s8(__m256i acc, __m256i u, __m256i s) {
+#if OVIS_QISA_LEVEL >= 2
+  return _mm256_dpbusd_epi32(acc, u, s);
+#else
+  const __m256i p16 = _mm256_maddubs_epi16(u, s);
+  return _mm256_add_epi32(acc, _mm256_madd_epi16(p16, _mm256_set1_epi16(1)));
+#endif
+}
+
+// Eight vectors of int32 lanes -> one vector of their eight totals (lane j = Σ v[j]).
+inline __m256i reduce8(const __m256i v[8]) {
+  const __m256i t0 = _mm256_hadd_epi32(v[0], v[1]), t1 = _mm256_hadd_epi32(v[2], v[3]);
+  const __m256i t2 = _mm256_hadd_epi32(v[4], v[5]), t3 = _mm256_hadd_epi32(v[6], v[7]);
+  const __m256i u0 = _mm256_hadd_epi32(t0, t1), u1 = _mm256_hadd_epi32(t2, t3);
+  return _mm256_add_epi32(_mm256_permute2x128_si256(u0, u1, 0x20),
+                          _mm256_permute2x128_si256(u0, u1, 0x31));
+}
+
+inline float hsum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+inline int32_t hsum_i32(__m256i v) {
+  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
+  return _mm_cvtsi128_si32(s);
+}
+
+// Σ over one Q8_0 block of w·x (signs moved onto x so that |w| is the unsigned operand).
+inline __m256i q8_block_dot(const uint8_t* blk, const int8_t* x) {
+  const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 2));
+  const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x));
+  return dot_u8s8(_mm256_setzero_si256(), _mm256_sign_epi8(w, w), _mm256_sign_epi8(xv, w));
+}
+#endif
+
+// ---- GEMV ----
+
+void gemv_q8_0(const ActBlocks& a, const uint8_t* w, int64_t n0, int64_t n1, const float* bias,
+               float* y, int64_t ldy) {
+  const int64_t K = a.K, nb = K / kBlk;
+  const int64_t row_bytes = nb * kQ8Bytes;
+  for (int64_t n = n0; n < n1; ++n) {
+    const uint8_t* wr = w + n * row_bytes;
+    for (int64_t m = 0; m < a.M; ++m) {
+      const int8_t* xq = a.q + m * K;
+      const float* xd = a.d + m * nb;
+      float total = 0;
+      int64_t b = 0;
+#if OVIS_QISA_LEVEL >= 1
+      __m256 acc = _mm256_setzero_ps();
+      for (; b + 8 <= nb; b += 8) {
+        __m256i dots[8];
+        for (int j = 0; j < 8; ++j)
+          dots[j] = q8_block_dot(wr + (b + j) * kQ8Bytes, xq + (b + j) * kBlk);
+        const __m128i h = _mm_setr_epi16(
+            short(load_u16(wr + (b + 0) * kQ8Bytes)), short(load_u16(wr + (b + 1) * kQ8Bytes)),
+            short(load_u16(wr + (b + 2) * kQ8Bytes)), short(load_u16(wr + (b + 3) * kQ8Bytes)),
+            short(load_u16(wr + (b + 4) * kQ8Bytes)), short(load_u16(wr + (b + 5) * kQ8Bytes)),
+            short(load_u16(wr + (b + 6) * kQ8Bytes)), short(load_u16(wr + (b + 7) * kQ8Bytes)));
+        const __m256 scale = _mm256_mul_ps(_mm256_cvtph_ps(h), _mm256_loadu_ps(xd + b));
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(reduce8(dots)), scale, acc);
+      }
+      total = hsum(acc);
+#endif
+      for (; b < nb; ++b) {
+        const uint8_t* blk = wr + b * kQ8Bytes;
+        // Read as int8 (not a cast of uint8: GCC 12 turns that cast into an unsigned×signed
+        // VNNI dot product and loses the sign).
+        const int8_t* wq = reinterpret_cast<const int8_t*>(blk + 2);
+        int32_t dot = 0;
+        for (int i = 0; i < kBlk; ++i) dot += int32_t(wq[i]) * int32_t(xq[b * kBlk + i]);
+        total += half_to_float(load_u16(blk)) * xd[b] * float(dot);
+      }
+      y[m * ldy + n] = total + (bias ? bias[n] : 0.0f);
+    }
+  }
+}
+
+void gemv_q4_k(const ActBlocks& a, const uint8_t* w, int64_t n0, int64_t n1, const float* bias,
+               float* y, int64_t ldy) {
+  const int64_t K = a.K, nb = K / kBlk, nsb = K / 256;
+  const int64_t row_bytes = nsb * kQ4Bytes;
+  for (int64_t n = n0; n < n1; ++n) {
+    const uint8_t* wr = w + n * row_bytes;
+    for (int64_t m = 0; m < a.M; ++m) {
+      const int8_t* xq = a.q + m * K;
+      const float* xd = a.d + m * nb;
+      const float* xds = a.ds + m * nb;
+      float total = 0;
+#if OVIS_QISA_LEVEL >= 1
+      __m256 acc = _mm256_setzero_ps(), macc = _mm256_setzero_ps();
+      const __m256i low4 = _mm256_set1_epi8(0x0f);
+      for (int64_t sb = 0; sb < nsb; ++sb) {
+        const uint8_t* blk = wr + sb * kQ4Bytes;
+        const int8_t* xs = xq + sb * 256;
+        __m256i dots[8];
+        for (int c = 0; c < 4; ++c) {
+          const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 16 + 32 * c));
+          const __m256i lo = _mm256_and_si256(q, low4);
+          const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
+          dots[2 * c] = dot_u8s8(_mm256_setzero_si256(), lo,
+                                 _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xs + 64 * c)));
+          dots[2 * c + 1] =
+              dot_u8s8(_mm256_setzero_si256(), hi,
+                       _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xs + 64 * c + 32)));
+        }
+        uint8_t sc[8], mn[8];
+        q4k_unpack(blk + 4, sc, mn);
+        int64_t scv, mnv;
+        std::memcpy(&scv, sc, 8);
+        std::memcpy(&mnv, mn, 8);
+        const __m256 scf = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128(scv)));
+        const __m256 mnf = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128(mnv)));
+        const __m256 d = _mm256_set1_ps(half_to_float(load_u16(blk)));
+        const __m256 dmin = _mm256_set1_ps(half_to_float(load_u16(blk + 2)));
+        const __m256 scale = _mm256_mul_ps(_mm256_mul_ps(scf, d), _mm256_loadu_ps(xd + sb * 8));
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(reduce8(dots)), scale, acc);
+        macc = _mm256_fmadd_ps(_mm256_mul_ps(mnf, dmin), _mm256_loadu_ps(xds + sb * 8), macc);
+      }
+      total = hsum(_mm256_sub_ps(acc, macc));
+#else
+      for (int64_t sb = 0; sb < nsb; ++sb) {
+        const uint8_t* blk = wr + sb * kQ4Bytes;
+        const float d = half_to_float(load_u16(blk)), dmin = half_to_float(load_u16(blk + 2));
+        uint8_t sc[8], mn[8];
+        q4k_unpack(blk + 4, sc, mn);
+        for (int j = 0; j < 8; ++j) {
+          const uint8_t* q = blk + 16 + 32 * (j / 2);
+          const int shift = (j % 2) * 4;
+          const int8_t* xs = xq + sb * 256 + j * kBlk;
+          int32_t dot = 0;
+          for (int i = 0; i < kBlk; ++i) dot += int32_t((q[i] >> shift) & 0x0f) * int32_t(xs[i]);
+          const int64_t b = sb * 8 + j;
+          total += d * float(sc[j]) * xd[b] * float(dot) - dmin * float(mn[j]) * xds[b];
+        }
+      }
+#endif
+      y[m * ldy + n] = total + (bias ? bias[n] : 0.0f);
+    }
+  }
+}
+
+#if OVIS_QISA_LEVEL >= 2
+// ---- panel GEMM (AVX-512 VNNI) ----
+// A panel is 16 weight columns over all of K, per 32-block b: 512 bytes of u8 values in VNNI
+// order (group g of 4 k's: 16 columns × 4 bytes), 16 float scales, and (Q4_K) 16 float offset
+// coefficients. For Q8_0 the values are w + 128 (vpdpbusd multiplies u8 by s8), corrected by
+// −128·Σx of the activation block; for Q4_K they are q (0..15), with scale d·sc and offset
+// coefficient −dmin·m applied to d_x·Σx.
+constexpr int64_t kPanel = 16;
+constexpr int64_t kBlockVals = 512, kBlockBytes = kBlockVals + 2 * 64;
+
+struct Panel {
+  uint8_t* base;  // nb blocks of kBlockBytes
+  const uint8_t* vals(int64_t b) const { return base + b * kBlockBytes; }
+  const float* scale(int64_t b) const {
+    return reinterpret_cast<const float*>(base + b * kBlockBytes + kBlockVals);
+  }
+  const float* coef(int64_t b) const { return scale(b) + 16; }
+};
+
+size_t gemm_scratch_bytes(int64_t cols, int64_t K) {
+  const int64_t panels = (cols + kPanel - 1) / kPanel;
+  return size_t(panels * (K / kBlk) * kBlockBytes) + 64;
+}
+
+void pack_q8_0(const uint8_t* w, int64_t N, int64_t K, int64_t c0, uint8_t* out) {
+  const int64_t nb = K / kBlk, row_bytes = nb * kQ8Bytes;
+  for (int64_t b = 0; b < nb; ++b) {
+    uint8_t* vals = out + b * kBlockBytes;
+    float* scale = reinterpret_cast<float*>(vals + kBlockVals);
+    for (int64_t c = 0; c < kPanel; ++c) {
+      const int64_t n = c0 + c;
+      if (n >= N) {
+        for (int g = 0; g < 8; ++g) std::memset(vals + g * 64 + c * 4, 0x80, 4);
+        scale[c] = 0;
+        continue;
+      }
+      const uint8_t* blk = w + n * row_bytes + b * kQ8Bytes;
+      for (int g = 0; g < 8; ++g) {
+        uint32_t v;
+        std::memcpy(&v, blk + 2 + 4 * g, 4);
+        v ^= 0x80808080u;
+        std::memcpy(vals + g * 64 + c * 4, &v, 4);
+      }
+      scale[c] = half_to_float(load_u16(blk));
+    }
+  }
+}
+
+void pack_q4_k(const uint8_t* w, int64_t N, int64_t K, int64_t c0, uint8_t* out) {
+  const int64_t nb = K / kBlk, nsb = K / 256, row_bytes = nsb * kQ4Bytes;
+  for (int64_t sb = 0; sb < nsb; ++sb) {
+    for (int64_t c = 0; c < kPanel; ++c) {
+      const int64_t n = c0 + c;
+      uint8_t sc[8] = {}, mn[8] = {};
+      float d = 0, dmin = 0;
+      const uint8_t* blk = n < N ? w + n * row_bytes + sb * kQ4Bytes : nullptr;
+      if (blk) {
+        d = half_to_float(load_u16(blk));
+        dmin = half_to_float(load_u16(blk + 2));
+        q4k_unpack(blk + 4, sc, mn);
+      }
+      for (int j = 0; j < 8; ++j) {
+        const int64_t b = sb * 8 + j;
+        uint8_t* vals = out + b * kBlockBytes;
+        float* scale = reinterpret_cast<float*>(vals + kBlockVals);
+        scale[c] = d * float(sc[j]);
+        scale[16 + c] = -dmin * float(mn[j]);
+        const uint8_t* q = blk ? blk + 16 + 32 * (j / 2) : nullptr;
+        const int shift = (j % 2) * 4;
+        for (int g = 0; g < 8; ++g)
+          for (int e = 0; e < 4; ++e)
+            vals[g * 64 + c * 4 + e] = q ? uint8_t((q[4 * g + e] >> shift) & 0x0f) : 0;
+      }
+    }
+  }
+  (void)nb;
+}
+
+// Rows [m0, m0 + MR) × two panels (32 columns starting at column n of y).
+template <int MR, bool kQ4>
+inline void tile(const ActBlocks& a, const Panel& p0, const Panel& p1, int64_t m0, int64_t n,
+                 int64_t ncols, const float* bias, float* y, int64_t ldy) {
+  const int64_t K = a.K, nb = K / kBlk;
+  __m512 c0[MR], c1[MR];
+  for (int m = 0; m < MR; ++m) c0[m] = c1[m] = _mm512_setzero_ps();
+  const int8_t* xq[MR];
+  for (int m = 0; m < MR; ++m) xq[m] = a.q + (m0 + m) * K;
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* v0 = p0.vals(b);
+    const uint8_t* v1 = p1.vals(b);
+    __m512i i0[MR], i1[MR];
+    for (int m = 0; m < MR; ++m) {
+      if constexpr (kQ4) {
+        i0[m] = i1[m] = _mm512_setzero_si512();
+      } else {
+        i0[m] = i1[m] = _mm512_set1_epi32(-128 * a.s[(m0 + m) * nb + b]);
+      }
+    }
+    for (int g = 0; g < 8; ++g) {
+      const __m512i w0 = _mm512_load_si512(v0 + 64 * g);
+      const __m512i w1 = _mm512_load_si512(v1 + 64 * g);
+      for (int m = 0; m < MR; ++m) {
+        int32_t xv;
+        std::memcpy(&xv, xq[m] + b * kBlk + 4 * g, 4);
+        const __m512i xb = _mm512_set1_epi32(xv);
+        i0[m] = _mm512_dpbusd_epi32(i0[m], w0, xb);
+        i1[m] = _mm512_dpbusd_epi32(i1[m], w1, xb);
+      }
+    }
+    const __m512 s0 = _mm512_load_ps(p0.scale(b)), s1 = _mm512_load_ps(p1.scale(b));
+    for (int m = 0; m < MR; ++m) {
+      const __m512 dx = _mm512_set1_ps(a.d[(m0 + m) * nb + b]);
+      // (maskz: GCC 12 warns about the undefined source of the plain conversion)
+      c0[m] =
+          _mm512_fmadd_ps(_mm512_maskz_cvtepi32_ps(0xffff, i0[m]), _mm512_mul_ps(s0, dx), c0[m]);
+      c1[m] =
+          _mm512_fmadd_ps(_mm512_maskz_cvtepi32_ps(0xffff, i1[m]), _mm512_mul_ps(s1, dx), c1[m]);
+      if constexpr (kQ4) {
+        const __m512 ds = _mm512_set1_ps(a.ds[(m0 + m) * nb + b]);
+        c0[m] = _mm512_fmadd_ps(_mm512_load_ps(p0.coef(b)), ds, c0[m]);
+        c1[m] = _mm512_fmadd_ps(_mm512_load_ps(p1.coef(b)), ds, c1[m]);
+      }
+    }
+  }
+  const __mmask16 k0 = ncols >= 16 ? __mmask16(0xffff) : __mmask16((1u << ncols) - 1);
+  const __mmask16 k1 = ncols >= 32  ? __mmask16(0xffff)
+                       : ncols > 16 ? __mmask16((1u << (ncols - 16)) - 1)
+                                    : __mmask16(0);
+  const __m512 b0 = bias ? _mm512_maskz_loadu_ps(k0, bias + n) : _mm512_setzero_ps();
+  const __m512 b1 = bias && k1 ? _mm512_maskz_loadu_ps(k1, bias + n + 16) : _mm512_setzero_ps();
+  for (int m = 0; m < MR; ++m) {
+    float* yr = y + (m0 + m) * ldy + n;
+    _mm512_mask_storeu_ps(yr, k0, _mm512_add_ps(c0[m], b0));
+    if (k1) _mm512_mask_storeu_ps(yr + 16, k1, _mm512_add_ps(c1[m], b1));
+  }
+}
+
+template <bool kQ4>
+void gemm_panels(const ActBlocks& a, const uint8_t* w, int64_t n0, int64_t n1, const float* bias,
+                 float* y, int64_t ldy, void* scratch) {
+  const int64_t K = a.K, nb = K / kBlk;
+  // ldy is N (y rows are the full output rows).
+  const int64_t N = ldy;
+  uint8_t* base =
+      reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(scratch) + 63) & ~uintptr_t(63));
+  const int64_t npanels = (n1 - n0 + kPanel - 1) / kPanel;
+  for (int64_t p = 0; p < npanels; ++p) {
+    uint8_t* out = base + p * nb * kBlockBytes;
+    if constexpr (kQ4)
+      pack_q4_k(w, N, K, n0 + p * kPanel, out);
+    else
+      pack_q8_0(w, N, K, n0 + p * kPanel, out);
+  }
+  // Rows in blocks that stay in L2 while every panel pair passes over them.
+  constexpr int64_t kRowBlock = 128;
+  for (int64_t mb = 0; mb < a.M; mb += kRowBlock) {
+    const int64_t me = min64(a.M, mb + kRowBlock);
+    for (int64_t p = 0; p < npanels; p += 2) {
+      const Panel p0{base + p * nb * kBlockBytes};
+      // An odd last panel pairs with itself; its second half is not stored.
+      const Panel p1{base + min64(p + 1, npanels - 1) * nb * kBlockBytes};
+      const int64_t n = n0 + p * kPanel;
+      const int64_t ncols = min64(n1 - n, p + 1 < npanels ? 2 * kPanel : kPanel);
+      int64_t m = mb;
+      for (; m + 4 <= me; m += 4) tile<4, kQ4>(a, p0, p1, m, n, ncols, bias, y, ldy);
+      switch (me - m) {
+        case 3:
+          tile<3, kQ4>(a, p0, p1, m, n, ncols, bias, y, ldy);
+          break;
+        case 2:
+          tile<2, kQ4>(a, p0, p1, m, n, ncols, bias, y, ldy);
+          break;
+        case 1:
+          tile<1, kQ4>(a, p0, p1, m, n, ncols, bias, y, ldy);
+          break;
+        default:
+          break;
+      }
+    }
+  }
+}
+
+void gemm_q8_0(const ActBlocks& a, const uint8_t* w, int64_t n0, int64_t n1, const float* bias,
+               float* y, int64_t ldy, void* scratch) {
+  gemm_panels<false>(a, w, n0, n1, bias, y, ldy, scratch);
+}
+
+void gemm_q4_k(const ActBlocks& a, const uint8_t* w, int64_t n0, int64_t n1, const float* bias,
+               float* y, int64_t ldy, void* scratch) {
+  gemm_panels<true>(a, w, n0, n1, bias, y, ldy, scratch);
+}
+#endif
+
+}  // namespace
+
+const QuantKernels& quant_kernels() {
+#if OVIS_QISA_LEVEL >= 2
+  static const QuantKernels t{quantize_act, gemv_q8_0, gemv_q4_k,
+                              gemm_q8_0,    gemm_q4_k, gemm_scratch_bytes};
+#else
+  static const QuantKernels t{quantize_act, gemv_q8_0, gemv_q4_k, nullptr, nullptr, nullptr};
+#endif
+  return t;
+}
+
+}  // namespace ovis::ops::cpu::kernels::OVIS_KERNEL_NS

@@ -1,0 +1,213 @@
+// Block-quantized weights: the reference quantisers (Q8_0, Q4_K byte layouts), the ops front end
+// (linear, matmul, embedding) and the per-tensor type plan. The integer kernels of every ISA
+// level are tested against a double-precision reference in test_cpu_kernels (once per level).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+#include "core/error.hpp"
+#include "core/quant_blocks.hpp"
+#include "ops/ops.hpp"
+#include "pipeline/quantize.hpp"
+#include "support/backend.hpp"
+
+using namespace ovis;
+
+namespace {
+
+std::vector<float> randn(int64_t n, uint32_t seed, float scale = 1.0f) {
+  std::mt19937 g(seed);
+  std::normal_distribution<float> d(0.0f, scale);
+  std::vector<float> v(static_cast<size_t>(n));
+  for (auto& x : v) x = d(g);
+  return v;
+}
+
+Tensor tensor_of(const std::vector<float>& v, const Shape& s) {
+  return Tensor::from_vector(v, s);
+}
+
+}  // namespace
+
+TEST(QuantBlocks, Q8_0RoundTripIsWithinHalfAStep) {
+  const auto x = randn(32 * 40, 1, 3.0f);
+  std::vector<BlockQ8_0> q(40);
+  quantize_row_q8_0(x.data(), q.data(), int64_t(x.size()));
+  std::vector<float> y(x.size());
+  dequantize_row_q8_0(q.data(), y.data(), int64_t(x.size()));
+  for (int b = 0; b < 40; ++b) {
+    float amax = 0;
+    for (int i = 0; i < 32; ++i) amax = std::max(amax, std::fabs(x[b * 32 + i]));
+    for (int i = 0; i < 32; ++i)
+      EXPECT_LE(std::fabs(y[b * 32 + i] - x[b * 32 + i]), amax / 127.0f * 0.51f + 1e-3f * amax);
+  }
+}
+
+TEST(QuantBlocks, Q4_KScalesPackAndUnpack) {
+  // Every 6-bit scale/min value in every sub-block position survives the 12-byte packing.
+  for (int v = 0; v < 64; ++v) {
+    std::vector<float> x(256);
+    // Sub-block j spans [-m, s·15 - m]; make the fitted scales hit many codes.
+    for (int j = 0; j < 8; ++j)
+      for (int i = 0; i < 32; ++i) x[j * 32 + i] = float((i % 16) * (v + j + 1)) - float(v * j);
+    BlockQ4_K b;
+    quantize_row_q4_k(x.data(), &b, 256);
+    std::vector<float> y(256);
+    dequantize_row_q4_k(&b, y.data(), 256);
+    double err = 0, ref = 0;
+    for (int i = 0; i < 256; ++i) {
+      err += double(y[i] - x[i]) * (y[i] - x[i]);
+      ref += double(x[i]) * x[i];
+    }
+    EXPECT_LT(std::sqrt(err / std::max(ref, 1e-9)), 0.05) << v;
+  }
+}
+
+TEST(QuantBlocks, Q4_KErrorOfGaussianRows) {
+  const auto x = randn(256 * 64, 2);
+  Tensor q = tensor_of(x, {64, 256}).to_dtype(DType::Q4_K);
+  EXPECT_EQ(q.nbytes(), size_t(64 * 144));
+  const auto y = q.to_vector();
+  double err = 0, ref = 0;
+  for (size_t i = 0; i < x.size(); ++i) {
+    err += double(y[i] - x[i]) * (y[i] - x[i]);
+    ref += double(x[i]) * x[i];
+  }
+  // 4-bit with per-32 scale and min: about 8-9% RMS error on Gaussian data.
+  EXPECT_LT(std::sqrt(err / ref), 0.11);
+  Tensor q8 = tensor_of(x, {64, 256}).to_dtype(DType::Q8_0);
+  const auto y8 = q8.to_vector();
+  err = 0;
+  for (size_t i = 0; i < x.size(); ++i) err += double(y8[i] - x[i]) * (y8[i] - x[i]);
+  EXPECT_LT(std::sqrt(err / ref), 0.01);
+}
+
+TEST(QuantBlocks, TensorSizesAreBlockAware) {
+  Tensor q = Tensor::empty({10, 512}, DType::Q4_K);
+  EXPECT_EQ(q.nbytes(), size_t(10 * 2 * 144));
+  EXPECT_EQ(q.slice_rows(3, 5).offset(), size_t(3 * 2 * 144));
+  EXPECT_EQ(Tensor::empty({3, 64}, DType::Q8_0).nbytes(), size_t(3 * 2 * 34));
+  EXPECT_THROW(Tensor::empty({3, 48}, DType::Q8_0), Error);
+  EXPECT_THROW(dtype_size(DType::Q8_0), Error);
+}
+
+// The quantised product stays close to the exact f32 one (activation rounding included).
+TEST(QuantOps, LinearIsCloseToTheFloatProduct) {
+  const ops::Context c = test::cpu_ctx();
+  for (DType t : {DType::Q8_0, DType::Q4_K}) {
+    for (int64_t M : {1, 40}) {
+      const int64_t N = 48, K = 512;
+      const auto x = randn(M * K, 3), wv = randn(N * K, 4, 0.05f);
+      const Tensor w = tensor_of(wv, {N, K});
+      const ops::LinearWeights lw = ops::prepare_linear(c, w.to_dtype(t), nullptr);
+      const ops::LinearWeights lf = ops::prepare_linear(c, w, nullptr);
+      const auto y = ops::linear(c, tensor_of(x, {M, K}), lw).to_vector();
+      const auto yf = ops::linear(c, tensor_of(x, {M, K}), lf).to_vector();
+      double err = 0, ref = 0;
+      for (size_t i = 0; i < y.size(); ++i) {
+        err += double(y[i] - yf[i]) * (y[i] - yf[i]);
+        ref += double(yf[i]) * yf[i];
+      }
+      EXPECT_LT(std::sqrt(err / ref), t == DType::Q8_0 ? 0.02 : 0.12) << dtype_name(t) << M;
+    }
+  }
+}
+
+// Decode groups q/k/v (and gate/up) into one op; quantized weights must take their own kernels
+// there too, with the results of separate linear() calls.
+TEST(QuantOps, LinearGroupEqualsSeparateCalls) {
+  const ops::Context c = test::cpu_ctx();
+  const int64_t K = 256;
+  const auto x = randn(K, 11);
+  for (DType t : {DType::Q8_0, DType::Q4_K}) {
+    const ops::LinearWeights a =
+        ops::prepare_linear(c, tensor_of(randn(64 * K, 12, 0.05f), {64, K}).to_dtype(t), nullptr);
+    const ops::LinearWeights b =
+        ops::prepare_linear(c, tensor_of(randn(32 * K, 13, 0.05f), {32, K}).to_dtype(t), nullptr);
+    const Tensor xt = tensor_of(x, {1, K});
+    const std::vector<Tensor> g = ops::linear_group(c, xt, {&a, &b});
+    ASSERT_EQ(g.size(), 2u);
+    EXPECT_EQ(g[0].to_vector(), ops::linear(c, xt, a).to_vector()) << dtype_name(t);
+    EXPECT_EQ(g[1].to_vector(), ops::linear(c, xt, b).to_vector()) << dtype_name(t);
+  }
+}
+
+TEST(QuantOps, EmbeddingAndMatmulDequantize) {
+  const ops::Context c = test::cpu_ctx();
+  const int64_t V = 20, D = 256;
+  const auto tv = randn(V * D, 5);
+  for (DType t : {DType::Q8_0, DType::Q4_K}) {
+    const Tensor q = tensor_of(tv, {V, D}).to_dtype(t);
+    const auto deq = q.to_vector();
+    const auto e = ops::embedding(c, q, {3, 0, 19}).to_vector();
+    // The decode step's form: ids in a tensor (read on the device).
+    Tensor ids = Tensor::empty({3}, DType::I32);
+    const int32_t id_values[3] = {3, 0, 19};
+    std::copy(id_values, id_values + 3, ids.mutable_data<int32_t>());
+    const auto e_dev = ops::embedding(c, q, ids).to_vector();
+    for (int i = 0; i < 3; ++i) {
+      const int64_t row = std::vector<int64_t>{3, 0, 19}[size_t(i)];
+      for (int64_t d = 0; d < D; ++d) {
+        ASSERT_EQ(e[size_t(i * D + d)], deq[size_t(row * D + d)]);
+        ASSERT_EQ(e_dev[size_t(i * D + d)], deq[size_t(row * D + d)]);
+      }
+    }
+    // matmul: a [M, V] · table [V, D].
+    const int64_t M = 5;
+    const auto a = randn(M * V, 6);
+    const auto y = ops::matmul(c, tensor_of(a, {M, V}), q).to_vector();
+    for (int64_t m = 0; m < M; ++m)
+      for (int64_t d = 0; d < D; ++d) {
+        double s = 0;
+        for (int64_t k = 0; k < V; ++k) s += double(a[m * V + k]) * deq[size_t(k * D + d)];
+        ASSERT_NEAR(y[size_t(m * D + d)], s, 1e-4 * std::max(1.0, std::fabs(s)));
+      }
+  }
+}
+
+TEST(QuantizePlan, RolesAndFallbacks) {
+  auto plan = [](const std::string& n, const Shape& s, DType req,
+                 const std::vector<TensorTypeRule>& rules = {}) {
+    std::string note;
+    return plan_tensor_type(n, s, DType::BF16, req, rules, &note);
+  };
+  const std::string L = "llm.model.layers.0.mlp.down_proj.weight";
+  EXPECT_EQ(plan(L, {2048, 6144}, DType::Q4_K), DType::Q4_K);
+  EXPECT_EQ(plan(L, {2048, 6144}, DType::Q8_0), DType::Q8_0);
+  EXPECT_EQ(plan(L, {2048, 6144}, DType::F16), DType::F16);
+  EXPECT_EQ(plan(L, {48, 128}, DType::Q4_K), DType::Q8_0);  // 128 is not a Q4_K row
+  EXPECT_EQ(plan(L, {128, 48}, DType::Q4_K), DType::BF16);  // 48 is not a Q8_0 row either
+  EXPECT_EQ(plan("llm.model.embed_tokens.weight", {151936, 2048}, DType::Q4_K), DType::Q8_0);
+  EXPECT_EQ(plan("vte.weight", {65536, 2048}, DType::Q4_K), DType::Q8_0);
+  EXPECT_EQ(plan("visual_generator.backbone.double_blocks.0.img_mod.lin.weight", {13824, 1536},
+                 DType::Q4_K),
+            DType::Q8_0);
+  EXPECT_EQ(
+      plan("visual_generator.backbone.single_blocks.3.linear1.weight", {10752, 1536}, DType::Q4_K),
+      DType::Q4_K);
+  EXPECT_EQ(plan("llm.model.norm.weight", {2048}, DType::Q8_0), DType::BF16);
+  EXPECT_EQ(plan("llm.model.norm.weight", {2048}, DType::F32), DType::F32);
+  EXPECT_EQ(plan("visual_generator.vae.decoder.mid_block.attentions.0.to_q.weight", {512, 512},
+                 DType::Q8_0),
+            DType::BF16);
+  EXPECT_EQ(plan("visual_generator.backbone.img_in.weight", {1536, 64}, DType::Q8_0), DType::BF16);
+  EXPECT_EQ(tensor_role("visual_tokenizer.backbone.preprocessor.pos_embed", {1, 1024, 1024}),
+            TensorRole::Keep);
+  // Rules: first match wins; block types never reach vectors.
+  const auto rules = parse_tensor_type_rules("mlp\\.down_proj=q8_0,llm\\.=f16,norm=q4_k");
+  ASSERT_EQ(rules.size(), 3u);
+  EXPECT_EQ(plan(L, {2048, 6144}, DType::Q4_K, rules), DType::Q8_0);
+  EXPECT_EQ(plan("llm.model.layers.0.mlp.up_proj.weight", {6144, 2048}, DType::Q4_K, rules),
+            DType::F16);
+  EXPECT_EQ(
+      plan("visual_tokenizer.backbone.trunk.blocks.0.norm_1.weight", {1024}, DType::Q4_K, rules),
+      DType::BF16);
+  EXPECT_THROW(parse_tensor_type_rules("abc"), Error);
+  EXPECT_THROW(parse_tensor_type_rules("x=q3_k"), Error);
+  EXPECT_THROW(parse_tensor_type_rules("(=q8_0"), Error);
+  DType t;
+  EXPECT_TRUE(parse_weight_type("Q4_K", &t));
+  EXPECT_EQ(t, DType::Q4_K);
+  EXPECT_FALSE(parse_weight_type("q4", &t));
+}
