@@ -188,11 +188,14 @@ TEST_F(PipelineGolden, SameSeedSameImage) {
   EXPECT_NE(a.image.rgb, c.image.rgb);
 }
 
+// Anonymous resident memory (resident minus file-backed pages): the mmapped weight shards are
+// file pages the kernel may drop and fault in again under memory pressure from other processes,
+// which moves the total resident set without any allocation.
 int64_t rss_bytes() {
   std::ifstream statm("/proc/self/statm");
-  int64_t size = 0, resident = 0;
-  statm >> size >> resident;
-  return resident * int64_t(sysconf(_SC_PAGESIZE));
+  int64_t size = 0, resident = 0, shared = 0;
+  statm >> size >> resident >> shared;
+  return (resident - shared) * int64_t(sysconf(_SC_PAGESIZE));
 }
 
 // Activations come from the caching allocator: after the first run of a workload its blocks are
