@@ -4,6 +4,7 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 
@@ -200,7 +201,10 @@ int64_t rss_bytes() {
 
 // Activations come from the caching allocator: after the first run of a workload its blocks are
 // reused, so repeating the same requests neither asks the system for memory again nor grows the
-// resident set.
+// resident set. The resident set is compared over two successive windows of three rounds: growth
+// that happens once (a worker thread's first touch of its scratch or of its malloc arena, which
+// depends on how a loaded scheduler spreads the chunks: +10 MB once in a CI run) may fall into
+// either window, while a leak grows both.
 TEST_F(PipelineGolden, RepeatedRequestsReachAMemoryFixedPoint) {
   // khugepaged may collapse blocks that are already mapped into huge pages at any time (more so on
   // a loaded machine), adding resident pages that no allocation asked for: off for this process.
@@ -225,18 +229,21 @@ TEST_F(PipelineGolden, RepeatedRequestsReachAMemoryFixedPoint) {
   };
   round();
   round();
-  const MemoryStats m1 = pipe_->memory();
-  const int64_t rss1 = rss_bytes();
-  for (int i = 0; i < 3; ++i) round();
-  const MemoryStats m2 = pipe_->memory();
-  const int64_t rss2 = rss_bytes();
-  std::printf("  in use %lld, cached %lld, peak %lld bytes; RSS %lld -> %lld bytes\n",
-              (long long)m2.in_use_bytes, (long long)m2.cached_bytes, (long long)m2.peak_bytes,
-              (long long)rss1, (long long)rss2);
-  EXPECT_EQ(m2.in_use_bytes, m1.in_use_bytes);
-  EXPECT_EQ(m2.cached_bytes + m2.in_use_bytes, m1.cached_bytes + m1.in_use_bytes);
-  EXPECT_GT(m2.peak_bytes, 0);
-  EXPECT_LE(rss2 - rss1, int64_t(4) << 20);  // small host allocations (strings, vectors) only
+  const MemoryStats m0 = pipe_->memory();
+  int64_t rss[3] = {rss_bytes(), 0, 0};
+  for (int w = 1; w <= 2; ++w) {
+    for (int i = 0; i < 3; ++i) round();
+    rss[w] = rss_bytes();
+    const MemoryStats m = pipe_->memory();
+    std::printf("  window %d: in use %lld, cached %lld, peak %lld bytes; RSS %lld -> %lld bytes\n", w,
+                (long long)m.in_use_bytes, (long long)m.cached_bytes, (long long)m.peak_bytes,
+                (long long)rss[w - 1], (long long)rss[w]);
+    EXPECT_EQ(m.in_use_bytes, m0.in_use_bytes);
+    EXPECT_EQ(m.cached_bytes + m.in_use_bytes, m0.cached_bytes + m0.in_use_bytes);
+    EXPECT_GT(m.peak_bytes, 0);
+  }
+  // Small host allocations (strings, vectors) only.
+  EXPECT_LE(std::min(rss[1] - rss[0], rss[2] - rss[1]), int64_t(4) << 20);
 }
 
 }  // namespace
