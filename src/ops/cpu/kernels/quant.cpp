@@ -11,6 +11,7 @@
 #include "core/error.hpp"
 #include "core/quant_blocks.hpp"
 #include "ops/cpu/kernels/variant_table.hpp"
+#include "ops/cpu/kernels/work_pool.hpp"
 
 namespace ovis::ops::cpu::kernels {
 
@@ -52,32 +53,48 @@ ActBuffers& act_buffers() {
 using GemvFn = void (*)(const ActBlocks&, const uint8_t*, int64_t, int64_t, const float*, float*,
                         int64_t);
 
-// Rows [0, M) in chunks of at most 4 against weight rows split across threads. Weight rows are
-// walked in blocks small enough to stay in cache while every chunk of activation rows passes.
+struct GemvTiled {
+  GemvFn fn;
+  const ActBlocks* a;
+  const uint8_t* w;
+  int64_t N, rows_per_chunk;
+  const float* bias;
+  float* y;
+};
+
+// Weight rows [c·rows_per_chunk, ...) against every activation row, in groups of at most 4.
+void gemv_tiled_chunk(void* ctx, int64_t c) {
+  const GemvTiled& g = *static_cast<const GemvTiled*>(ctx);
+  const ActBlocks& a = *g.a;
+  const int64_t n0 = c * g.rows_per_chunk, n1 = std::min(g.N, n0 + g.rows_per_chunk);
+  const int64_t nbk = a.K / kBlk;
+  for (int64_t m = 0; m < a.M; m += kGemvMaxRows) {
+    ActBlocks sub = a;
+    sub.q = a.q + m * a.K;
+    sub.d = a.d + m * nbk;
+    sub.s = a.s + m * nbk;
+    sub.ds = a.ds + m * nbk;
+    sub.M = std::min(kGemvMaxRows, a.M - m);
+    g.fn(sub, g.w, n0, n1, g.bias, g.y + m * g.N, g.N);
+  }
+}
+
+// Weight rows in chunks small enough to stay in cache while every group of activation rows
+// passes, claimed one at a time on the work pool (as the bf16 GEMV): decode runs these between
+// the pool's other kernels, and an OpenMP region here would leave its team spinning on the cores
+// the pool's helpers need next (a quarter of the q4_k decode samples sat in libgomp's spin).
+// Each output element is computed by one chunk, so results do not depend on the thread count.
 void gemv_tiled(GemvFn fn, const ActBlocks& a, const uint8_t* w, int64_t N, size_t row_bytes,
                 const float* bias, float* y) {
-  const bool parallel = int64_t(row_bytes) * N >= (int64_t(1) << 17);
-  const int64_t nrow_block =
+  const int T = omp_get_max_threads();
+  const int64_t cache_rows =
       std::max<int64_t>(16, int64_t((256 << 10) / std::max<size_t>(row_bytes, 1)));
-#pragma omp parallel if (parallel)
-  {
-    const int64_t T = omp_get_num_threads(), t = omp_get_thread_num();
-    const int64_t chunk = ((N + T - 1) / T + 15) / 16 * 16;
-    const int64_t n0 = std::min(N, t * chunk), n1 = std::min(N, n0 + chunk);
-    for (int64_t nb0 = n0; nb0 < n1; nb0 += nrow_block) {
-      const int64_t nb1 = std::min(n1, nb0 + nrow_block);
-      for (int64_t m = 0; m < a.M; m += kGemvMaxRows) {
-        ActBlocks sub = a;
-        const int64_t nbk = a.K / kBlk;
-        sub.q = a.q + m * a.K;
-        sub.d = a.d + m * nbk;
-        sub.s = a.s + m * nbk;
-        sub.ds = a.ds + m * nbk;
-        sub.M = std::min(kGemvMaxRows, a.M - m);
-        fn(sub, w, nb0, nb1, bias, y + m * N, N);
-      }
-    }
-  }
+  const int64_t balanced = ((N + 4 * T - 1) / (4 * T) + 15) / 16 * 16;
+  const int64_t rows = std::max<int64_t>(16, std::min(cache_rows, balanced));
+  const GemvTiled g{fn, &a, w, N, rows, bias, y};
+  const bool parallel = int64_t(row_bytes) * N >= (int64_t(1) << 17);
+  parallel_chunks(parallel ? T : 1, (N + rows - 1) / rows, gemv_tiled_chunk,
+                  const_cast<GemvTiled*>(&g));
 }
 
 }  // namespace
