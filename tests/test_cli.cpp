@@ -1,15 +1,12 @@
 // The `ovis` binary end to end on the tiny fixture: answers, images, PNG metadata, --help, and
 // bad input (one-line error, non-zero exit, no output file).
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
-#include <algorithm>
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 
 #include "io/image.hpp"
+#include "support/cli_fixture.hpp"
 #include "support/golden.hpp"
 
 using namespace ovis;
@@ -17,49 +14,12 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct CliRun {
-  int code = -1;
-  std::string out, err;
-};
+using test::CliRun;
 
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-class Cli : public ::testing::Test {
+class Cli : public test::CliTest {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("ovis_cli_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
-  CliRun run(const std::string& args) {
-    const fs::path out = dir_ / "stdout.txt", err = dir_ / "stderr.txt";
-    const std::string cmd = std::string(OVIS_BINARY) + " " + args + " >" + out.string() + " 2>" +
-                            err.string() + " </dev/null";
-    int status = std::system(cmd.c_str());
-    CliRun r;
-    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    r.out = slurp(out);
-    r.err = slurp(err);
-    return r;
-  }
-  std::string model() const { return "-m " + test::fixture_dir(); }
-  std::string input(const std::string& f) const { return test::fixture_path("inputs/" + f); }
+  Cli() : CliTest("cli") {}
   std::string goldens() const { return test::fixture_path("goldens-00001-of-00002.safetensors"); }
-  static void expect_one_line_error(const CliRun& r) {
-    EXPECT_NE(r.code, 0);
-    EXPECT_EQ(r.err.rfind("error: ", 0), 0u) << r.err;
-    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
-  }
-  fs::path dir_;
 };
 
 std::string golden_noise_file(const std::string& name) {

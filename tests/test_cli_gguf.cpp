@@ -2,15 +2,13 @@
 // bench, it refuses to overwrite its input, and damaged or foreign GGUF files give one-line
 // errors naming the file and the key or tensor.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
-#include <algorithm>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 
 #include "io/gguf.hpp"
 #include "pipeline/model_source.hpp"
+#include "support/cli_fixture.hpp"
 #include "support/golden.hpp"
 
 using namespace ovis;
@@ -18,45 +16,11 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct CliRun {
-  int code = -1;
-  std::string out, err;
-};
+using test::CliRun;
 
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-class CliGguf : public ::testing::Test {
+class CliGguf : public test::CliTest {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("ovis_cligguf_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  CliRun run(const std::string& args) {
-    const fs::path out = dir_ / "stdout.txt", err = dir_ / "stderr.txt";
-    const std::string cmd = std::string(OVIS_BINARY) + " " + args + " >" + out.string() + " 2>" +
-                            err.string() + " </dev/null";
-    const int status = std::system(cmd.c_str());
-    CliRun r;
-    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    r.out = slurp(out);
-    r.err = slurp(err);
-    return r;
-  }
-  static void expect_one_line_error(const CliRun& r, const std::string& has) {
-    EXPECT_NE(r.code, 0);
-    EXPECT_EQ(r.err.rfind("error: ", 0), 0u) << r.err;
-    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
-    EXPECT_NE(r.err.find(has), std::string::npos) << r.err;
-  }
+  CliGguf() : CliTest("cligguf") {}
   std::string path(const std::string& f) const { return (dir_ / f).string(); }
   // A copy of the fixture as GGUF with `edit` applied to the tensor list (name -> keep?).
   void write_variant(const std::string& out, const std::string& arch, const std::string& drop,
@@ -82,7 +46,6 @@ class CliGguf : public ::testing::Test {
     }
     w.finish();
   }
-  fs::path dir_;
 };
 
 }  // namespace

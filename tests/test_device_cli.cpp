@@ -2,17 +2,14 @@
 // edit end to end on CUDA (skipped without a GPU). On a machine without a GPU, --device cuda
 // must fail with one clear line, whether or not the binary has the CUDA backend.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
-#include <algorithm>
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "io/image.hpp"
 #include "io/safetensors.hpp"
 #include "ops/context.hpp"
+#include "support/cli_fixture.hpp"
 #include "support/cuda.hpp"
 #include "support/golden.hpp"
 
@@ -21,50 +18,11 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct CliRun {
-  int code = -1;
-  std::string out, err;
-};
+using test::CliRun;
 
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-class DeviceCli : public ::testing::Test {
+class DeviceCli : public test::CliTest {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("ovis_device_cli_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
-  CliRun run(const std::string& args) {
-    const fs::path out = dir_ / "stdout.txt", err = dir_ / "stderr.txt";
-    // OVIS_BINARY in the environment: binaries built elsewhere (scripts/gpu-check.sh).
-    const char* bin = std::getenv("OVIS_BINARY");
-    const std::string cmd = std::string(bin ? bin : OVIS_BINARY) + " " + args + " >" +
-                            out.string() + " 2>" + err.string() + " </dev/null";
-    const int status = std::system(cmd.c_str());
-    CliRun r;
-    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    r.out = slurp(out);
-    r.err = slurp(err);
-    return r;
-  }
-  static void expect_one_line_error(const CliRun& r, const std::string& mentions) {
-    EXPECT_NE(r.code, 0);
-    EXPECT_EQ(r.err.rfind("error: ", 0), 0u) << r.err;
-    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
-    EXPECT_NE(r.err.find(mentions), std::string::npos) << r.err;
-  }
-  std::string model() const { return "-m " + test::fixture_dir(); }
-  std::string input(const std::string& f) const { return test::fixture_path("inputs/" + f); }
+  DeviceCli() : CliTest("device_cli") {}
   static std::string noise(const std::string& name) {
     for (const char* shard :
          {"goldens-00001-of-00002.safetensors", "goldens-00002-of-00002.safetensors"}) {
@@ -73,7 +31,6 @@ class DeviceCli : public ::testing::Test {
     }
     return "";
   }
-  fs::path dir_;
 };
 
 }  // namespace

@@ -14,24 +14,18 @@
 #include <fstream>
 #include <functional>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
+#include "support/cli_fixture.hpp"
 #include "support/golden.hpp"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
+using ovis::test::slurp;
 
 namespace {
 
 constexpr int64_t k2p31 = int64_t(1) << 31;
 constexpr int64_t k2p62 = int64_t(1) << 62;
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 json fixture_json(const std::string& name) {
   return json::parse(slurp(ovis::test::fixture_path(name)));

@@ -4,8 +4,6 @@
 // faults: a connection cut mid-file, a corrupted file).
 #include <gtest/gtest.h>
 #include <httplib.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -14,7 +12,6 @@
 #include <fstream>
 #include <mutex>
 #include <nlohmann/json.hpp>
-#include <sstream>
 #include <thread>
 
 #include "core/error.hpp"
@@ -25,24 +22,20 @@
 #include "hub/pull.hpp"
 #include "hub/repo_ref.hpp"
 #include "io/image.hpp"
+#include "support/cli_fixture.hpp"
 #include "support/golden.hpp"
 
 using namespace ovis;
 using namespace ovis::hub;
 namespace fs = std::filesystem;
+using test::CliRun;
+using test::slurp;
 
 namespace {
 
 const std::string kCommitMain(40, '1');
 const std::string kCommitV1(40, '2');
 const std::string kToken = "hf_test_token_123";
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 std::string sha256_of(const std::string& s) {
   Digest d(Digest::Kind::Sha256);
@@ -262,22 +255,13 @@ FakeRepo tiny_repo(bool gated = false) {
   return r;
 }
 
-struct CliRun {
-  int code = -1;
-  std::string out, err;
-};
-
-class Hub : public ::testing::Test {
+class Hub : public test::CliTest {
  protected:
+  Hub() : CliTest("hub") {}
   void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("ovis_hub_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
+    CliTest::SetUp();
     cache_ = dir_ / "hub";
   }
-  void TearDown() override { fs::remove_all(dir_); }
 
   PullOptions options(const FakeHub& hub) const {
     PullOptions o;
@@ -291,23 +275,10 @@ class Hub : public ::testing::Test {
 
   // The ovis binary with a private HF cache and home, and the fake hub as endpoint.
   CliRun run(const std::string& args, const std::string& endpoint = "http://127.0.0.1:9",
-             const std::string& token = "") {
-    const fs::path out = dir_ / "stdout.txt", err = dir_ / "stderr.txt";
-    const std::string cmd = "HF_HUB_CACHE=" + cache_.string() +
-                            " HF_HOME=" + (dir_ / "hf_home").string() + " HF_ENDPOINT=" + endpoint +
-                            " HF_TOKEN=" + token + " " + OVIS_BINARY + " " + args + " >" +
-                            out.string() + " 2>" + err.string() + " </dev/null";
-    const int status = std::system(cmd.c_str());
-    CliRun r;
-    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    r.out = slurp(out);
-    r.err = slurp(err);
-    return r;
-  }
-  static void expect_one_line_error(const CliRun& r) {
-    EXPECT_NE(r.code, 0);
-    EXPECT_EQ(r.err.rfind("error: ", 0), 0u) << r.err;
-    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+             const std::string& token = "") const {
+    return CliTest::run(args, "HF_HUB_CACHE=" + cache_.string() +
+                                  " HF_HOME=" + (dir_ / "hf_home").string() +
+                                  " HF_ENDPOINT=" + endpoint + " HF_TOKEN=" + token);
   }
   static std::string ask_args() {
     return "ask --precision f32 --image " + test::fixture_path("inputs/cat.png") +
@@ -333,7 +304,7 @@ class Hub : public ::testing::Test {
     std::ofstream(repo / "refs" / ref) << commit;
   }
 
-  fs::path dir_, cache_;
+  fs::path cache_;
 };
 
 // ---- names and resolution -------------------------------------------------------------------
