@@ -22,16 +22,6 @@ class Cli : public test::CliTest {
   std::string goldens() const { return test::fixture_path("goldens-00001-of-00002.safetensors"); }
 };
 
-std::string golden_noise_file(const std::string& name) {
-  // The golden shards hold several tensors: --init-noise FILE:TENSOR picks one.
-  for (const char* shard :
-       {"goldens-00001-of-00002.safetensors", "goldens-00002-of-00002.safetensors"}) {
-    auto f = SafetensorsFile::open(test::fixture_path(shard));
-    if (f->has(name)) return test::fixture_path(shard) + ":" + name;
-  }
-  return "";
-}
-
 TEST_F(Cli, HelpListsEveryCommandAndFlag) {
   CliRun r = run("--help");
   EXPECT_EQ(r.code, 0);
@@ -75,7 +65,7 @@ TEST_F(Cli, GenerateWritesTheGoldenImageWithParameters) {
   const fs::path out = dir_ / "t2i.png";
   CliRun r = run("generate --precision f32 " + model() +
                  " -p 'a cute cat' -W 128 -H 128 --steps 4 --cfg-scale 5 --init-noise " +
-                 golden_noise_file("t2i_128x128.noise") + " -o " + out.string());
+                 test::golden_file_arg("t2i_128x128.noise") + " -o " + out.string());
   ASSERT_EQ(r.code, 0) << r.err;
   Image img = read_image(out.string());
   EXPECT_TRUE(test::matches_image_u8(image_to_tensor_u8(img), "t2i_128x128.image_u8"));
@@ -93,7 +83,7 @@ TEST_F(Cli, EditWritesTheGoldenImage) {
   CliRun r =
       run("edit --precision f32 " + model() + " -i " + input("edit_128x160_input.png") +
           " -p 'add a hat to this cat.' --steps 3 --cfg-scale 6 --img-cfg-scale 1.5 --init-noise " +
-          golden_noise_file("edit_128x160.noise") + " -o " + out.string());
+          test::golden_file_arg("edit_128x160.noise") + " -o " + out.string());
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_TRUE(test::matches_image_u8(image_to_tensor_u8(read_image(out.string())),
                                      "edit_128x160.image_u8"));

@@ -23,14 +23,6 @@ using test::CliRun;
 class DeviceCli : public test::CliTest {
  protected:
   DeviceCli() : CliTest("device_cli") {}
-  static std::string noise(const std::string& name) {
-    for (const char* shard :
-         {"goldens-00001-of-00002.safetensors", "goldens-00002-of-00002.safetensors"}) {
-      auto f = SafetensorsFile::open(test::fixture_path(shard));
-      if (f->has(name)) return test::fixture_path(shard) + ":" + name;
-    }
-    return "";
-  }
 };
 
 }  // namespace
@@ -106,14 +98,14 @@ TEST_F(DeviceCli, GenerateAndEditOnCudaWriteTheGoldenImages) {
   const fs::path t2i = dir_ / "t2i.png", edit = dir_ / "edit.png";
   CliRun r = run("--device cuda --precision f32 generate " + model() +
                  " -p 'a cute cat' -W 128 -H 128 --steps 4 --cfg-scale 5 --init-noise " +
-                 noise("t2i_128x128.noise") + " -o " + t2i.string());
+                 test::golden_file_arg("t2i_128x128.noise") + " -o " + t2i.string());
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_TRUE(
       test::matches_image_u8(image_to_tensor_u8(read_image(t2i.string())), "t2i_128x128.image_u8"));
   r = run("--device cuda:0 --precision f32 edit " + model() + " -i " +
           input("edit_128x160_input.png") +
           " -p 'add a hat to this cat.' --steps 3 --cfg-scale 6 --img-cfg-scale 1.5 --init-noise " +
-          noise("edit_128x160.noise") + " -o " + edit.string());
+          test::golden_file_arg("edit_128x160.noise") + " -o " + edit.string());
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_TRUE(test::matches_image_u8(image_to_tensor_u8(read_image(edit.string())),
                                      "edit_128x160.image_u8"));

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "core/error.hpp"
+#include "io/safetensors.hpp"
 
 namespace ovis::test {
 
@@ -36,11 +37,21 @@ const nlohmann::json& manifest_case(const std::string& name) {
   throw Error("manifest has no case '" + name + "'");
 }
 
+static const char* const kGoldenShards[] = {"goldens-00001-of-00002.safetensors",
+                                            "goldens-00002-of-00002.safetensors"};
+
 static const TensorStore& goldens() {
   static TensorStore s =
-      TensorStore::open_files({fixture_path("goldens-00001-of-00002.safetensors"),
-                               fixture_path("goldens-00002-of-00002.safetensors")});
+      TensorStore::open_files({fixture_path(kGoldenShards[0]), fixture_path(kGoldenShards[1])});
   return s;
+}
+
+std::string golden_file_arg(const std::string& name) {
+  for (const char* shard : kGoldenShards) {
+    if (SafetensorsFile::open(fixture_path(shard))->has(name))
+      return fixture_path(shard) + ":" + name;
+  }
+  throw Error("no golden tensor '" + name + "' in the fixture");
 }
 
 Tensor golden(const std::string& name) {

@@ -21,6 +21,8 @@ const nlohmann::json& manifest_case(const std::string& name);
 // Golden tensor by full name ("vit_cat.layer0_out"), as stored (F32/I64/U8).
 Tensor golden(const std::string& name);
 bool has_golden(const std::string& name);
+// "SHARD:NAME" for the golden shard holding tensor `name` (the FILE:TENSOR form of --init-noise).
+std::string golden_file_arg(const std::string& name);
 // The same golden as float32 values with its shape (for the public API's HostTensor).
 HostTensor golden_host(const std::string& name);
 // Tolerance string the manifest attaches to this golden.
