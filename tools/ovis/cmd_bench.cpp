@@ -133,6 +133,25 @@ FlowTimes timed_flow(const BenchOptions& o, BenchEnv& env,
   return f;
 }
 
+// The report of a whole-flow benchmark (t2i, edit): the stage times of the timed run.
+nlohmann::json flow_report(const char* bench, const BenchOptions& o, const BenchEnv& env,
+                           const WeightBinder& wb, double build_s, const FlowTimes& ft) {
+  nlohmann::json r = env.common();
+  r.update({{"bench", bench},
+            {"model", "Ovis-U1-3B shapes, synthetic bf16 weights, random prompt ids"},
+            {"size", o.size},
+            {"steps", o.steps},
+            {"weights_gb", double(wb.bound_bytes()) / 1e9},
+            {"build_s", build_s},
+            {"warmup_runs", o.warmup},
+            {"condition_s", ft.condition_s},
+            {"denoise_s", ft.denoise_s},
+            {"s_per_step", ft.denoise_s / o.steps},
+            {"vae_decode_s", ft.decode_s},
+            {"total_s", ft.condition_s + ft.denoise_s + ft.decode_s}});
+  return r;
+}
+
 // Host tensor of N(0, scale²) values (benchmark inputs).
 Tensor random_tensor(const Shape& s, uint32_t seed, float scale) {
   std::mt19937 g(seed);
@@ -395,20 +414,7 @@ nlohmann::json bench_t2i(const BenchOptions& o, const ModelConfig& cfg, BenchEnv
     f.decode_s = decode_to_pixels(c, vae, cfg, out, o.size, o.size);
     return f;
   });
-  nlohmann::json r = env.common();
-  r.update({{"bench", "t2i"},
-            {"model", "Ovis-U1-3B shapes, synthetic bf16 weights, random prompt ids"},
-            {"size", o.size},
-            {"steps", o.steps},
-            {"weights_gb", double(wb.bound_bytes()) / 1e9},
-            {"build_s", build_s},
-            {"warmup_runs", o.warmup},
-            {"condition_s", ft.condition_s},
-            {"denoise_s", ft.denoise_s},
-            {"s_per_step", ft.denoise_s / o.steps},
-            {"vae_decode_s", ft.decode_s},
-            {"total_s", ft.condition_s + ft.denoise_s + ft.decode_s}});
-  return r;
+  return flow_report("t2i", o, env, wb, build_s, ft);
 }
 
 // The whole edit flow at the real shapes (as `edit`): three conditions (unconditional + white
@@ -466,20 +472,7 @@ nlohmann::json bench_edit(const BenchOptions& o, const ModelConfig& cfg, BenchEn
     f.decode_s = decode_to_pixels(c, vae, cfg, out, o.size, o.size);
     return f;
   });
-  nlohmann::json r = env.common();
-  r.update({{"bench", "edit"},
-            {"model", "Ovis-U1-3B shapes, synthetic bf16 weights, random prompt ids"},
-            {"size", o.size},
-            {"steps", o.steps},
-            {"weights_gb", double(wb.bound_bytes()) / 1e9},
-            {"build_s", build_s},
-            {"warmup_runs", o.warmup},
-            {"condition_s", ft.condition_s},
-            {"denoise_s", ft.denoise_s},
-            {"s_per_step", ft.denoise_s / o.steps},
-            {"vae_decode_s", ft.decode_s},
-            {"total_s", ft.condition_s + ft.denoise_s + ft.decode_s}});
-  return r;
+  return flow_report("edit", o, env, wb, build_s, ft);
 }
 
 int run_bench(const BenchOptions& o, const GlobalOptions& g) {
