@@ -5,9 +5,11 @@
 #include <chrono>
 #include <cstdio>
 #include <ctime>
+#include <functional>
 #include <mutex>
 #include <random>
 #include <thread>
+#include <utility>
 
 #include "serve/api_error.hpp"
 #include "serve/chat_wire.hpp"
@@ -106,6 +108,61 @@ Json progress_json(const JobEvent& e, const char* type) {
   j["eta"] = p.step > 0 && p.total >= p.step ? Json(p.elapsed_s / p.step * double(p.total - p.step))
                                              : Json(nullptr);
   return j;
+}
+
+// What a stream writes for one job event: `text` ("" writes nothing); `last` ends the stream
+// with [DONE].
+struct SseChunk {
+  std::string text;
+  bool last = false;
+};
+using SseEncoder = std::function<SseChunk(const JobEvent&)>;
+
+// Streams `job` as server-sent events: `opening` (if any), then each event as `encode` writes it,
+// a keep-alive comment while idle. A failed write or a closed connection cancels the job;
+// `open_streams` counts the stream until the response ends.
+void stream_job(httplib::Response& res, std::shared_ptr<Job> job, std::atomic<int>& open_streams,
+                std::string opening, SseEncoder encode) {
+  struct Stream {
+    std::shared_ptr<Job> job;
+    std::string opening;
+    SseEncoder encode;
+    Clock::time_point last_write = Clock::now();
+  };
+  auto st = std::make_shared<Stream>(Stream{std::move(job), std::move(opening), std::move(encode)});
+  ++open_streams;
+  res.set_header("Cache-Control", "no-cache");
+  res.set_header("X-Accel-Buffering", "no");
+  res.set_chunked_content_provider(
+      "text/event-stream",
+      [st](size_t, httplib::DataSink& sink) {
+        auto write = [&](const std::string& s) {
+          st->last_write = Clock::now();
+          return sink.write(s.data(), s.size());
+        };
+        bool ok = true;
+        if (!st->opening.empty()) {
+          ok = write(std::exchange(st->opening, std::string()));
+        } else if (std::optional<JobEvent> e = st->job->next(kPoll)) {
+          const SseChunk c = st->encode(*e);
+          if (c.last) {
+            ok = write(c.text + sse_done());
+            sink.done();
+          } else if (!c.text.empty()) {
+            ok = write(c.text);
+          }
+        } else if (!sink.is_writable()) {
+          ok = false;
+        } else if (Clock::now() - st->last_write > kKeepAlive) {
+          ok = write(sse_comment("waiting"));
+        }
+        if (!ok) st->job->cancel(CancelReason::ClientGone);
+        return ok;
+      },
+      [st, &open_streams](bool success) {
+        if (!success) st->job->cancel(CancelReason::ClientGone);
+        --open_streams;
+      });
 }
 
 }  // namespace
@@ -338,61 +395,27 @@ void ApiServer::handle_chat(const httplib::Request& req, httplib::Response& res,
     }
   }
 
-  struct Stream {
-    std::shared_ptr<Job> job;
-    bool include_usage = false;
-    bool started = false;
-    Clock::time_point last_write = Clock::now();
-  };
-  auto st = std::make_shared<Stream>(Stream{job, parsed.include_usage});
-  ++open_streams_;
-  res.set_header("Cache-Control", "no-cache");
-  res.set_header("X-Accel-Buffering", "no");
-  res.set_chunked_content_provider(
-      "text/event-stream",
-      [st, id, created, model](size_t, httplib::DataSink& sink) {
-        auto write = [&](const std::string& s) {
-          st->last_write = Clock::now();
-          return sink.write(s.data(), s.size());
-        };
-        bool ok = true;
-        if (!st->started) {
-          st->started = true;
-          ok = write(sse_event(chat_chunk_json(id, created, model,
-                                               {{"role", "assistant"}, {"content", ""}}, nullptr)));
-        } else if (std::optional<JobEvent> e = st->job->next(kPoll)) {
-          switch (e->type) {
-            case JobEvent::Type::Text:
-              ok = write(
-                  sse_event(chat_chunk_json(id, created, model, {{"content", e->text}}, nullptr)));
-              break;
-            case JobEvent::Type::Finished: {
-              std::string out = sse_event(chat_chunk_json(
-                  id, created, model, Json::object(), finish_reason_name(e->answer.finish_reason)));
-              if (st->include_usage)
-                out += sse_event(chat_usage_chunk_json(id, created, model, e->answer));
-              ok = write(out + sse_done());
-              sink.done();
-              break;
-            }
-            case JobEvent::Type::Failed:
-              ok = write(sse_event(Json::parse(e->error_body, nullptr, false)) + sse_done());
-              sink.done();
-              break;
-            default:
-              break;
+  const std::string opening = sse_event(
+      chat_chunk_json(id, created, model, {{"role", "assistant"}, {"content", ""}}, nullptr));
+  stream_job(
+      res, job, open_streams_, opening,
+      [id, created, model, include_usage = parsed.include_usage](const JobEvent& e) {
+        switch (e.type) {
+          case JobEvent::Type::Text:
+            return SseChunk{
+                sse_event(chat_chunk_json(id, created, model, {{"content", e.text}}, nullptr))};
+          case JobEvent::Type::Finished: {
+            std::string out = sse_event(chat_chunk_json(
+                id, created, model, Json::object(), finish_reason_name(e.answer.finish_reason)));
+            if (include_usage)
+              out += sse_event(chat_usage_chunk_json(id, created, model, e.answer));
+            return SseChunk{std::move(out), true};
           }
-        } else if (!sink.is_writable()) {
-          ok = false;
-        } else if (Clock::now() - st->last_write > kKeepAlive) {
-          ok = write(sse_comment("waiting"));
+          case JobEvent::Type::Failed:
+            return SseChunk{sse_event(Json::parse(e.error_body, nullptr, false)), true};
+          default:
+            return SseChunk{};
         }
-        if (!ok) st->job->cancel(CancelReason::ClientGone);
-        return ok;
-      },
-      [this, st](bool success) {
-        if (!success) st->job->cancel(CancelReason::ClientGone);
-        --open_streams_;
       });
 }
 
@@ -436,63 +459,30 @@ void ApiServer::handle_images(const httplib::Request& req, httplib::Response& re
     }
   }
 
-  struct Stream {
-    std::shared_ptr<Job> job;
-    ImageFormat format;
-    Clock::time_point last_write = Clock::now();
-  };
-  auto st = std::make_shared<Stream>(Stream{job, format});
   const char* progress_type = edit ? "image_edit.progress" : "image_generation.progress";
   const char* completed_type = edit ? "image_edit.completed" : "image_generation.completed";
-  ++open_streams_;
-  res.set_header("Cache-Control", "no-cache");
-  res.set_header("X-Accel-Buffering", "no");
-  res.set_chunked_content_provider(
-      "text/event-stream",
-      [st, created, progress_type, completed_type](size_t, httplib::DataSink& sink) {
-        auto write = [&](const std::string& s) {
-          st->last_write = Clock::now();
-          return sink.write(s.data(), s.size());
-        };
-        bool ok = true;
-        if (std::optional<JobEvent> e = st->job->next(kPoll)) {
-          switch (e->type) {
-            case JobEvent::Type::Progress:
-              ok = write(sse_event(progress_json(*e, progress_type), progress_type));
-              break;
-            case JobEvent::Type::Image: {
-              Json j = image_data_json(e->image);
-              j["type"] = completed_type;
-              j["index"] = e->index;
-              j["created_at"] = created;
-              j["output_format"] = format_name(st->format);
-              j["size"] = std::to_string(e->image.width) + "x" + std::to_string(e->image.height);
-              ok = write(sse_event(j, completed_type));
-              break;
-            }
-            case JobEvent::Type::Finished:
-              ok = write(sse_done());
-              sink.done();
-              break;
-            case JobEvent::Type::Failed:
-              ok = write(sse_event(Json::parse(e->error_body, nullptr, false), "error") +
-                         sse_done());
-              sink.done();
-              break;
-            default:
-              break;
+  stream_job(
+      res, job, open_streams_, "",
+      [created, format, progress_type, completed_type](const JobEvent& e) {
+        switch (e.type) {
+          case JobEvent::Type::Progress:
+            return SseChunk{sse_event(progress_json(e, progress_type), progress_type)};
+          case JobEvent::Type::Image: {
+            Json j = image_data_json(e.image);
+            j["type"] = completed_type;
+            j["index"] = e.index;
+            j["created_at"] = created;
+            j["output_format"] = format_name(format);
+            j["size"] = std::to_string(e.image.width) + "x" + std::to_string(e.image.height);
+            return SseChunk{sse_event(j, completed_type)};
           }
-        } else if (!sink.is_writable()) {
-          ok = false;
-        } else if (Clock::now() - st->last_write > kKeepAlive) {
-          ok = write(sse_comment("waiting"));
+          case JobEvent::Type::Finished:
+            return SseChunk{"", true};
+          case JobEvent::Type::Failed:
+            return SseChunk{sse_event(Json::parse(e.error_body, nullptr, false), "error"), true};
+          default:
+            return SseChunk{};
         }
-        if (!ok) st->job->cancel(CancelReason::ClientGone);
-        return ok;
-      },
-      [this, st](bool success) {
-        if (!success) st->job->cancel(CancelReason::ClientGone);
-        --open_streams_;
       });
 }
 
