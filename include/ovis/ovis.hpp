@@ -138,6 +138,12 @@ struct ImageParameters {
 // CFG scale for edits and ", RNG: torch-cuda" after the seed for a non-default noise generator.
 std::string parameters_text(const ImageParameters& p);
 
+// The parameters of `result`, produced from `req` by the model recorded as `model`.
+ImageParameters image_parameters(const GenerateRequest& req, const ImageResult& result,
+                                 const std::string& model);
+ImageParameters image_parameters(const EditRequest& req, const ImageResult& result,
+                                 const std::string& model);
+
 // Activation memory of the device the pipeline runs on (the caching allocator's counters).
 struct MemoryStats {
   int64_t in_use_bytes = 0;  // held by live tensors

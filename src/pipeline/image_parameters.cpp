@@ -13,7 +13,34 @@ std::string format_float(float v) {
   return os.str();
 }
 
+ImageParameters parameters_of(const std::string& prompt, int steps, float cfg_scale, uint64_t seed,
+                              NoiseRng rng, const ImageResult& result, const std::string& model) {
+  ImageParameters p;
+  p.prompt = prompt;
+  p.steps = steps;
+  p.cfg_scale = cfg_scale;
+  p.seed = seed;
+  p.rng = noise_rng_name(rng);
+  p.width = result.width;
+  p.height = result.height;
+  p.model = model;
+  return p;
+}
+
 }  // namespace
+
+ImageParameters image_parameters(const GenerateRequest& req, const ImageResult& result,
+                                 const std::string& model) {
+  return parameters_of(req.prompt, req.steps, req.cfg_scale, req.seed, req.rng, result, model);
+}
+
+ImageParameters image_parameters(const EditRequest& req, const ImageResult& result,
+                                 const std::string& model) {
+  ImageParameters p =
+      parameters_of(req.instruction, req.steps, req.cfg_scale, req.seed, req.rng, result, model);
+  p.img_cfg_scale = req.img_cfg_scale;
+  return p;
+}
 
 std::string parameters_text(const ImageParameters& p) {
   std::ostringstream os;

@@ -60,21 +60,6 @@ void validate_output(const ImageOptions& o) {
     fail("-o ", o.output, ": folder ", dir.string(), " does not exist");
 }
 
-std::string parameters(const ImageOptions& o, const std::string& model, bool edit, uint64_t seed,
-                       int w, int h) {
-  ImageParameters p;
-  p.prompt = o.prompt;
-  p.steps = o.steps;
-  p.cfg_scale = o.cfg_scale;
-  if (edit) p.img_cfg_scale = o.img_cfg_scale;
-  p.seed = seed;
-  p.rng = o.rng;
-  p.width = w;
-  p.height = h;
-  p.model = model;
-  return parameters_text(p);
-}
-
 int run_image(const ImageOptions& o, const GlobalOptions& g, bool edit) {
   validate_output(o);
   if (o.prompt.empty()) fail("empty prompt: -p TEXT is required");
@@ -93,6 +78,7 @@ int run_image(const ImageOptions& o, const GlobalOptions& g, bool edit) {
   for (int i = 0; i < o.batch; ++i) {
     const uint64_t seed = seed0 + uint64_t(i);
     ImageResult r;
+    ImageParameters params;
     if (edit) {
       EditRequest req;
       req.input = input;
@@ -105,6 +91,7 @@ int run_image(const ImageOptions& o, const GlobalOptions& g, bool edit) {
       req.init_noise = noise;
       req.on_progress = [&bar](const ProgressEvent& e) { bar(e); };
       r = pipe->edit(req);
+      params = image_parameters(req, r, model.name);
     } else {
       GenerateRequest req;
       req.prompt = o.prompt;
@@ -117,12 +104,12 @@ int run_image(const ImageOptions& o, const GlobalOptions& g, bool edit) {
       req.init_noise = noise;
       req.on_progress = [&bar](const ProgressEvent& e) { bar(e); };
       r = pipe->generate(req);
+      params = image_parameters(req, r, model.name);
     }
     if (!g.quiet)
       for (const auto& w : r.warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
     const std::string path = output_path(o.output, i, o.batch);
-    write_image(path, r.image,
-                {{"parameters", parameters(o, model.name, edit, seed, r.width, r.height)}});
+    write_image(path, r.image, {{"parameters", parameters_text(params)}});
     if (!g.quiet)
       std::fprintf(stderr,
                    "saved %s (%dx%d, seed %llu) [%s, %d threads] load %.2f s | condition %.2f s | "

@@ -38,6 +38,7 @@ std::shared_ptr<Job> make_image_job(ImageJobRequest request, std::string model_n
       };
       CancelFn cancel = [&job] { return job.cancelled(); };
       ImageResult res;
+      ImageParameters params;
       if (r.edit) {
         EditRequest req;
         req.input = r.input;
@@ -49,6 +50,7 @@ std::shared_ptr<Job> make_image_job(ImageJobRequest request, std::string model_n
         req.on_progress = progress;
         req.should_cancel = cancel;
         res = ctx.pipeline.edit(req);
+        params = image_parameters(req, res, model_name);
       } else {
         GenerateRequest req;
         req.prompt = r.prompt;
@@ -60,16 +62,8 @@ std::shared_ptr<Job> make_image_job(ImageJobRequest request, std::string model_n
         req.on_progress = progress;
         req.should_cancel = cancel;
         res = ctx.pipeline.generate(req);
+        params = image_parameters(req, res, model_name);
       }
-      ImageParameters params;
-      params.prompt = r.prompt;
-      params.steps = r.steps;
-      params.cfg_scale = r.cfg_scale;
-      if (r.edit) params.img_cfg_scale = r.img_cfg_scale;
-      params.seed = seed;
-      params.width = res.width;
-      params.height = res.height;
-      params.model = model_name;
       JobEvent e;
       e.type = JobEvent::Type::Image;
       e.index = i;
