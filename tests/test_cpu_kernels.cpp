@@ -444,12 +444,20 @@ TEST_F(CpuKernels, QuantizedLinearMatchesTheReference) {
     int64_t M, N, K;
   };
   const std::vector<Case> cases{
-      {DType::Q8_0, 1, 37, 64},   {DType::Q8_0, 3, 16, 288},  {DType::Q8_0, 4, 100, 256},
-      {DType::Q8_0, 17, 33, 96},  {DType::Q8_0, 70, 81, 512}, {DType::Q8_0, 5, 1, 32},
-      {DType::Q4_K, 1, 37, 256},  {DType::Q4_K, 2, 16, 512},  {DType::Q4_K, 4, 9, 768},
-      {DType::Q4_K, 19, 47, 256}, {DType::Q4_K, 133, 64, 512},
+      {DType::Q8_0, 1, 37, 64},
+      {DType::Q8_0, 3, 16, 288},
+      {DType::Q8_0, 4, 100, 256},
+      {DType::Q8_0, 17, 33, 96},
+      {DType::Q8_0, 70, 81, 512},
+      {DType::Q8_0, 5, 1, 32},
+      {DType::Q4_K, 1, 37, 256},
+      {DType::Q4_K, 2, 16, 512},
+      {DType::Q4_K, 4, 9, 768},
+      {DType::Q4_K, 19, 47, 256},
+      {DType::Q4_K, 133, 64, 512},
       // Large enough (>= 128 KiB of weights) for the GEMV to split rows over the work pool.
-      {DType::Q8_0, 1, 1030, 128}, {DType::Q4_K, 3, 1030, 256}};
+      {DType::Q8_0, 1, 1030, 128},
+      {DType::Q4_K, 3, 1030, 256}};
   const int saved_threads = omp_get_max_threads();
   for (int threads : {1, 2}) {
     omp_set_num_threads(threads);

@@ -235,8 +235,8 @@ TEST_F(PipelineGolden, RepeatedRequestsReachAMemoryFixedPoint) {
     for (int i = 0; i < 3; ++i) round();
     rss[w] = rss_bytes();
     const MemoryStats m = pipe_->memory();
-    std::printf("  window %d: in use %lld, cached %lld, peak %lld bytes; RSS %lld -> %lld bytes\n", w,
-                (long long)m.in_use_bytes, (long long)m.cached_bytes, (long long)m.peak_bytes,
+    std::printf("  window %d: in use %lld, cached %lld, peak %lld bytes; RSS %lld -> %lld bytes\n",
+                w, (long long)m.in_use_bytes, (long long)m.cached_bytes, (long long)m.peak_bytes,
                 (long long)rss[w - 1], (long long)rss[w]);
     EXPECT_EQ(m.in_use_bytes, m0.in_use_bytes);
     EXPECT_EQ(m.cached_bytes + m.in_use_bytes, m0.cached_bytes + m0.in_use_bytes);
