@@ -127,7 +127,7 @@ ConvWeights cpu::CpuBackend::prepare_conv(const Context&, const Tensor& w, const
   if (b) cw.b = pc->b_f32 = prepare_f32(*b);
   // The oneDNN layout of the weight is made on first use (weight_form), once, and kept with the
   // model: a process that only answers questions never convolves, and the reordered copies of the
-  // VAE (0.34 GB in f32 at the real shapes) would otherwise stay resident for nothing.
+  // VAE would otherwise stay resident for nothing (ask with a q4_k GGUF: 3.30 -> 2.88 GB peak RSS).
   cw.prepared = std::move(pc);
   return cw;
 }
