@@ -210,17 +210,36 @@ nlohmann::json bench_llm(const BenchOptions& o, const ModelConfig& cfg, BenchEnv
   std::vector<int64_t> ids(size_t(o.prompt_tokens));
   for (auto& id : ids) id = int64_t(g() % 150000);
 
-  KvCache warm = llm.make_cache(64);  // first-call setup (GEMM plans) outside the timings
-  llm.logits(llm.forward(llm.embed({1, 2, 3, 4, 5, 6, 7, 8}), warm).slice_rows(7, 8));
   if (o.decode_tokens < 2) fail("--decode-tokens must be at least 2");
-  KvCache cache = llm.make_cache(o.prompt_tokens + o.decode_tokens + 1);
+  const int64_t capacity = o.prompt_tokens + o.decode_tokens + 1;
+  // The first prefill is timed apart: it also pays for first use (GEMM plans, and the kernel
+  // faulting in fresh pages for the KV cache and every activation buffer). Later requests reuse
+  // those blocks from the caching allocator, as a server does; prefill_s is the best of
+  // --repeat such warm runs (llama-bench likewise times after a warm-up run).
+  auto prefill = [&](KvCache& cache) {
+    Tensor h = llm.forward(llm.embed(ids), cache);
+    Tensor logits = llm.logits(h.slice_rows(h.dim(0) - 1, h.dim(0)));
+    env.backend->synchronize();
+    return logits;
+  };
+  double prefill_first_s = 0;
+  {
+    KvCache first = llm.make_cache(capacity);
+    t.reset();
+    prefill(first);
+    prefill_first_s = t.seconds();
+  }
   env.backend->allocator().reset_peak();
   env.cpu.start();
-  t.reset();
-  Tensor h = llm.forward(llm.embed(ids), cache);
-  Tensor logits = llm.logits(h.slice_rows(h.dim(0) - 1, h.dim(0)));
-  env.backend->synchronize();
-  const double prefill_s = t.seconds();
+  KvCache cache = llm.make_cache(capacity);
+  Tensor logits;
+  double prefill_s = 1e30;
+  for (int r = 0; r < o.repeat; ++r) {
+    cache.clear();
+    t.reset();
+    logits = prefill(cache);
+    prefill_s = std::min(prefill_s, t.seconds());
+  }
   // Host sync point: greedy pick of the first token from the prefill.
   const Tensor row = logits.to(Device::cpu()).to_f32();
   int64_t next = int64_t(std::max_element(row.f32(), row.f32() + row.numel()) - row.f32());
@@ -244,6 +263,7 @@ nlohmann::json bench_llm(const BenchOptions& o, const ModelConfig& cfg, BenchEnv
             {"weights_gb", weight_bytes / 1e9},
             {"build_s", build_s},
             {"prompt_tokens", o.prompt_tokens},
+            {"prefill_first_s", prefill_first_s},
             {"prefill_s", prefill_s},
             {"prefill_tok_s", o.prompt_tokens / prefill_s},
             {"prefill_gflop_s", prefill_flops / prefill_s / 1e9},
