@@ -239,6 +239,13 @@ TEST_F(CpuKernels, GemmBlockBoundariesAndThreads) {
   check_gemm({1100, 150, 70, true, WeightLayout::NK, 1, 0}, 307);  // several M blocks
   check_gemm({1100, 131, 40, false, WeightLayout::KN, 2, 0}, 308);
   check_gemm({2047, 70, 33, true, WeightLayout::NK, 1, 0}, 309);  // M blocks of exactly kMC
+  // K blocks of the AVX512-BF16 level (equal blocks of at most 1024: 2 x 552, 3 x 704) and its
+  // M blocks (8190 rows); every level splits these differently, all must agree.
+  check_gemm({70, 150, 1100, true, WeightLayout::NK, 2, 0}, 310);
+  check_gemm({33, 90, 2100, false, WeightLayout::KN, 3, 1}, 311);
+  check_gemm({8200, 70, 40, true, WeightLayout::NK, 2, 0}, 312);
+  // Activations packed in row groups of <= 32 MiB (several groups at K = 7700 on every level).
+  check_gemm({2300, 20, 7700, true, WeightLayout::NK, 2, 0}, 313);
 }
 
 // Threads claim column blocks and row parts of C dynamically; every element is computed the same
@@ -384,6 +391,83 @@ TEST_F(CpuKernels, GemvGroupMatchesSeparateCalls) {
     }
   // Large enough for many chunks per thread.
   check_gemv_group(1, 2048, {2048, 1024, 1024}, true, false, 2, seed++);
+}
+
+// A weight packed at bind time (levels with a packed layout) gives bit-identical GEMM results
+// to the stored weight, and the packed GEMV (M <= 4) the same rows as the packed GEMM.
+TEST_F(CpuKernels, PackedWeightsMatchTheStoredWeight) {
+  if (kernels::packed_bf16_bytes(64, 64) == 0)
+    GTEST_SKIP() << kernels::kernel_variant() << " has no packed weight layout";
+  struct Case {
+    int64_t M, N, K;
+    int threads;
+  };
+  uint32_t seed = 900;
+  for (const Case& t : {Case{37, 70, 300, 1}, Case{130, 200, 1100, 2}, Case{9, 64, 33, 3},
+                        Case{200, 130, 2100, 2}, Case{5, 3, 7, 1}}) {
+    SCOPED_TRACE("M=" + std::to_string(t.M) + " N=" + std::to_string(t.N) +
+                 " K=" + std::to_string(t.K) + " threads=" + std::to_string(t.threads));
+    const std::vector<float> a = randn(t.M * t.K, seed++);
+    const std::vector<uint16_t> w = to_bf16(randn(t.N * t.K, seed++, 0.5f));
+    const std::vector<float> bias = randn(t.N, seed++);
+    std::vector<char> storage(size_t(kernels::packed_bf16_bytes(t.N, t.K)) + 64);
+    void* packed = storage.data() + (64 - reinterpret_cast<uintptr_t>(storage.data()) % 64) % 64;
+    kernels::pack_bf16(t.N, t.K, w.data(), packed, t.threads);
+    for (const float* b : {static_cast<const float*>(nullptr), bias.data()}) {
+      std::vector<float> want(size_t(t.M * t.N)), got(want.size(), -1.0f);
+      kernels::gemm_bf16(t.M, t.N, t.K, a.data(), t.K, w.data(), t.K, WeightLayout::NK, b,
+                         want.data(), t.N, t.threads);
+      kernels::gemm_bf16_packed(t.M, t.N, t.K, a.data(), packed, b, got.data(), t.threads);
+      if (t.M > 4) {
+        ASSERT_EQ(0, std::memcmp(want.data(), got.data(), want.size() * sizeof(float)));
+        // The packed GEMV: the first rows of the packed GEMM, bit for bit.
+        for (int64_t m = 1; m <= 4; ++m) {
+          std::vector<float> rows(size_t(m * t.N), -1.0f);
+          kernels::gemm_bf16_packed(m, t.N, t.K, a.data(), packed, b, rows.data(), t.threads);
+          ASSERT_EQ(0, std::memcmp(got.data(), rows.data(), rows.size() * sizeof(float)))
+              << m << " rows";
+        }
+      } else {
+        for (size_t i = 0; i < want.size(); ++i)
+          ASSERT_NEAR(got[i], want[i], 1e-4f * (1.0f + std::fabs(want[i]))) << "element " << i;
+      }
+    }
+  }
+}
+
+TEST_F(CpuKernels, PackedGemvGroupMatchesSeparateCalls) {
+  if (kernels::packed_bf16_bytes(64, 64) == 0)
+    GTEST_SKIP() << kernels::kernel_variant() << " has no packed weight layout";
+  const int64_t K = 2050;
+  const std::vector<int64_t> widths = {2048, 1000, 70};
+  std::vector<std::vector<uint16_t>> w;
+  std::vector<std::vector<char>> storage;
+  std::vector<void*> packed;
+  uint32_t seed = 950;
+  for (int64_t n : widths) {
+    w.push_back(to_bf16(randn(n * K, seed++, 0.5f)));
+    storage.emplace_back(size_t(kernels::packed_bf16_bytes(n, K)) + 64);
+    char* s = storage.back().data();
+    packed.push_back(s + (64 - reinterpret_cast<uintptr_t>(s) % 64) % 64);
+    kernels::pack_bf16(n, K, w.back().data(), packed.back(), 2);
+  }
+  const std::vector<float> bias = randn(2048, seed++);
+  for (int64_t M : {1, 3, 6}) {
+    const std::vector<float> x = randn(M * K, seed++);
+    std::vector<std::vector<float>> y, want;
+    std::vector<kernels::PackedOut> outs;
+    for (size_t j = 0; j < widths.size(); ++j) {
+      y.emplace_back(size_t(M * widths[j]), -1.0f);
+      want.emplace_back(size_t(M * widths[j]));
+      kernels::gemm_bf16_packed(M, widths[j], K, x.data(), packed[j],
+                                j == 1 ? bias.data() : nullptr, want[j].data(), 1);
+      outs.push_back({packed[j], j == 1 ? bias.data() : nullptr, y[j].data(), widths[j]});
+    }
+    kernels::gemv_group_bf16_packed(M, K, x.data(), outs.data(), int(outs.size()), 2);
+    for (size_t j = 0; j < widths.size(); ++j)
+      EXPECT_EQ(0, std::memcmp(y[j].data(), want[j].data(), y[j].size() * sizeof(float)))
+          << "M=" << M << " output " << j;
+  }
 }
 
 TEST(WorkPool, RunsEveryChunkOnce) {

@@ -1,5 +1,9 @@
 #include "core/tensor.hpp"
 
+#include <sys/mman.h>
+
+#include <algorithm>
+#include <cerrno>
 #include <cstring>
 
 #include "core/error.hpp"
@@ -82,6 +86,15 @@ Tensor Tensor::host_view(const void* data, const Shape& shape, DType dtype,
   return view(Buffer::wrap(Device::cpu(), const_cast<void*>(data), bytes, std::move(owner),
                            /*writable=*/false),
               0, shape, dtype);
+}
+
+Tensor Tensor::zero_view(const Shape& shape, DType dtype) {
+  check_blocks(shape, dtype);
+  const size_t bytes = std::max<size_t>(dtype_bytes(dtype, shape_numel(shape)), 1);
+  void* p = mmap(nullptr, bytes, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) fail("cannot map ", bytes, " bytes of zero pages: ", std::strerror(errno));
+  std::shared_ptr<void> owner(p, [bytes](void* q) { munmap(q, bytes); });
+  return host_view(p, shape, dtype, owner);
 }
 
 void Tensor::require_host(const char* what) const {

@@ -39,6 +39,9 @@ class Tensor {
   // A read-only view of foreign host memory kept alive by `owner` (e.g. a mapped file).
   static Tensor host_view(const void* data, const Shape& shape, DType dtype,
                           std::shared_ptr<const void> owner);
+  // A read-only view of zero pages (an anonymous mapping: no memory is committed), for a shape
+  // that must exist without its data (recorded shapes, a weight whose data a backend repacked).
+  static Tensor zero_view(const Shape& shape, DType dtype);
 
   bool defined() const { return buffer_ != nullptr; }
   DType dtype() const { return dtype_; }

@@ -48,15 +48,6 @@ Tensor synthetic_tensor(const std::string& name, const Shape& shape, uint64_t se
   return t;
 }
 
-// Read-only zero pages of `bytes`, unmapped when the last view dies.
-Tensor zero_pages(const Shape& shape) {
-  const size_t bytes = std::max<size_t>(dtype_bytes(DType::BF16, shape_numel(shape)), 1);
-  void* p = mmap(nullptr, bytes, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (p == MAP_FAILED) fail("cannot map ", bytes, " bytes of zero pages: ", std::strerror(errno));
-  std::shared_ptr<void> owner(p, [bytes](void* q) { munmap(q, bytes); });
-  return Tensor::host_view(p, shape, DType::BF16, owner);
-}
-
 }  // namespace
 
 WeightBinder WeightBinder::recording() {
@@ -84,7 +75,7 @@ Tensor WeightBinder::get_checked(const std::string& name, const Shape& shape,
   if (!store_ && recording_) {
     used_.insert(name);
     recorded_.emplace_back(name, shape);
-    return zero_pages(shape);
+    return Tensor::zero_view(shape, DType::BF16);
   }
   if (!store_) {
     used_.insert(name);

@@ -5,9 +5,9 @@ namespace ovis::nn {
 Linear Linear::bind(WeightBinder& wb, const ops::Context& c, const std::string& prefix, int64_t out,
                     int64_t in, bool bias) {
   const Tensor w = wb.get_matrix(prefix + ".weight", {out, in});
-  if (!bias) return from(c, w, nullptr);
+  if (!bias) return Linear{ops::prepare_linear(c, w, nullptr, /*sole_user=*/true)};
   const Tensor b = wb.get(prefix + ".bias", {out});
-  return from(c, w, &b);
+  return Linear{ops::prepare_linear(c, w, &b, /*sole_user=*/true)};
 }
 
 Linear Linear::from(const ops::Context& c, const Tensor& w, const Tensor* b) {

@@ -28,7 +28,8 @@ class Backend {
   virtual void synchronize() {}
 
   // ---- weights ----
-  virtual LinearWeights prepare_linear(const Context& c, const Tensor& w, const Tensor* b) = 0;
+  virtual LinearWeights prepare_linear(const Context& c, const Tensor& w, const Tensor* b,
+                                       bool sole_user) = 0;
   virtual ConvWeights prepare_conv(const Context& c, const Tensor& w, const Tensor* b) = 0;
   virtual Tensor prepare_f32(const Tensor& w) = 0;
   virtual Tensor prepare_stored(const Tensor& w) = 0;

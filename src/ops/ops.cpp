@@ -89,13 +89,13 @@ Tensor upload(const Context& c, const Tensor& host, bool keep_dtype) {
   return t;
 }
 
-LinearWeights prepare_linear(const Context& c, const Tensor& w, const Tensor* b) {
+LinearWeights prepare_linear(const Context& c, const Tensor& w, const Tensor* b, bool sole_user) {
   require(w.ndim() == 2 && is_weight_type(w.dtype()), "prepare_linear",
           "weight must be a float or quantized matrix, got " + shape_str(w.shape()));
   require(!b || (b->numel() == w.dim(0) && is_float(b->dtype())), "prepare_linear",
           "bias does not match the weight");
   require_quantized_on_host(c, w, "prepare_linear");
-  return on(c, "prepare_linear", {}).prepare_linear(c, w, b);
+  return on(c, "prepare_linear", {}).prepare_linear(c, w, b, sole_user);
 }
 
 ConvWeights prepare_conv(const Context& c, const Tensor& w, const Tensor* b) {

@@ -34,7 +34,10 @@ Tensor fill(const Context& c, const Shape& shape, float value);  // act_dtype()
 Tensor upload(const Context& c, const Tensor& host, bool keep_dtype = false);
 
 // ---- weights, prepared once at bind time (src/nn binds them by name) ----
-LinearWeights prepare_linear(const Context& c, const Tensor& w, const Tensor* b);
+// `sole_user`: the Linear is the only user of `w` (not a tied or reshaped table), so the backend
+// may keep it in a repacked form only (the CPU's bf16 GEMM panels) and release the stored one.
+LinearWeights prepare_linear(const Context& c, const Tensor& w, const Tensor* b,
+                             bool sole_user = false);
 ConvWeights prepare_conv(const Context& c, const Tensor& w, const Tensor* b);
 Tensor prepare_f32(const Context& c, const Tensor& w);     // norm weights, biases, small vectors
 Tensor prepare_stored(const Context& c, const Tensor& w);  // tables kept in their stored dtype

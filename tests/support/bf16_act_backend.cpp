@@ -43,8 +43,9 @@ class Bf16ActBackend final : public Backend {
   int threads() const override { return cpu_->threads(); }
   void activate() override { cpu_->activate(); }
 
-  LinearWeights prepare_linear(const Context& c, const Tensor& w, const Tensor* b) override {
-    return cpu_->prepare_linear(in(c), w, b);
+  LinearWeights prepare_linear(const Context& c, const Tensor& w, const Tensor* b,
+                               bool sole_user) override {
+    return cpu_->prepare_linear(in(c), w, b, sole_user);
   }
   ConvWeights prepare_conv(const Context& c, const Tensor& w, const Tensor* b) override {
     return cpu_->prepare_conv(in(c), w, b);
@@ -67,8 +68,8 @@ class Bf16ActBackend final : public Backend {
     Tensor kw, kb;
     return out(c, cpu_->layer_norm(in(c), f32(x), f32p(w, kw), f32p(b, kb), eps));
   }
-  Tensor group_norm(const Context& c, const Tensor& x, int groups, const Tensor& w,
-                    const Tensor& b, float eps) override {
+  Tensor group_norm(const Context& c, const Tensor& x, int groups, const Tensor& w, const Tensor& b,
+                    float eps) override {
     return out(c, cpu_->group_norm(in(c), f32(x), groups, f32(w), f32(b), eps));
   }
   Tensor group_norm_stats(const Context& c, const Tensor& x, int groups, float eps) override {
@@ -212,8 +213,7 @@ class Bf16ActBackend final : public Backend {
   Context in(const Context& c) const { return Context{cpu_.get(), c.precision}; }
   // A new activation: rounded to bf16 in BF16 precision.
   static Tensor out(const Context& c, const Tensor& t) {
-    return c.precision == Precision::BF16 && t.dtype() == DType::F32 ? t.to_dtype(DType::BF16)
-                                                                     : t;
+    return c.precision == Precision::BF16 && t.dtype() == DType::F32 ? t.to_dtype(DType::BF16) : t;
   }
   static Tensor same_dtype(const Tensor& like, const Tensor& t) {
     return like.dtype() == t.dtype() ? t : t.to_dtype(like.dtype());

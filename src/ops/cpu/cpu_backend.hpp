@@ -29,7 +29,8 @@ class CpuBackend final : public Backend {
   void activate() override;
   size_t conv_band_bytes() const { return band_bytes_; }
 
-  LinearWeights prepare_linear(const Context& c, const Tensor& w, const Tensor* b) override;
+  LinearWeights prepare_linear(const Context& c, const Tensor& w, const Tensor* b,
+                               bool sole_user) override;
   ConvWeights prepare_conv(const Context& c, const Tensor& w, const Tensor* b) override;
   Tensor prepare_f32(const Tensor& w) override;
   Tensor prepare_stored(const Tensor& w) override { return w; }

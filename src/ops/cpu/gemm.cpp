@@ -3,6 +3,8 @@
 // sgemm/matmul, 16-bit weights widened block by block.
 #include <omp.h>
 #include <oneapi/dnnl/dnnl.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
@@ -179,7 +181,66 @@ void gemm_f32_w16(const float* x, const uint16_t* w, bool f16, bool nk, const fl
   }
 }
 
+namespace kernels = cpu::kernels;
+
+// A bf16 Linear weight repacked at bind time into the GEMM's panel layout (kernels.hpp
+// pack_bf16), for the kernel level that packed it. The stored weight is released: lw.w keeps
+// only its shape (a zero-page view), so the repacked form never doubles the weight memory.
+struct PackedLinear final : PreparedWeight {
+  kernels::Isa isa;
+  Tensor data;  // packed_bf16_bytes(N, K) bytes (an opaque byte tensor)
+  const void* ptr() const { return data.raw(); }
+};
+
+const PackedLinear* packed_of(const LinearWeights& lw) {
+  return dynamic_cast<const PackedLinear*>(lw.prepared.get());
+}
+
+// The packed form may only run where it was made (set_active_isa() can lower the level later,
+// BF16 is the precision it computes).
+const void* packed_for(const Context& c, const LinearWeights& lw, const PackedLinear& p) {
+  if (c.precision != Precision::BF16 || p.isa != kernels::active_isa())
+    fail("internal error: a Linear weight was repacked for BF16 precision on the ",
+         kernels::isa_name(p.isa), " kernels and cannot run in ", precision_name(c.precision),
+         " on ", kernels::isa_name(kernels::active_isa()), " (", shape_str(lw.w.shape()),
+         "): bind the model again");
+  return p.ptr();
+}
+
+// Pages lying wholly inside a read-only mapped weight (a checkpoint shard) are dropped from
+// this process once repacked: the file stays mapped and they would fault back in if read.
+void release_mapped_pages(const Tensor& w) {
+  if (w.writable()) return;  // own memory: freed with the last reference
+  const uintptr_t page = uintptr_t(sysconf(_SC_PAGESIZE));
+  const uintptr_t begin = reinterpret_cast<uintptr_t>(w.raw());
+  const uintptr_t first = (begin + page - 1) / page * page,
+                  last = (begin + w.nbytes()) / page * page;
+  if (last > first) madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
+}
+
 }  // namespace
+
+LinearWeights cpu::CpuBackend::prepare_linear(const Context& c, const Tensor& w, const Tensor* b,
+                                              bool sole_user) {
+  LinearWeights lw;
+  lw.w = w;  // zero-copy: GEMM and GEMV read the stored dtype
+  if (b) lw.b = prepare_f32(*b);
+  // Repacked on the AVX512-BF16 level (AMX keeps oneDNN's matmul, which reads the stored form).
+  const int64_t N = w.dim(0), K = w.dim(1);
+  if (!sole_user || c.precision != Precision::BF16 || w.dtype() != DType::BF16 ||
+      kernels::active_isa() != kernels::Isa::Avx512Bf16)
+    return lw;
+  const int64_t bytes = kernels::packed_bf16_bytes(N, K);
+  if (bytes <= 0) return lw;
+  auto p = std::make_shared<PackedLinear>();
+  p->isa = kernels::active_isa();
+  p->data = Tensor::empty({bytes}, DType::U8);
+  kernels::pack_bf16(N, K, w.data<uint16_t>(), p->data.mutable_raw(), 0);
+  release_mapped_pages(w);
+  lw.w = Tensor::zero_view(w.shape(), w.dtype());
+  lw.prepared = std::move(p);
+  return lw;
+}
 
 Tensor cpu::CpuBackend::linear(const Context& c, const Tensor& x, const LinearWeights& lw) {
   const Tensor& w = lw.w;
@@ -191,6 +252,11 @@ Tensor cpu::CpuBackend::linear(const Context& c, const Tensor& x, const LinearWe
   const float* bptr = lw.b.defined() ? lw.b.f32() : nullptr;
   const bool bf16_mode = c.precision == Precision::BF16;
   float* yp = y.mutable_f32();
+
+  if (const PackedLinear* p = packed_of(lw)) {
+    kernels::gemm_bf16_packed(M, N, K, x.f32(), packed_for(c, lw, *p), bptr, yp, 0);
+    return y;
+  }
 
   if (dtype_is_quantized(w.dtype())) {  // both precisions: block-quantized activations
     kernels::quant_linear(w.dtype(), w.raw(), N, K, x.f32(), M, bptr, yp);
@@ -225,10 +291,28 @@ Tensor cpu::CpuBackend::linear(const Context& c, const Tensor& x, const LinearWe
 std::vector<Tensor> cpu::CpuBackend::linear_group(const Context& c, const Tensor& x,
                                                   const std::vector<const LinearWeights*>& ws) {
   const int64_t K = x.dim(-1), M = x.numel() / std::max<int64_t>(K, 1);
+  // Repacked weights: the packed GEMV for every weight, in one parallel section.
+  bool packed = M <= kGemvMaxRows && K > 0 && !ws.empty() && int(ws.size()) <= kernels::kMaxGroup;
+  for (const LinearWeights* lw : ws) packed = packed && packed_of(*lw);
+  if (packed) {
+    std::vector<Tensor> out;
+    kernels::PackedOut outs[kernels::kMaxGroup];
+    for (size_t j = 0; j < ws.size(); ++j) {
+      Shape shape = x.shape();
+      shape.back() = ws[j]->w.dim(0);
+      out.push_back(Tensor::empty(shape));
+      outs[j] = {packed_for(c, *ws[j], *packed_of(*ws[j])),
+                 ws[j]->b.defined() ? ws[j]->b.f32() : nullptr, out.back().mutable_f32(),
+                 ws[j]->w.dim(0)};
+    }
+    kernels::gemv_group_bf16_packed(M, K, x.f32(), outs, int(ws.size()), 0);
+    return out;
+  }
   // The GEMV path of linear() for every weight, in one parallel section.
   bool grouped = M <= kGemvMaxRows && K > 0 && !ws.empty() && int(ws.size()) <= kernels::kMaxGroup;
   for (const LinearWeights* lw : ws)
-    grouped = grouped && lw->w.dtype() == ws[0]->w.dtype() && lw->w.dtype() != DType::F32 &&
+    grouped = grouped && !packed_of(*lw) && lw->w.dtype() == ws[0]->w.dtype() &&
+              lw->w.dtype() != DType::F32 &&
               !dtype_is_quantized(lw->w.dtype());  // block-quantized weights: their own GEMV
   if (!grouped) return Backend::linear_group(c, x, ws);
   const bool f16 = ws[0]->w.dtype() == DType::F16;

@@ -29,13 +29,6 @@ Tensor CpuBackend::prepare_f32(const Tensor& w) {
   return w.dtype() == DType::F32 ? w : w.to_f32();
 }
 
-LinearWeights CpuBackend::prepare_linear(const Context&, const Tensor& w, const Tensor* b) {
-  LinearWeights lw;
-  lw.w = w;  // zero-copy: GEMM and GEMV read the stored dtype
-  if (b) lw.b = prepare_f32(*b);
-  return lw;
-}
-
 Tensor CpuBackend::rms_norm(const Context&, const Tensor& x, const Tensor* w, float eps) {
   const int64_t D = x.dim(-1), M = x.numel() / D;
   const float* wp = w ? w->f32() : nullptr;

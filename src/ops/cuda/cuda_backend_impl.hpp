@@ -34,7 +34,8 @@ class CudaBackend final : public Backend {
   void activate() override { st_.make_current(); }
   void synchronize() override;
 
-  LinearWeights prepare_linear(const Context& c, const Tensor& w, const Tensor* b) override;
+  LinearWeights prepare_linear(const Context& c, const Tensor& w, const Tensor* b,
+                               bool sole_user) override;
   ConvWeights prepare_conv(const Context& c, const Tensor& w, const Tensor* b) override;
   Tensor prepare_f32(const Tensor& w) override;
   Tensor prepare_stored(const Tensor& w) override;

@@ -15,7 +15,8 @@ Tensor CudaBackend::prepare_f32(const Tensor& w) {
   return as_dtype(w.to(device()), DType::F32);
 }
 
-LinearWeights CudaBackend::prepare_linear(const Context& c, const Tensor& w, const Tensor* b) {
+LinearWeights CudaBackend::prepare_linear(const Context& c, const Tensor& w, const Tensor* b,
+                                          bool /*sole_user*/) {
   LinearWeights lw;
   lw.w = prepare_stored(w);
   Tensor b_dev;

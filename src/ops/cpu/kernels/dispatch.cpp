@@ -186,4 +186,22 @@ void gemv_group_w16(int64_t M, int64_t K, const float* x, const GemvOut* outs, i
   table().gemv_group_w16(M, K, x, outs, count, w_f16, threads);
 }
 
+int64_t packed_bf16_bytes(int64_t N, int64_t K) {
+  return table().packed_bf16_bytes(N, K);
+}
+
+void pack_bf16(int64_t N, int64_t K, const uint16_t* w, void* dst, int threads) {
+  table().pack_bf16(N, K, w, dst, threads);
+}
+
+void gemm_bf16_packed(int64_t M, int64_t N, int64_t K, const float* a, const void* wp,
+                      const float* bias, float* c, int threads) {
+  table().gemm_bf16_packed(M, N, K, a, wp, bias, c, threads);
+}
+
+void gemv_group_bf16_packed(int64_t M, int64_t K, const float* x, const PackedOut* outs, int count,
+                            int threads) {
+  table().gemv_group_bf16_packed(M, K, x, outs, count, threads);
+}
+
 }  // namespace ovis::ops::cpu::kernels

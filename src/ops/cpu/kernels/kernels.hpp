@@ -82,4 +82,29 @@ void gemv_group_bf16(int64_t M, int64_t K, const float* x, const GemvOut* outs, 
 void gemv_group_w16(int64_t M, int64_t K, const float* x, const GemvOut* outs, int count,
                     bool w_f16, int threads);
 
+// ---- Prepacked bf16 weights ----
+// A Linear weight w[N, K] (bf16, contiguous) rearranged once, at bind time, into the panel layout
+// of the active level's GEMM microkernel, so that no GEMM repacks it and the decode GEMV streams
+// it in the same order. A packed weight belongs to the level that packed it (packed_level());
+// the caller must not use it after set_active_isa() changed the level.
+// Bytes of the packed form, or 0 when the active level has no packed layout (it then keeps
+// reading the stored weight).
+int64_t packed_bf16_bytes(int64_t N, int64_t K);
+// w[N, K] into dst (packed_bf16_bytes(N, K) bytes, 64-byte aligned).
+void pack_bf16(int64_t N, int64_t K, const uint16_t* w, void* dst, int threads);
+// gemm_bf16 with the NK layout on a packed weight: the same numerics, bit-identical results
+// (M <= 4 runs the packed GEMV, whose results match gemv_bf16's to fp32 summation order).
+// a [M, K], c [M, N] contiguous.
+void gemm_bf16_packed(int64_t M, int64_t N, int64_t K, const float* a, const void* wp,
+                      const float* bias, float* c, int threads);
+// gemv_group_bf16 on packed weights (decode q/k/v, gate/up): y_j[M, n_j] = x · w_jᵀ (+ bias_j).
+struct PackedOut {
+  const void* w;      // packed [n, K]
+  const float* bias;  // [n] or null
+  float* y;           // [M, n]
+  int64_t n;
+};
+void gemv_group_bf16_packed(int64_t M, int64_t K, const float* x, const PackedOut* outs, int count,
+                            int threads);
+
 }  // namespace ovis::ops::cpu::kernels

@@ -53,6 +53,12 @@ struct VariantTable {
   void (*gemv_group_w16)(int64_t M, int64_t K, const float* x, const GemvOut* outs, int count,
                          bool w_f16, int threads);
   const QuantKernels& (*quant)();
+  int64_t (*packed_bf16_bytes)(int64_t N, int64_t K);
+  void (*pack_bf16)(int64_t N, int64_t K, const uint16_t* w, void* dst, int threads);
+  void (*gemm_bf16_packed)(int64_t M, int64_t N, int64_t K, const float* a, const void* wp,
+                           const float* bias, float* c, int threads);
+  void (*gemv_group_bf16_packed)(int64_t M, int64_t K, const float* x, const PackedOut* outs,
+                                 int count, int threads);
 };
 
 // The table of the variant in use (active_isa()), for dispatchers outside dispatch.cpp.

@@ -43,6 +43,18 @@ void gemv_group_bf16(int64_t M, int64_t K, const float* x, const GemvOut* outs, 
                      int threads);
 void gemv_group_w16(int64_t M, int64_t K, const float* x, const GemvOut* outs, int count,
                     bool w_f16, int threads);
+int64_t packed_bf16_bytes(int64_t N, int64_t K);
+void pack_bf16(int64_t N, int64_t K, const uint16_t* w, void* dst, int threads);
+void gemm_bf16_packed(int64_t M, int64_t N, int64_t K, const float* a, const void* wp,
+                      const float* bias, float* c, int threads);
+void gemv_group_bf16_packed(int64_t M, int64_t K, const float* x, const PackedOut* outs, int count,
+                            int threads);
+// A packed-weight entry point reached on a level without packed weights (packed_bf16_bytes()
+// returned 0 there): a caller bug, reported and aborted.
+[[noreturn]] inline void packed_weights_unsupported(const char* fn) {
+  std::fprintf(stderr, "internal error: %s called on a kernel level without packed weights\n", fn);
+  std::abort();
+}
 // The block-quantized weight kernels (variant/quant.cpp).
 const QuantKernels& quant_kernels();
 

@@ -14,7 +14,11 @@ const VariantTable& variant_table() {
                                   gemv_w16,
                                   gemv_group_bf16,
                                   gemv_group_w16,
-                                  quant_kernels};
+                                  quant_kernels,
+                                  packed_bf16_bytes,
+                                  pack_bf16,
+                                  gemm_bf16_packed,
+                                  gemv_group_bf16_packed};
   return table;
 }
 
