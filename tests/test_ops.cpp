@@ -157,54 +157,74 @@ TEST_P(OpsTest, LinearAndMatmulMatchReferenceAcrossKernelBlocks) {
                              "matmul 6x1500x300"));
 }
 
+// A read-only view of w's values (as a mapped checkpoint shard is), kept alive by the view.
+Tensor read_only_copy(const Tensor& w) {
+  auto bytes = std::make_shared<std::vector<char>>(static_cast<const char*>(w.raw()),
+                                                   static_cast<const char*>(w.raw()) + w.nbytes());
+  return Tensor::host_view(bytes->data(), w.shape(), w.dtype(), bytes);
+}
+
 // A weight bound by nn::Linear (sole user) is repacked into the GEMM panels on the AVX512-BF16
-// level in BF16 precision; the results are those of the stored weight (bit for bit in the GEMM,
-// to the reference's tolerance in the GEMV), alone and grouped.
+// level in BF16 precision: at bind time when it is the model's own memory, on first use when it
+// views a mapped file. The results are those of the stored weight (bit for bit in the GEMM, to
+// the reference's tolerance in the GEMV), alone and grouped.
 TEST_P(OpsTest, RepackedLinearMatchesTheStoredWeight) {
   namespace kernels = ovis::ops::cpu::kernels;
   const bool repacks = bf16() && kernels::active_isa() == kernels::Isa::Avx512Bf16;
   uint32_t seed = 90;
-  for (int64_t M : {1, 3, 4, 5, 37}) {
-    const Tensor x = randn({M, 1100}, ++seed);
-    std::vector<ops::LinearWeights> packed, stored;
-    for (int64_t n : {130, 64, 7}) {
-      const Tensor w = randn({n, 1100}, ++seed, 0.05f).to_dtype(DType::BF16);
-      const Tensor b = randn({n}, ++seed);
-      packed.push_back(ops::prepare_linear(C, w, n == 64 ? nullptr : &b, /*sole_user=*/true));
-      stored.push_back(ops::prepare_linear(C, w, n == 64 ? nullptr : &b, /*sole_user=*/false));
-      EXPECT_EQ(packed.back().prepared != nullptr, repacks);
-      EXPECT_EQ(stored.back().prepared, nullptr);
-      const Tensor ref = ref_linear(bf16() ? bf16_round(x) : x, w, n == 64 ? nullptr : &b);
-      const std::string what = "M=" + std::to_string(M) + " N=" + std::to_string(n);
-      const Tensor yp = ops::linear(C, x, packed.back()), ys = ops::linear(C, x, stored.back());
-      EXPECT_TRUE(test::close_to(yp, ref, 1e-5, "repacked " + what));
-      if (M > 4) {
-        EXPECT_TRUE(test::close_to(yp, ys, 0.0, "repacked = stored " + what));
+  for (bool mapped : {false, true})
+    for (int64_t M : {1, 3, 4, 5, 37}) {
+      const Tensor x = randn({M, 1100}, ++seed);
+      std::vector<ops::LinearWeights> packed, stored;
+      for (int64_t n : {130, 64, 7}) {
+        Tensor w = randn({n, 1100}, ++seed, 0.05f).to_dtype(DType::BF16);
+        if (mapped) w = read_only_copy(w);
+        const Tensor b = randn({n}, ++seed);
+        packed.push_back(ops::prepare_linear(C, w, n == 64 ? nullptr : &b, /*sole_user=*/true));
+        stored.push_back(ops::prepare_linear(C, w, n == 64 ? nullptr : &b, /*sole_user=*/false));
+        EXPECT_EQ(packed.back().prepared != nullptr, repacks);
+        EXPECT_EQ(stored.back().prepared, nullptr);
+        // Only the model's own memory is released at bind time.
+        EXPECT_EQ(packed.back().w.device_ptr() == w.device_ptr(), mapped || !repacks);
+        const Tensor ref = ref_linear(bf16() ? bf16_round(x) : x, w, n == 64 ? nullptr : &b);
+        const std::string what = std::string(mapped ? "mapped" : "own") +
+                                 " M=" + std::to_string(M) + " N=" + std::to_string(n);
+        const Tensor yp = ops::linear(C, x, packed.back()), ys = ops::linear(C, x, stored.back());
+        EXPECT_TRUE(test::close_to(yp, ref, 1e-5, "repacked " + what));
+        if (M > 4) {
+          EXPECT_TRUE(test::close_to(yp, ys, 0.0, "repacked = stored " + what));
+        }
       }
+      const std::vector<Tensor> got = ops::linear_group(C, x, {&packed[0], &packed[1], &packed[2]});
+      for (size_t j = 0; j < packed.size(); ++j)
+        EXPECT_TRUE(test::close_to(got[j], ops::linear(C, x, packed[j]), 0.0,
+                                   "repacked group M=" + std::to_string(M)));
     }
-    const std::vector<Tensor> got = ops::linear_group(C, x, {&packed[0], &packed[1], &packed[2]});
-    for (size_t j = 0; j < packed.size(); ++j)
-      EXPECT_TRUE(test::close_to(got[j], ops::linear(C, x, packed[j]), 0.0,
-                                 "repacked group M=" + std::to_string(M)));
-  }
 }
 
-// A repacked weight belongs to the kernel level that packed it: lowering the level afterwards is
-// a clear error, not a product with the wrong layout.
+// A repacked weight belongs to the kernel level that packed it. Lowering the level afterwards
+// is a clear error when the stored form was released, and falls back to the stored form (still
+// mapped) otherwise: never a product with the wrong layout.
 TEST_P(OpsTest, RepackedLinearRefusesAnotherKernelLevel) {
   namespace kernels = ovis::ops::cpu::kernels;
   if (!bf16() || kernels::active_isa() != kernels::Isa::Avx512Bf16)
     GTEST_SKIP() << "weights are repacked on the avx512bf16 level in BF16 precision only";
   const Tensor w = randn({70, 64}, 99, 0.1f).to_dtype(DType::BF16);
-  const ops::LinearWeights lw = ops::prepare_linear(C, w, nullptr, /*sole_user=*/true);
+  const Tensor x = randn({9, 64}, 98);
+  const ops::LinearWeights own = ops::prepare_linear(C, w, nullptr, /*sole_user=*/true);
+  const ops::LinearWeights mapped =
+      ops::prepare_linear(C, read_only_copy(w), nullptr, /*sole_user=*/true);
+  const Tensor before_switch = ops::linear(C, x, mapped);  // packs it
   const kernels::Isa before = kernels::set_active_isa(kernels::Isa::Avx512);
   try {
-    ops::linear(C, randn({9, 64}, 98), lw);
+    ops::linear(C, x, own);
     ADD_FAILURE() << "no error";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("repacked"), std::string::npos) << e.what();
   }
+  const Tensor after_switch = ops::linear(C, x, mapped);
   kernels::set_active_isa(before);
+  EXPECT_TRUE(test::close_to(after_switch, before_switch, 1e-5, "stored form after the switch"));
 }
 
 TEST_P(OpsTest, MatmulMatchesReference) {

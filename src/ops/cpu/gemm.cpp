@@ -183,39 +183,55 @@ void gemm_f32_w16(const float* x, const uint16_t* w, bool f16, bool nk, const fl
 
 namespace kernels = cpu::kernels;
 
-// A bf16 Linear weight repacked at bind time into the GEMM's panel layout (kernels.hpp
-// pack_bf16), for the kernel level that packed it. The stored weight is released: lw.w keeps
-// only its shape (a zero-page view), so the repacked form never doubles the weight memory.
+// A bf16 Linear weight in the GEMM's panel layout (kernels.hpp pack_bf16), for the kernel level
+// active at bind time. A weight in the model's own memory (synthetic, converted) is repacked at
+// bind time and its stored form released (lw.w keeps only its shape, a zero-page view: the
+// repacked form never doubles the weight memory). A view of a mapped file is repacked on first
+// use, like the convolution layouts (`ask` never reads the DiT's weights, so it never packs or
+// pages them in), and its pages are then dropped from the process.
 struct PackedLinear final : PreparedWeight {
-  kernels::Isa isa;
+  kernels::Isa isa = kernels::Isa::Generic;
+  bool stored_released = false;  // lw.w is a zero-page view
+  std::once_flag packed;
   Tensor data;  // packed_bf16_bytes(N, K) bytes (an opaque byte tensor)
-  const void* ptr() const { return data.raw(); }
 };
 
-const PackedLinear* packed_of(const LinearWeights& lw) {
-  return dynamic_cast<const PackedLinear*>(lw.prepared.get());
-}
-
-// The packed form may only run where it was made (set_active_isa() can lower the level later,
-// BF16 is the precision it computes).
-const void* packed_for(const Context& c, const LinearWeights& lw, const PackedLinear& p) {
-  if (c.precision != Precision::BF16 || p.isa != kernels::active_isa())
-    fail("internal error: a Linear weight was repacked for BF16 precision on the ",
-         kernels::isa_name(p.isa), " kernels and cannot run in ", precision_name(c.precision),
-         " on ", kernels::isa_name(kernels::active_isa()), " (", shape_str(lw.w.shape()),
-         "): bind the model again");
-  return p.ptr();
-}
-
-// Pages lying wholly inside a read-only mapped weight (a checkpoint shard) are dropped from
-// this process once repacked: the file stays mapped and they would fault back in if read.
+// Pages lying wholly inside a read-only view (a mapped checkpoint shard) are handed back once
+// repacked: MADV_PAGEOUT reclaims a file's clean pages from this process (they would fault back
+// in if read) and never discards data, whatever memory the view turns out to hold.
 void release_mapped_pages(const Tensor& w) {
   if (w.writable()) return;  // own memory: freed with the last reference
   const uintptr_t page = uintptr_t(sysconf(_SC_PAGESIZE));
   const uintptr_t begin = reinterpret_cast<uintptr_t>(w.raw());
   const uintptr_t first = (begin + page - 1) / page * page,
                   last = (begin + w.nbytes()) / page * page;
-  if (last > first) madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
+  if (last > first) madvise(reinterpret_cast<void*>(first), last - first, MADV_PAGEOUT);
+}
+
+void pack_into(PackedLinear& p, const Tensor& w) {
+  const int64_t N = w.dim(0), K = w.dim(1);
+  Tensor data = Tensor::empty({kernels::packed_bf16_bytes(N, K)}, DType::U8);
+  kernels::pack_bf16(N, K, w.data<uint16_t>(), data.mutable_raw(), 0);
+  p.data = std::move(data);
+  release_mapped_pages(w);
+}
+
+// The packed form for a call in context c (packing it on first use), or null where the stored
+// weight is read instead. A packed form only runs where it was made: BF16 precision on the
+// level that packed it (set_active_isa() can lower the level later); a released stored form
+// leaves no other way, which is an error.
+const void* packed_weight(const Context& c, const LinearWeights& lw) {
+  auto* p = dynamic_cast<PackedLinear*>(lw.prepared.get());
+  if (!p) return nullptr;
+  if (c.precision != Precision::BF16 || p->isa != kernels::active_isa()) {
+    if (!p->stored_released) return nullptr;
+    fail("internal error: a Linear weight was repacked for BF16 precision on the ",
+         kernels::isa_name(p->isa), " kernels and cannot run in ", precision_name(c.precision),
+         " on ", kernels::isa_name(kernels::active_isa()), " (", shape_str(lw.w.shape()),
+         "): bind the model again");
+  }
+  std::call_once(p->packed, [&] { pack_into(*p, lw.w); });
+  return p->data.raw();
 }
 
 }  // namespace
@@ -226,18 +242,17 @@ LinearWeights cpu::CpuBackend::prepare_linear(const Context& c, const Tensor& w,
   lw.w = w;  // zero-copy: GEMM and GEMV read the stored dtype
   if (b) lw.b = prepare_f32(*b);
   // Repacked on the AVX512-BF16 level (AMX keeps oneDNN's matmul, which reads the stored form).
-  const int64_t N = w.dim(0), K = w.dim(1);
   if (!sole_user || c.precision != Precision::BF16 || w.dtype() != DType::BF16 ||
-      kernels::active_isa() != kernels::Isa::Avx512Bf16)
+      kernels::active_isa() != kernels::Isa::Avx512Bf16 ||
+      kernels::packed_bf16_bytes(w.dim(0), w.dim(1)) <= 0)
     return lw;
-  const int64_t bytes = kernels::packed_bf16_bytes(N, K);
-  if (bytes <= 0) return lw;
   auto p = std::make_shared<PackedLinear>();
   p->isa = kernels::active_isa();
-  p->data = Tensor::empty({bytes}, DType::U8);
-  kernels::pack_bf16(N, K, w.data<uint16_t>(), p->data.mutable_raw(), 0);
-  release_mapped_pages(w);
-  lw.w = Tensor::zero_view(w.shape(), w.dtype());
+  if (w.writable()) {
+    std::call_once(p->packed, [&] { pack_into(*p, w); });
+    p->stored_released = true;
+    lw.w = Tensor::zero_view(w.shape(), w.dtype());
+  }
   lw.prepared = std::move(p);
   return lw;
 }
@@ -253,8 +268,8 @@ Tensor cpu::CpuBackend::linear(const Context& c, const Tensor& x, const LinearWe
   const bool bf16_mode = c.precision == Precision::BF16;
   float* yp = y.mutable_f32();
 
-  if (const PackedLinear* p = packed_of(lw)) {
-    kernels::gemm_bf16_packed(M, N, K, x.f32(), packed_for(c, lw, *p), bptr, yp, 0);
+  if (const void* wp = packed_weight(c, lw)) {
+    kernels::gemm_bf16_packed(M, N, K, x.f32(), wp, bptr, yp, 0);
     return y;
   }
 
@@ -292,27 +307,29 @@ std::vector<Tensor> cpu::CpuBackend::linear_group(const Context& c, const Tensor
                                                   const std::vector<const LinearWeights*>& ws) {
   const int64_t K = x.dim(-1), M = x.numel() / std::max<int64_t>(K, 1);
   // Repacked weights: the packed GEMV for every weight, in one parallel section.
-  bool packed = M <= kGemvMaxRows && K > 0 && !ws.empty() && int(ws.size()) <= kernels::kMaxGroup;
-  for (const LinearWeights* lw : ws) packed = packed && packed_of(*lw);
-  if (packed) {
+  const void* packed[kernels::kMaxGroup] = {};
+  int n_packed = 0;
+  if (int(ws.size()) <= kernels::kMaxGroup)
+    for (size_t j = 0; j < ws.size(); ++j)
+      n_packed += (packed[j] = packed_weight(c, *ws[j])) != nullptr;
+  if (M <= kGemvMaxRows && K > 0 && !ws.empty() && n_packed == int(ws.size())) {
     std::vector<Tensor> out;
     kernels::PackedOut outs[kernels::kMaxGroup];
     for (size_t j = 0; j < ws.size(); ++j) {
       Shape shape = x.shape();
       shape.back() = ws[j]->w.dim(0);
       out.push_back(Tensor::empty(shape));
-      outs[j] = {packed_for(c, *ws[j], *packed_of(*ws[j])),
-                 ws[j]->b.defined() ? ws[j]->b.f32() : nullptr, out.back().mutable_f32(),
+      outs[j] = {packed[j], ws[j]->b.defined() ? ws[j]->b.f32() : nullptr, out.back().mutable_f32(),
                  ws[j]->w.dim(0)};
     }
     kernels::gemv_group_bf16_packed(M, K, x.f32(), outs, int(ws.size()), 0);
     return out;
   }
   // The GEMV path of linear() for every weight, in one parallel section.
-  bool grouped = M <= kGemvMaxRows && K > 0 && !ws.empty() && int(ws.size()) <= kernels::kMaxGroup;
+  bool grouped = M <= kGemvMaxRows && K > 0 && !ws.empty() &&
+                 int(ws.size()) <= kernels::kMaxGroup && n_packed == 0;
   for (const LinearWeights* lw : ws)
-    grouped = grouped && !packed_of(*lw) && lw->w.dtype() == ws[0]->w.dtype() &&
-              lw->w.dtype() != DType::F32 &&
+    grouped = grouped && lw->w.dtype() == ws[0]->w.dtype() && lw->w.dtype() != DType::F32 &&
               !dtype_is_quantized(lw->w.dtype());  // block-quantized weights: their own GEMV
   if (!grouped) return Backend::linear_group(c, x, ws);
   const bool f16 = ws[0]->w.dtype() == DType::F16;
