@@ -234,6 +234,21 @@ const void* packed_weight(const Context& c, const LinearWeights& lw) {
   return p->data.raw();
 }
 
+const float* bias_of(const LinearWeights& lw) {
+  return lw.b.defined() ? lw.b.f32() : nullptr;
+}
+
+// One output [..., n_j] per weight of a group.
+std::vector<Tensor> group_outputs(const Tensor& x, const std::vector<const LinearWeights*>& ws) {
+  std::vector<Tensor> out;
+  for (const LinearWeights* lw : ws) {
+    Shape shape = x.shape();
+    shape.back() = lw->w.dim(0);
+    out.push_back(Tensor::empty(shape));
+  }
+  return out;
+}
+
 }  // namespace
 
 LinearWeights cpu::CpuBackend::prepare_linear(const Context& c, const Tensor& w, const Tensor* b,
@@ -264,7 +279,7 @@ Tensor cpu::CpuBackend::linear(const Context& c, const Tensor& x, const LinearWe
   Shape out_shape = x.shape();
   out_shape.back() = N;
   Tensor y = Tensor::empty(out_shape);
-  const float* bptr = lw.b.defined() ? lw.b.f32() : nullptr;
+  const float* bptr = bias_of(lw);
   const bool bf16_mode = c.precision == Precision::BF16;
   float* yp = y.mutable_f32();
 
@@ -313,15 +328,10 @@ std::vector<Tensor> cpu::CpuBackend::linear_group(const Context& c, const Tensor
     for (size_t j = 0; j < ws.size(); ++j)
       n_packed += (packed[j] = packed_weight(c, *ws[j])) != nullptr;
   if (M <= kGemvMaxRows && K > 0 && !ws.empty() && n_packed == int(ws.size())) {
-    std::vector<Tensor> out;
+    std::vector<Tensor> out = group_outputs(x, ws);
     kernels::PackedOut outs[kernels::kMaxGroup];
-    for (size_t j = 0; j < ws.size(); ++j) {
-      Shape shape = x.shape();
-      shape.back() = ws[j]->w.dim(0);
-      out.push_back(Tensor::empty(shape));
-      outs[j] = {packed[j], ws[j]->b.defined() ? ws[j]->b.f32() : nullptr, out.back().mutable_f32(),
-                 ws[j]->w.dim(0)};
-    }
+    for (size_t j = 0; j < ws.size(); ++j)
+      outs[j] = {packed[j], bias_of(*ws[j]), out[j].mutable_f32(), ws[j]->w.dim(0)};
     kernels::gemv_group_bf16_packed(M, K, x.f32(), outs, int(ws.size()), 0);
     return out;
   }
@@ -333,15 +343,10 @@ std::vector<Tensor> cpu::CpuBackend::linear_group(const Context& c, const Tensor
               !dtype_is_quantized(lw->w.dtype());  // block-quantized weights: their own GEMV
   if (!grouped) return Backend::linear_group(c, x, ws);
   const bool f16 = ws[0]->w.dtype() == DType::F16;
-  std::vector<Tensor> out;
+  std::vector<Tensor> out = group_outputs(x, ws);
   kernels::GemvOut outs[kernels::kMaxGroup];
-  for (size_t j = 0; j < ws.size(); ++j) {
-    Shape shape = x.shape();
-    shape.back() = ws[j]->w.dim(0);
-    out.push_back(Tensor::empty(shape));
-    outs[j] = {ws[j]->w.data<uint16_t>(), ws[j]->b.defined() ? ws[j]->b.f32() : nullptr,
-               out.back().mutable_f32(), ws[j]->w.dim(0)};
-  }
+  for (size_t j = 0; j < ws.size(); ++j)
+    outs[j] = {ws[j]->w.data<uint16_t>(), bias_of(*ws[j]), out[j].mutable_f32(), ws[j]->w.dim(0)};
   if (c.precision == Precision::BF16 && !f16)
     kernels::gemv_group_bf16(M, K, x.f32(), outs, int(ws.size()), 0);
   else
