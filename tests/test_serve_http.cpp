@@ -120,7 +120,7 @@ TEST(ServeHttp, HealthModelsUiAndErrorsInTheOpenAIShape) {
   EXPECT_EQ(nf->status, 404);
   EXPECT_EQ(body_json(nf)["error"]["type"], "not_found_error");
   // One log line per request: method, path, status, time.
-  EXPECT_NE(s.log().find("GET /v2/nothing 404"), std::string::npos) << s.log();
+  EXPECT_TRUE(s.wait_log("GET /v2/nothing 404", 10s)) << s.log();
 }
 
 TEST(ServeHttp, ChatAnswersExactlyLikeOvisAsk) {
@@ -413,7 +413,7 @@ TEST(ServeHttp, DisconnectCancelsTheJobAndChatsRunBetweenDenoisingSteps) {
   EXPECT_EQ(body_json(cli.Get("/health"))["busy"], true);
   waiting.close();
   EXPECT_TRUE(wait_idle(s, 60s));
-  EXPECT_NE(s.log().find("POST /v1/images/generations 499"), std::string::npos) << s.log();
+  EXPECT_TRUE(s.wait_log("POST /v1/images/generations 499", 10s)) << s.log();
 }
 
 TEST(ServeHttp, SigtermCancelsRunningJobsAndExitsZero) {

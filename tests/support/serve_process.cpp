@@ -116,6 +116,15 @@ std::string ServeProcess::log() const {
   return ss.str();
 }
 
+bool ServeProcess::wait_log(const std::string& text, std::chrono::seconds limit) const {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  for (;;) {
+    if (log().find(text) != std::string::npos) return true;
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
 int64_t ServeProcess::rss_kb() const {
   return status_field_kb(pid_, "VmRSS");
 }

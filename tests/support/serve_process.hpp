@@ -25,7 +25,10 @@ class ServeProcess {
   // Sends `sig` and waits up to `limit` for the exit; returns the exit status, or -1 if the
   // process had to be killed (or died from a signal).
   int stop(int sig, std::chrono::seconds limit);
-  std::string log() const;      // everything written to stderr so far
+  std::string log() const;  // everything written to stderr so far
+  // Waits up to `limit` for `text` to appear in the log (the server writes a request's log line
+  // after its response has gone out, so a client can see the response first).
+  bool wait_log(const std::string& text, std::chrono::seconds limit) const;
   int64_t rss_kb() const;       // VmRSS
   int64_t peak_rss_kb() const;  // VmHWM
   httplib::Client client(std::chrono::seconds read_timeout = std::chrono::seconds(300)) const;
