@@ -393,6 +393,17 @@ TEST_F(CpuKernels, GemvGroupMatchesSeparateCalls) {
   check_gemv_group(1, 2048, {2048, 1024, 1024}, true, false, 2, seed++);
 }
 
+// w[N, K] packed for this level, in 64-byte aligned storage of its own.
+struct PackedCopy {
+  std::vector<char> storage;
+  void* data;
+  PackedCopy(int64_t N, int64_t K, const std::vector<uint16_t>& w, int threads)
+      : storage(size_t(kernels::packed_bf16_bytes(N, K)) + 64) {
+    data = storage.data() + (64 - reinterpret_cast<uintptr_t>(storage.data()) % 64) % 64;
+    kernels::pack_bf16(N, K, w.data(), data, threads);
+  }
+};
+
 // A weight packed at bind time (levels with a packed layout) gives bit-identical GEMM results
 // to the stored weight, and the packed GEMV (M <= 4) the same rows as the packed GEMM.
 TEST_F(CpuKernels, PackedWeightsMatchTheStoredWeight) {
@@ -410,9 +421,8 @@ TEST_F(CpuKernels, PackedWeightsMatchTheStoredWeight) {
     const std::vector<float> a = randn(t.M * t.K, seed++);
     const std::vector<uint16_t> w = to_bf16(randn(t.N * t.K, seed++, 0.5f));
     const std::vector<float> bias = randn(t.N, seed++);
-    std::vector<char> storage(size_t(kernels::packed_bf16_bytes(t.N, t.K)) + 64);
-    void* packed = storage.data() + (64 - reinterpret_cast<uintptr_t>(storage.data()) % 64) % 64;
-    kernels::pack_bf16(t.N, t.K, w.data(), packed, t.threads);
+    const PackedCopy pw(t.N, t.K, w, t.threads);
+    const void* packed = pw.data;
     for (const float* b : {static_cast<const float*>(nullptr), bias.data()}) {
       std::vector<float> want(size_t(t.M * t.N)), got(want.size(), -1.0f);
       kernels::gemm_bf16(t.M, t.N, t.K, a.data(), t.K, w.data(), t.K, WeightLayout::NK, b,
@@ -440,16 +450,13 @@ TEST_F(CpuKernels, PackedGemvGroupMatchesSeparateCalls) {
     GTEST_SKIP() << kernels::kernel_variant() << " has no packed weight layout";
   const int64_t K = 2050;
   const std::vector<int64_t> widths = {2048, 1000, 70};
-  std::vector<std::vector<uint16_t>> w;
-  std::vector<std::vector<char>> storage;
+  std::vector<PackedCopy> copies;
   std::vector<void*> packed;
+  copies.reserve(widths.size());  // data points into each copy's storage
   uint32_t seed = 950;
   for (int64_t n : widths) {
-    w.push_back(to_bf16(randn(n * K, seed++, 0.5f)));
-    storage.emplace_back(size_t(kernels::packed_bf16_bytes(n, K)) + 64);
-    char* s = storage.back().data();
-    packed.push_back(s + (64 - reinterpret_cast<uintptr_t>(s) % 64) % 64);
-    kernels::pack_bf16(n, K, w.back().data(), packed.back(), 2);
+    copies.emplace_back(n, K, to_bf16(randn(n * K, seed++, 0.5f)), 2);
+    packed.push_back(copies.back().data);
   }
   const std::vector<float> bias = randn(2048, seed++);
   for (int64_t M : {1, 3, 6}) {
