@@ -1,9 +1,6 @@
 #include "io/weight_binder.hpp"
 
-#include <sys/mman.h>
-
 #include <cmath>
-#include <cstring>
 
 #include "core/error.hpp"
 

@@ -11,8 +11,6 @@ namespace ovis::ops::cpu::kernels::OVIS_KERNEL_NS {
 
 namespace {
 
-constexpr int kMaxRows = 4;
-
 #if defined(__AVX512BF16__)
 struct PanelTask {
   const uint16_t* xb;  // [M][ldx] bf16, odd K padded with 0
@@ -132,8 +130,8 @@ void gemv_group_bf16_packed(int64_t M, int64_t K, const float* x, const PackedOu
   const int64_t panel_bytes = k_steps(K) * kNR * int64_t(sizeof(PackB));
   const int64_t per_chunk =
       imax(1, imin(ceil_div(int64_t(1) << 17, imax(panel_bytes, 1)), panels / (4 * int64_t(T))));
-  for (int64_t m0 = 0; m0 < M; m0 += kMaxRows) {
-    const int64_t mm = imin(kMaxRows, M - m0);
+  for (int64_t m0 = 0; m0 < M; m0 += kGemvMaxRows) {
+    const int64_t mm = imin(kGemvMaxRows, M - m0);
     uint16_t* xb = static_cast<uint16_t*>(t_xb.get(size_t(mm * ldx) * sizeof(uint16_t)));
     for (int64_t m = 0; m < mm; ++m) {
       convert_to_bf16(x + (m0 + m) * K, K, xb + m * ldx);
