@@ -528,7 +528,8 @@ TEST(WorkPool, NestedAndConcurrentCallsComplete) {
 // Products with Q8_0 / Q4_K weights (kernels/quant.hpp) on this level against a double product of
 // the same quantised values: each activation block rounded to int8 with d = max|x|/127 (round half
 // to even), times the dequantised weights. Decode (M <= 4), GEMV tiled over rows, panel GEMM
-// sizes (M >= 16), odd N (panel tails), biases, 1 and 2 threads.
+// sizes (M >= 16), odd N (panel tails), biases, 1 and 2 threads; on levels with VNNI also the
+// weight packed into 16-row panels (quant_pack, quant_linear_packed).
 TEST_F(CpuKernels, QuantizedLinearMatchesTheReference) {
   struct Case {
     DType t;
@@ -548,7 +549,8 @@ TEST_F(CpuKernels, QuantizedLinearMatchesTheReference) {
       {DType::Q4_K, 133, 64, 512},
       // Large enough (>= 128 KiB of weights) for the GEMV to split rows over the work pool.
       {DType::Q8_0, 1, 1030, 128},
-      {DType::Q4_K, 3, 1030, 256}};
+      {DType::Q4_K, 3, 1030, 256},
+      {DType::Q8_0, 24, 1030, 128}};
   const int saved_threads = omp_get_max_threads();
   for (int threads : {1, 2}) {
     omp_set_num_threads(threads);
@@ -584,15 +586,29 @@ TEST_F(CpuKernels, QuantizedLinearMatchesTheReference) {
         }
       std::vector<float> y(size_t(c.M * c.N));
       kernels::quant_linear(c.t, w.data(), c.N, c.K, x.data(), c.M, bias.data(), y.data());
-      double max_err = 0, max_ref = 0;
+      // The packed form (levels with VNNI): the same products from 16-row panels.
+      const int64_t packed_bytes = kernels::quant_packed_bytes(c.t, c.N, c.K);
+      std::vector<float> yp;
+      if (packed_bytes > 0) {
+        std::vector<char> storage(size_t(packed_bytes) + 64);
+        void* wp = storage.data() + (64 - reinterpret_cast<uintptr_t>(storage.data()) % 64) % 64;
+        kernels::quant_pack(c.t, w.data(), c.N, c.K, wp);
+        yp.assign(y.size(), -1.0f);
+        kernels::quant_linear_packed(c.t, wp, c.N, c.K, x.data(), c.M, bias.data(), yp.data());
+      }
+      double max_err = 0, max_ref = 0, max_err_packed = 0;
       for (int64_t m = 0; m < c.M; ++m)
         for (int64_t n = 0; n < c.N; ++n) {
           double s = 0;
           for (int64_t k = 0; k < c.K; ++k) s += xq[size_t(m * c.K + k)] * double(wf[n * c.K + k]);
-          max_err = std::max(max_err, std::fabs(double(y[size_t(m * c.N + n)]) - (s + bias[n])));
+          const size_t i = size_t(m * c.N + n);
+          max_err = std::max(max_err, std::fabs(double(y[i]) - (s + bias[n])));
+          if (!yp.empty())
+            max_err_packed = std::max(max_err_packed, std::fabs(double(yp[i]) - (s + bias[n])));
           max_ref = std::max(max_ref, std::fabs(s));
         }
       EXPECT_LE(max_err, 2e-5 * std::max(1.0, max_ref));
+      EXPECT_LE(max_err_packed, 2e-5 * std::max(1.0, max_ref));
     }
   }
   omp_set_num_threads(saved_threads);

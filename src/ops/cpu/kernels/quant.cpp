@@ -19,6 +19,7 @@ namespace {
 
 constexpr int64_t kBlk = 32;
 constexpr int64_t kGemvMaxRows = 4;
+constexpr int64_t kPanelRows = 16;  // rows per weight panel (variant/quant.cpp)
 
 // Activations quantised per block, in buffers reused by the calling thread.
 struct ActBuffers {
@@ -107,11 +108,10 @@ void quant_linear(DType wtype, const void* w, int64_t N, int64_t K, const float*
   const auto* wp = static_cast<const uint8_t*>(w);
   const bool q4 = wtype == DType::Q4_K;
   const GemvFn gemv = q4 ? t.gemv_q4_k : t.gemv_q8_0;
-  const auto gemm = q4 ? t.gemm_q4_k : t.gemm_q8_0;
   const size_t row_bytes = dtype_bytes(wtype, K);
   // The panel GEMM packs its columns once per call; below ~16 rows that costs more than the
   // products, and the GEMV's direct reads win.
-  if (!gemm || M < 16) {
+  if (!t.gemm_rows || M < 16) {
     gemv_tiled(gemv, a, wp, N, row_bytes, bias, y);
     return;
   }
@@ -121,16 +121,87 @@ void quant_linear(DType wtype, const void* w, int64_t N, int64_t K, const float*
   int64_t chunk = (N + 4 * T - 1) / (4 * T);
   chunk = std::clamp<int64_t>((chunk + 31) / 32 * 32, 32, 512);
   const int64_t nchunks = (N + chunk - 1) / chunk;
-  const size_t scratch_bytes = t.gemm_scratch_bytes(chunk, K);
+  const size_t scratch_bytes = t.gemm_scratch_bytes(q4, chunk, K);
 #pragma omp parallel
   {
     std::vector<uint8_t> scratch(scratch_bytes);
 #pragma omp for schedule(dynamic, 1)
     for (int64_t c = 0; c < nchunks; ++c) {
       const int64_t n0 = c * chunk, n1 = std::min(N, n0 + chunk);
-      gemm(a, wp, n0, n1, bias, y, N, scratch.data());
+      t.gemm_rows(q4, a, wp, n0, n1, bias, y, N, scratch.data());
     }
   }
+}
+
+int64_t quant_packed_bytes(DType wtype, int64_t N, int64_t K) {
+  const QuantKernels& t = active_variant_table().quant();
+  if (!t.packed_bytes || !dtype_is_quantized(wtype) || N <= 0 || K <= 0 ||
+      K % dtype_block_elems(wtype) != 0)
+    return 0;
+  return t.packed_bytes(wtype == DType::Q4_K, N, K);
+}
+
+void quant_pack(DType wtype, const void* w, int64_t N, int64_t K, void* dst) {
+  const QuantKernels& t = active_variant_table().quant();
+  if (!t.pack_panels) fail("internal error: quant_pack on a kernel level without panels");
+  const bool q4 = wtype == DType::Q4_K;
+  const int64_t panels = (N + kPanelRows - 1) / kPanelRows;
+  const int64_t bytes = t.packed_bytes(q4, kPanelRows, K);
+  auto* out = static_cast<uint8_t*>(dst);
+#pragma omp parallel for schedule(dynamic, 16)
+  for (int64_t p = 0; p < panels; ++p)
+    t.pack_panels(q4, static_cast<const uint8_t*>(w), N, K, p, p + 1, out + p * bytes);
+}
+
+namespace {
+
+struct PackedTask {
+  const QuantKernels* t;
+  bool q4;
+  const ActBlocks* a;
+  const uint8_t* wp;
+  int64_t N, cols;
+  const float* bias;
+  float* y;
+};
+
+void packed_chunk(void* ctx, int64_t c) {
+  const PackedTask& k = *static_cast<const PackedTask*>(ctx);
+  const int64_t n0 = c * k.cols, n1 = std::min(k.N, n0 + k.cols);
+  k.t->gemm_packed(k.q4, *k.a, k.wp, k.N, n0, n1, k.bias, k.y);
+}
+
+}  // namespace
+
+void quant_linear_packed(DType wtype, const void* wp, int64_t N, int64_t K, const float* x,
+                         int64_t M, const float* bias, float* y) {
+  const QuantKernels& t = active_variant_table().quant();
+  if (!t.gemm_packed) fail("internal error: quant_linear_packed on a kernel level without panels");
+  const bool q4 = wtype == DType::Q4_K;
+  const ActBlocks a = act_buffers().quantize(t, x, M, K);
+  const int T = omp_get_max_threads();
+  // Chunks of panel pairs (the tile's 32 columns). Decode: >= 128 KiB of panels each, at least
+  // four per thread, on the work pool (see gemv_tiled); larger M: at least four per thread and
+  // at most 512 columns, in an OpenMP region like the bf16 GEMM.
+  const int64_t pairs = (N + 2 * kPanelRows - 1) / (2 * kPanelRows);
+  const int64_t pair_bytes = t.packed_bytes(q4, 2 * kPanelRows, K);
+  int64_t per_chunk;
+  if (M <= kGemvMaxRows)
+    per_chunk = std::max<int64_t>(
+        1, std::min<int64_t>((int64_t(128) << 10) / std::max<int64_t>(pair_bytes, 1) + 1,
+                             pairs / (4 * T)));
+  else
+    per_chunk = std::clamp<int64_t>((pairs + 4 * T - 1) / (4 * T), 1, 16);
+  PackedTask task{&t,   q4, &a, static_cast<const uint8_t*>(wp), N, per_chunk * 2 * kPanelRows,
+                  bias, y};
+  const int64_t nchunks = (pairs + per_chunk - 1) / per_chunk;
+  if (M <= kGemvMaxRows) {
+    const bool parallel = pairs * pair_bytes >= (int64_t(1) << 17);
+    parallel_chunks(parallel ? T : 1, nchunks, packed_chunk, &task);
+    return;
+  }
+#pragma omp parallel for schedule(dynamic, 1)
+  for (int64_t c = 0; c < nchunks; ++c) packed_chunk(&task, c);
 }
 
 void dequantize_rows(DType wtype, const void* w, int64_t D, const int64_t* ids, int64_t n,

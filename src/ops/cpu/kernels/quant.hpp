@@ -15,6 +15,16 @@ namespace ovis::ops::cpu::kernels {
 // block) in the layout of `wtype` (Q8_0 or Q4_K).
 void quant_linear(DType wtype, const void* w, int64_t N, int64_t K, const float* x, int64_t M,
                   const float* bias, float* y);
+// Weights in panels: a Linear weight rearranged once into the layout the kernels stream (16-row
+// panels, variant/quant.cpp) on the levels with VNNI. Bytes of w [N, K] in that form, or 0 where
+// the active level keeps ggml's rows. A packed weight belongs to the level that packed it.
+int64_t quant_packed_bytes(DType wtype, int64_t N, int64_t K);
+// w [N, K] (ggml rows) into dst (quant_packed_bytes(wtype, N, K) bytes, 64-byte aligned).
+void quant_pack(DType wtype, const void* w, int64_t N, int64_t K, void* dst);
+// quant_linear on a packed weight: the same activation blocks and integer products (results
+// differ from quant_linear's only in the order of the float sums), any M.
+void quant_linear_packed(DType wtype, const void* wp, int64_t N, int64_t K, const float* x,
+                         int64_t M, const float* bias, float* y);
 // y[M, N] = a[M, K] · B with B [K, N] stored as K quantized rows of N elements.
 void quant_matmul(DType btype, const void* b, int64_t K, int64_t N, const float* a, int64_t M,
                   float* y);

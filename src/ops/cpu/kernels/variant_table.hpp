@@ -28,14 +28,22 @@ struct QuantKernels {
                     float* y, int64_t ldy);
   void (*gemv_q4_k)(const ActBlocks& a, const uint8_t* w, int64_t n0, int64_t n1, const float* bias,
                     float* y, int64_t ldy);
-  // Panel GEMM (null where the level has none: quant.cpp then tiles the GEMV). Computes columns
-  // [n0, n1) of y [M][ldy] for every row, packing the weight columns into `scratch`
-  // (gemm_scratch_bytes(n1 - n0, K) bytes).
-  void (*gemm_q8_0)(const ActBlocks& a, const uint8_t* w, int64_t n0, int64_t n1, const float* bias,
-                    float* y, int64_t ldy, void* scratch);
-  void (*gemm_q4_k)(const ActBlocks& a, const uint8_t* w, int64_t n0, int64_t n1, const float* bias,
-                    float* y, int64_t ldy, void* scratch);
-  size_t (*gemm_scratch_bytes)(int64_t cols, int64_t K);
+  // The levels with VNNI (null members below it) keep weights in 16-row panels (variant/
+  // quant.cpp): q4 selects Q4_K, else Q8_0.
+  // Panel GEMM on ggml rows: columns [n0, n1) (n0 a multiple of 16) of y [M][ldy] for every row,
+  // packing those weight rows into `scratch` (gemm_scratch_bytes(q4, n1 - n0, K) bytes) first.
+  void (*gemm_rows)(bool q4, const ActBlocks& a, const uint8_t* w, int64_t n0, int64_t n1,
+                    const float* bias, float* y, int64_t ldy, void* scratch);
+  size_t (*gemm_scratch_bytes)(bool q4, int64_t cols, int64_t K);
+  // Bytes of a whole weight [N][K] in panels; panels [p0, p1) of w into dst (64-byte aligned,
+  // the first at dst).
+  int64_t (*packed_bytes)(bool q4, int64_t N, int64_t K);
+  void (*pack_panels)(bool q4, const uint8_t* w, int64_t N, int64_t K, int64_t p0, int64_t p1,
+                      uint8_t* dst);
+  // Columns [n0, n1) (n0 a multiple of 16) of y [M][N] for every row, from a weight stored in
+  // panels (wp: panel 0).
+  void (*gemm_packed)(bool q4, const ActBlocks& a, const uint8_t* wp, int64_t N, int64_t n0,
+                      int64_t n1, const float* bias, float* y);
 };
 
 struct VariantTable {

@@ -253,39 +253,51 @@ void gemv_q4_k(const ActBlocks& a, const uint8_t* w, int64_t n0, int64_t n1, con
 }
 
 #if OVIS_QISA_LEVEL >= 2
-// ---- panel GEMM (AVX-512 VNNI) ----
-// A panel is 16 weight columns over all of K, per 32-block b: 512 bytes of u8 values in VNNI
-// order (group g of 4 k's: 16 columns × 4 bytes), 16 float scales, and (Q4_K) 16 float offset
-// coefficients. For Q8_0 the values are w + 128 (vpdpbusd multiplies u8 by s8), corrected by
-// −128·Σx of the activation block; for Q4_K they are q (0..15), with scale d·sc and offset
-// coefficient −dmin·m applied to d_x·Σx.
+// ---- panels (AVX-512 VNNI) ----
+// The weight rows in panels of 16 (rows past N zero), each panel one contiguous stream in the
+// order the products read it. A 32-block b of a panel holds 8 groups g of 4 k's as 64 bytes
+// (16 rows × 4 bytes: one vpdpbusd operand against 4 activation bytes broadcast).
+//   Q8_0 panel: nb blocks × 512 bytes of w + 128 (vpdpbusd multiplies u8 by s8; the products are
+//     corrected by −128·Σx of the activation block), then nb fp16 scale vectors (16 × 2 bytes),
+//     padded to 64 bytes: 1.0625 bytes per weight, as in ggml's rows.
+//   Q4_K panel: per super-block of 256 k, 2368 bytes: 8 sub-blocks × 4 × 64 bytes of nibbles
+//     (low nibble: group i, high nibble: group i + 4), then d and dmin as 16 fp16 each, then the
+//     8 × 16 six-bit scales and the 8 × 16 mins as bytes (0.578 bytes per weight, ggml: 0.5625).
+// Weights are stored in this form once (pack_panels, kernels/quant.hpp quant_pack); the GEMM on
+// ggml rows packs its column chunk into the same form per call.
 constexpr int64_t kPanel = 16;
-constexpr int64_t kBlockVals = 512, kBlockBytes = kBlockVals + 2 * 64;
+constexpr int64_t kQ8Vals = 512;
+constexpr int64_t kQ4Quants = 2048, kQ4Super = kQ4Quants + 64 + 256;
+// Software prefetch distance within a panel's stream: the nibble unpacking leaves the loads too
+// few in flight for the hardware prefetcher alone (q4_k decode 25 -> 31..34 tok/s).
+constexpr int64_t kPrefetchAhead = 2048;
 
-struct Panel {
-  uint8_t* base;  // nb blocks of kBlockBytes
-  const uint8_t* vals(int64_t b) const { return base + b * kBlockBytes; }
-  const float* scale(int64_t b) const {
-    return reinterpret_cast<const float*>(base + b * kBlockBytes + kBlockVals);
-  }
-  const float* coef(int64_t b) const { return scale(b) + 16; }
-};
-
-size_t gemm_scratch_bytes(int64_t cols, int64_t K) {
-  const int64_t panels = (cols + kPanel - 1) / kPanel;
-  return size_t(panels * (K / kBlk) * kBlockBytes) + 64;
+inline int64_t q8_panel_bytes(int64_t K) {
+  const int64_t nb = K / kBlk;
+  return nb * kQ8Vals + (nb * 32 + 63) / 64 * 64;
+}
+inline int64_t q4_panel_bytes(int64_t K) {
+  return K / 256 * kQ4Super;
+}
+inline int64_t panel_bytes(bool q4, int64_t K) {
+  return q4 ? q4_panel_bytes(K) : q8_panel_bytes(K);
 }
 
-void pack_q8_0(const uint8_t* w, int64_t N, int64_t K, int64_t c0, uint8_t* out) {
+int64_t packed_bytes(bool q4, int64_t N, int64_t K) {
+  return (N + kPanel - 1) / kPanel * panel_bytes(q4, K);
+}
+
+// Rows [16p, 16p + 16) of w (ggml rows of K) as one panel at `out`.
+void pack_q8_0_panel(const uint8_t* w, int64_t N, int64_t K, int64_t p, uint8_t* out) {
   const int64_t nb = K / kBlk, row_bytes = nb * kQ8Bytes;
+  uint16_t* scales = reinterpret_cast<uint16_t*>(out + nb * kQ8Vals);
   for (int64_t b = 0; b < nb; ++b) {
-    uint8_t* vals = out + b * kBlockBytes;
-    float* scale = reinterpret_cast<float*>(vals + kBlockVals);
+    uint8_t* vals = out + b * kQ8Vals;
     for (int64_t c = 0; c < kPanel; ++c) {
-      const int64_t n = c0 + c;
+      const int64_t n = p * kPanel + c;
       if (n >= N) {
         for (int g = 0; g < 8; ++g) std::memset(vals + g * 64 + c * 4, 0x80, 4);
-        scale[c] = 0;
+        scales[b * kPanel + c] = 0;
         continue;
       }
       const uint8_t* blk = w + n * row_bytes + b * kQ8Bytes;
@@ -295,53 +307,127 @@ void pack_q8_0(const uint8_t* w, int64_t N, int64_t K, int64_t c0, uint8_t* out)
         v ^= 0x80808080u;
         std::memcpy(vals + g * 64 + c * 4, &v, 4);
       }
-      scale[c] = half_to_float(load_u16(blk));
+      scales[b * kPanel + c] = load_u16(blk);
     }
   }
+  const int64_t tail = q8_panel_bytes(K) - nb * (kQ8Vals + 32);
+  if (tail > 0) std::memset(out + nb * (kQ8Vals + 32), 0, size_t(tail));
 }
 
-void pack_q4_k(const uint8_t* w, int64_t N, int64_t K, int64_t c0, uint8_t* out) {
-  const int64_t nb = K / kBlk, nsb = K / 256, row_bytes = nsb * kQ4Bytes;
+void pack_q4_k_panel(const uint8_t* w, int64_t N, int64_t K, int64_t p, uint8_t* out) {
+  const int64_t nsb = K / 256, row_bytes = nsb * kQ4Bytes;
   for (int64_t sb = 0; sb < nsb; ++sb) {
+    uint8_t* q = out + sb * kQ4Super;
+    uint16_t* d = reinterpret_cast<uint16_t*>(q + kQ4Quants);
+    uint8_t* sc = q + kQ4Quants + 64;
+    uint8_t* mn = sc + 128;
     for (int64_t c = 0; c < kPanel; ++c) {
-      const int64_t n = c0 + c;
-      uint8_t sc[8] = {}, mn[8] = {};
-      float d = 0, dmin = 0;
+      const int64_t n = p * kPanel + c;
+      uint8_t s8[8] = {}, m8[8] = {};
       const uint8_t* blk = n < N ? w + n * row_bytes + sb * kQ4Bytes : nullptr;
-      if (blk) {
-        d = half_to_float(load_u16(blk));
-        dmin = half_to_float(load_u16(blk + 2));
-        q4k_unpack(blk + 4, sc, mn);
-      }
+      d[c] = blk ? load_u16(blk) : 0;
+      d[16 + c] = blk ? load_u16(blk + 2) : 0;
+      if (blk) q4k_unpack(blk + 4, s8, m8);
       for (int j = 0; j < 8; ++j) {
-        const int64_t b = sb * 8 + j;
-        uint8_t* vals = out + b * kBlockBytes;
-        float* scale = reinterpret_cast<float*>(vals + kBlockVals);
-        scale[c] = d * float(sc[j]);
-        scale[16 + c] = -dmin * float(mn[j]);
-        const uint8_t* q = blk ? blk + 16 + 32 * (j / 2) : nullptr;
+        sc[j * 16 + c] = s8[j];
+        mn[j * 16 + c] = m8[j];
+        const uint8_t* src = blk ? blk + 16 + 32 * (j / 2) : nullptr;
         const int shift = (j % 2) * 4;
-        for (int g = 0; g < 8; ++g)
-          for (int e = 0; e < 4; ++e)
-            vals[g * 64 + c * 4 + e] = q ? uint8_t((q[4 * g + e] >> shift) & 0x0f) : 0;
+        for (int i = 0; i < 4; ++i)
+          for (int e = 0; e < 4; ++e) {
+            const uint8_t lo = src ? (src[4 * i + e] >> shift) & 0x0f : 0;
+            const uint8_t hi = src ? (src[4 * (i + 4) + e] >> shift) & 0x0f : 0;
+            q[j * 256 + i * 64 + c * 4 + e] = uint8_t(lo | (hi << 4));
+          }
       }
     }
   }
-  (void)nb;
 }
 
-// Rows [m0, m0 + MR) × two panels (32 columns starting at column n of y).
-template <int MR, bool kQ4>
-inline void tile(const ActBlocks& a, const Panel& p0, const Panel& p1, int64_t m0, int64_t n,
-                 int64_t ncols, const float* bias, float* y, int64_t ldy) {
+void pack_panels(bool q4, const uint8_t* w, int64_t N, int64_t K, int64_t p0, int64_t p1,
+                 uint8_t* dst) {
+  const int64_t bytes = panel_bytes(q4, K);
+  for (int64_t p = p0; p < p1; ++p) {
+    if (q4)
+      pack_q4_k_panel(w, N, K, p, dst + (p - p0) * bytes);
+    else
+      pack_q8_0_panel(w, N, K, p, dst + (p - p0) * bytes);
+  }
+}
+
+// The operands of one 32-block of a panel: 8 u8 vectors (group order), the per-row scale of the
+// integer products and (Q4_K) the per-row coefficient of d_x·Σx.
+struct Q8Panel {
+  static constexpr bool kQ4 = false;
+  const uint8_t* base;
+  int64_t nb;
+  void vals(int64_t b, __m512i v[8]) const {
+    const uint8_t* q = base + b * kQ8Vals;
+    for (int g = 0; g < 8; ++g) {
+      _mm_prefetch(reinterpret_cast<const char*>(q + kPrefetchAhead + 64 * g), _MM_HINT_T0);
+      v[g] = _mm512_load_si512(q + 64 * g);
+    }
+  }
+  void begin(int64_t) {}
+  __m512 scale(int64_t b) const {
+    return _mm512_cvtph_ps(
+        _mm256_load_si256(reinterpret_cast<const __m256i*>(base + nb * kQ8Vals + 32 * b)));
+  }
+};
+
+struct Q4Panel {
+  static constexpr bool kQ4 = true;
+  const uint8_t* base;
+  void vals(int64_t b, __m512i v[8]) const {
+    const uint8_t* q = base + (b / 8) * kQ4Super + (b % 8) * 256;
+    const __m512i low4 = _mm512_set1_epi8(0x0f);
+    for (int i = 0; i < 4; ++i) {
+      _mm_prefetch(reinterpret_cast<const char*>(q + kPrefetchAhead + 64 * i), _MM_HINT_T0);
+      const __m512i x = _mm512_load_si512(q + 64 * i);
+      v[i] = _mm512_and_si512(x, low4);
+      v[i + 4] = _mm512_and_si512(_mm512_srli_epi16(x, 4), low4);
+    }
+  }
+  static __m512 bytes_to_ps(const uint8_t* p) {
+    return _mm512_cvtepi32_ps(
+        _mm512_cvtepu8_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(p))));
+  }
+  __m512 d, dmin;  // of the current super-block (begin())
+  void begin(int64_t b) {
+    if (b % 8) return;
+    const uint8_t* s = base + (b / 8) * kQ4Super + kQ4Quants;
+    d = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(s)));
+    dmin = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(s + 32)));
+  }
+  // d·sc (per row) and dmin·m.
+  __m512 scale(int64_t b) const {
+    const uint8_t* s = base + (b / 8) * kQ4Super + kQ4Quants;
+    return _mm512_mul_ps(d, bytes_to_ps(s + 64 + 16 * (b % 8)));
+  }
+  __m512 coef(int64_t b) const {
+    const uint8_t* s = base + (b / 8) * kQ4Super + kQ4Quants;
+    return _mm512_mul_ps(dmin, bytes_to_ps(s + 64 + 128 + 16 * (b % 8)));
+  }
+};
+
+// Rows [m0, m0 + MR) × two panels (32 columns starting at column n of y, ncols of them valid).
+// Per row and column the same operations in the same order whatever MR: the decode GEMV and
+// the GEMM give bit-identical rows.
+template <int MR, class P>
+inline void tile(const ActBlocks& a, P p0, P p1, int64_t m0, int64_t n, int64_t ncols,
+                 const float* bias, float* y, int64_t ldy) {
+  constexpr bool kQ4 = P::kQ4;
   const int64_t K = a.K, nb = K / kBlk;
   __m512 c0[MR], c1[MR];
   for (int m = 0; m < MR; ++m) c0[m] = c1[m] = _mm512_setzero_ps();
   const int8_t* xq[MR];
   for (int m = 0; m < MR; ++m) xq[m] = a.q + (m0 + m) * K;
   for (int64_t b = 0; b < nb; ++b) {
-    const uint8_t* v0 = p0.vals(b);
-    const uint8_t* v1 = p1.vals(b);
+    __m512i v0[8], v1[8];
+    p0.begin(b);
+    p1.begin(b);
+    p0.vals(b, v0);
+    p1.vals(b, v1);
     __m512i i0[MR], i1[MR];
     for (int m = 0; m < MR; ++m) {
       if constexpr (kQ4) {
@@ -351,17 +437,15 @@ inline void tile(const ActBlocks& a, const Panel& p0, const Panel& p1, int64_t m
       }
     }
     for (int g = 0; g < 8; ++g) {
-      const __m512i w0 = _mm512_load_si512(v0 + 64 * g);
-      const __m512i w1 = _mm512_load_si512(v1 + 64 * g);
       for (int m = 0; m < MR; ++m) {
         int32_t xv;
         std::memcpy(&xv, xq[m] + b * kBlk + 4 * g, 4);
         const __m512i xb = _mm512_set1_epi32(xv);
-        i0[m] = _mm512_dpbusd_epi32(i0[m], w0, xb);
-        i1[m] = _mm512_dpbusd_epi32(i1[m], w1, xb);
+        i0[m] = _mm512_dpbusd_epi32(i0[m], v0[g], xb);
+        i1[m] = _mm512_dpbusd_epi32(i1[m], v1[g], xb);
       }
     }
-    const __m512 s0 = _mm512_load_ps(p0.scale(b)), s1 = _mm512_load_ps(p1.scale(b));
+    const __m512 s0 = p0.scale(b), s1 = p1.scale(b);
     for (int m = 0; m < MR; ++m) {
       const __m512 dx = _mm512_set1_ps(a.d[(m0 + m) * nb + b]);
       // (maskz: GCC 12 warns about the undefined source of the plain conversion)
@@ -369,10 +453,13 @@ inline void tile(const ActBlocks& a, const Panel& p0, const Panel& p1, int64_t m
           _mm512_fmadd_ps(_mm512_maskz_cvtepi32_ps(0xffff, i0[m]), _mm512_mul_ps(s0, dx), c0[m]);
       c1[m] =
           _mm512_fmadd_ps(_mm512_maskz_cvtepi32_ps(0xffff, i1[m]), _mm512_mul_ps(s1, dx), c1[m]);
-      if constexpr (kQ4) {
+    }
+    if constexpr (kQ4) {
+      const __m512 k0 = p0.coef(b), k1 = p1.coef(b);
+      for (int m = 0; m < MR; ++m) {
         const __m512 ds = _mm512_set1_ps(a.ds[(m0 + m) * nb + b]);
-        c0[m] = _mm512_fmadd_ps(_mm512_load_ps(p0.coef(b)), ds, c0[m]);
-        c1[m] = _mm512_fmadd_ps(_mm512_load_ps(p1.coef(b)), ds, c1[m]);
+        c0[m] = _mm512_fnmadd_ps(k0, ds, c0[m]);
+        c1[m] = _mm512_fnmadd_ps(k1, ds, c1[m]);
       }
     }
   }
@@ -389,43 +476,42 @@ inline void tile(const ActBlocks& a, const Panel& p0, const Panel& p1, int64_t m
   }
 }
 
-template <bool kQ4>
-void gemm_panels(const ActBlocks& a, const uint8_t* w, int64_t n0, int64_t n1, const float* bias,
-                 float* y, int64_t ldy, void* scratch) {
-  const int64_t K = a.K, nb = K / kBlk;
-  // ldy is N (y rows are the full output rows).
-  const int64_t N = ldy;
-  uint8_t* base =
-      reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(scratch) + 63) & ~uintptr_t(63));
+template <class P>
+P panel_at(const uint8_t* base, int64_t K) {
+  if constexpr (P::kQ4)
+    return P{base, _mm512_setzero_ps(), _mm512_setzero_ps()};
+  else
+    return P{base, K / kBlk};
+}
+
+// Columns [n0, n1) of y [M][N] for every row; `panels` is the panel holding column n0 (n0 a
+// multiple of 16), the later ones following it.
+template <class P>
+void run_panels(const ActBlocks& a, const uint8_t* panels, int64_t n0, int64_t n1, int64_t N,
+                const float* bias, float* y) {
+  const int64_t bytes = panel_bytes(P::kQ4, a.K);
   const int64_t npanels = (n1 - n0 + kPanel - 1) / kPanel;
-  for (int64_t p = 0; p < npanels; ++p) {
-    uint8_t* out = base + p * nb * kBlockBytes;
-    if constexpr (kQ4)
-      pack_q4_k(w, N, K, n0 + p * kPanel, out);
-    else
-      pack_q8_0(w, N, K, n0 + p * kPanel, out);
-  }
   // Rows in blocks that stay in L2 while every panel pair passes over them.
   constexpr int64_t kRowBlock = 128;
   for (int64_t mb = 0; mb < a.M; mb += kRowBlock) {
     const int64_t me = min64(a.M, mb + kRowBlock);
     for (int64_t p = 0; p < npanels; p += 2) {
-      const Panel p0{base + p * nb * kBlockBytes};
+      const P p0 = panel_at<P>(panels + p * bytes, a.K);
       // An odd last panel pairs with itself; its second half is not stored.
-      const Panel p1{base + min64(p + 1, npanels - 1) * nb * kBlockBytes};
+      const P p1 = panel_at<P>(panels + min64(p + 1, npanels - 1) * bytes, a.K);
       const int64_t n = n0 + p * kPanel;
       const int64_t ncols = min64(n1 - n, p + 1 < npanels ? 2 * kPanel : kPanel);
       int64_t m = mb;
-      for (; m + 4 <= me; m += 4) tile<4, kQ4>(a, p0, p1, m, n, ncols, bias, y, ldy);
+      for (; m + 4 <= me; m += 4) tile<4>(a, p0, p1, m, n, ncols, bias, y, N);
       switch (me - m) {
         case 3:
-          tile<3, kQ4>(a, p0, p1, m, n, ncols, bias, y, ldy);
+          tile<3>(a, p0, p1, m, n, ncols, bias, y, N);
           break;
         case 2:
-          tile<2, kQ4>(a, p0, p1, m, n, ncols, bias, y, ldy);
+          tile<2>(a, p0, p1, m, n, ncols, bias, y, N);
           break;
         case 1:
-          tile<1, kQ4>(a, p0, p1, m, n, ncols, bias, y, ldy);
+          tile<1>(a, p0, p1, m, n, ncols, bias, y, N);
           break;
         default:
           break;
@@ -434,14 +520,31 @@ void gemm_panels(const ActBlocks& a, const uint8_t* w, int64_t n0, int64_t n1, c
   }
 }
 
-void gemm_q8_0(const ActBlocks& a, const uint8_t* w, int64_t n0, int64_t n1, const float* bias,
-               float* y, int64_t ldy, void* scratch) {
-  gemm_panels<false>(a, w, n0, n1, bias, y, ldy, scratch);
+void gemm_packed(bool q4, const ActBlocks& a, const uint8_t* wp, int64_t N, int64_t n0, int64_t n1,
+                 const float* bias, float* y) {
+  const uint8_t* first = wp + n0 / kPanel * panel_bytes(q4, a.K);
+  if (q4)
+    run_panels<Q4Panel>(a, first, n0, n1, N, bias, y);
+  else
+    run_panels<Q8Panel>(a, first, n0, n1, N, bias, y);
 }
 
-void gemm_q4_k(const ActBlocks& a, const uint8_t* w, int64_t n0, int64_t n1, const float* bias,
-               float* y, int64_t ldy, void* scratch) {
-  gemm_panels<true>(a, w, n0, n1, bias, y, ldy, scratch);
+size_t gemm_scratch_bytes(bool q4, int64_t cols, int64_t K) {
+  return size_t(packed_bytes(q4, cols, K)) + 64;
+}
+
+// ggml rows: columns [n0, n1) (n0 a multiple of 16) packed into `scratch`, then multiplied.
+void gemm_rows(bool q4, const ActBlocks& a, const uint8_t* w, int64_t n0, int64_t n1,
+               const float* bias, float* y, int64_t ldy, void* scratch) {
+  // ldy is N (y rows are the full output rows).
+  const int64_t N = ldy;
+  uint8_t* base =
+      reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(scratch) + 63) & ~uintptr_t(63));
+  pack_panels(q4, w, N, a.K, n0 / kPanel, (n1 + kPanel - 1) / kPanel, base);
+  if (q4)
+    run_panels<Q4Panel>(a, base, n0, n1, N, bias, y);
+  else
+    run_panels<Q8Panel>(a, base, n0, n1, N, bias, y);
 }
 #endif
 
@@ -449,10 +552,11 @@ void gemm_q4_k(const ActBlocks& a, const uint8_t* w, int64_t n0, int64_t n1, con
 
 const QuantKernels& quant_kernels() {
 #if OVIS_QISA_LEVEL >= 2
-  static const QuantKernels t{quantize_act, gemv_q8_0, gemv_q4_k,
-                              gemm_q8_0,    gemm_q4_k, gemm_scratch_bytes};
+  static const QuantKernels t{quantize_act,       gemv_q8_0,    gemv_q4_k,   gemm_rows,
+                              gemm_scratch_bytes, packed_bytes, pack_panels, gemm_packed};
 #else
-  static const QuantKernels t{quantize_act, gemv_q8_0, gemv_q4_k, nullptr, nullptr, nullptr};
+  static const QuantKernels t{quantize_act, gemv_q8_0, gemv_q4_k, nullptr,
+                              nullptr,      nullptr,   nullptr,   nullptr};
 #endif
   return t;
 }
