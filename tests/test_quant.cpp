@@ -8,6 +8,8 @@
 
 #include "core/error.hpp"
 #include "core/quant_blocks.hpp"
+#include "ops/cpu/kernels/kernels.hpp"
+#include "ops/cpu/kernels/quant.hpp"
 #include "ops/ops.hpp"
 #include "pipeline/quantize.hpp"
 #include "support/backend.hpp"
@@ -130,6 +132,58 @@ TEST(QuantOps, LinearGroupEqualsSeparateCalls) {
     ASSERT_EQ(g.size(), 2u);
     EXPECT_EQ(g[0].to_vector(), ops::linear(c, xt, a).to_vector()) << dtype_name(t);
     EXPECT_EQ(g[1].to_vector(), ops::linear(c, xt, b).to_vector()) << dtype_name(t);
+  }
+}
+
+// On levels with VNNI a quantized Linear weight is rearranged into 16-row panels: at bind time
+// when it is the model's own memory and its sole user, on first use when it views a mapped file
+// or is shared (the tied LM head, whose embedding rows are still read from the stored form).
+// Every form gives the products of the stored rows; after the kernel level changes, a weight
+// that kept its stored form falls back to it and one that released it is an error.
+TEST(QuantOps, PanelsGiveTheProductsOfTheStoredRows) {
+  namespace kernels = ovis::ops::cpu::kernels;
+  const ops::Context c = test::cpu_ctx();
+  const int64_t N = 70, K = 512, M = 9;
+  const auto x = randn(M * K, 21);
+  const Tensor xt = tensor_of(x, {M, K});
+  for (DType t : {DType::Q8_0, DType::Q4_K}) {
+    SCOPED_TRACE(dtype_name(t));
+    const bool panels = kernels::quant_packed_bytes(t, N, K) > 0;
+    const Tensor w = tensor_of(randn(N * K, 22, 0.05f), {N, K}).to_dtype(t);
+    std::vector<float> want(size_t(M * N));
+    kernels::quant_linear(t, w.raw(), N, K, x.data(), M, nullptr, want.data());
+    auto mapped_copy = [&] {
+      auto bytes = std::make_shared<std::vector<char>>(
+          static_cast<const char*>(w.raw()), static_cast<const char*>(w.raw()) + w.nbytes());
+      return Tensor::host_view(bytes->data(), w.shape(), w.dtype(), bytes);
+    };
+    const Tensor own = w.to_dtype(t);  // a writable copy
+    const ops::LinearWeights sole = ops::prepare_linear(c, own, nullptr, /*sole_user=*/true);
+    const ops::LinearWeights mapped = ops::prepare_linear(c, mapped_copy(), nullptr, true);
+    const ops::LinearWeights shared = ops::prepare_linear(c, w, nullptr, /*sole_user=*/false);
+    for (const ops::LinearWeights* lw : {&sole, &mapped, &shared}) {
+      EXPECT_EQ(lw->prepared != nullptr, panels);
+      const auto y = ops::linear(c, xt, *lw).to_vector();
+      ASSERT_EQ(y.size(), want.size());
+      for (size_t i = 0; i < y.size(); ++i)
+        ASSERT_NEAR(y[i], want[i], 1e-5 * std::max(1.0f, std::fabs(want[i])));
+    }
+    // The shared table's stored rows are intact.
+    const auto row = ops::embedding(c, shared.w, {5}).to_vector();
+    const auto deq = w.to_vector();
+    for (int64_t d = 0; d < K; ++d) ASSERT_EQ(row[size_t(d)], deq[size_t(5 * K + d)]);
+    if (!panels) continue;
+    const kernels::Isa before = kernels::set_active_isa(kernels::Isa::Avx512);
+    try {
+      ops::linear(c, xt, sole);
+      ADD_FAILURE() << "no error";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("repacked"), std::string::npos) << e.what();
+    }
+    const auto y = ops::linear(c, xt, mapped).to_vector();
+    kernels::set_active_isa(before);
+    for (size_t i = 0; i < y.size(); ++i)
+      ASSERT_NEAR(y[i], want[i], 1e-5 * std::max(1.0f, std::fabs(want[i])));
   }
 }
 

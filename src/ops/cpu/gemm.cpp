@@ -183,8 +183,10 @@ void gemm_f32_w16(const float* x, const uint16_t* w, bool f16, bool nk, const fl
 
 namespace kernels = cpu::kernels;
 
-// A bf16 Linear weight in the GEMM's panel layout (kernels.hpp pack_bf16), for the kernel level
-// active at bind time. A weight in the model's own memory (synthetic, converted) is repacked at
+// A Linear weight in the panel layout of the kernel level active at bind time: bf16 weights for
+// the bf16 GEMM (kernels.hpp pack_bf16, BF16 precision), Q8_0/Q4_K weights in 16-row panels
+// (kernels/quant.hpp quant_pack, either precision: quantized weights always take the integer
+// kernels). A weight in the model's own memory (synthetic, converted) is repacked at
 // bind time and its stored form released (lw.w keeps only its shape, a zero-page view: the
 // repacked form never doubles the weight memory). A view of a mapped file is repacked on first
 // use, like the convolution layouts (`ask` never reads the DiT's weights, so it never packs or
@@ -192,6 +194,7 @@ namespace kernels = cpu::kernels;
 struct PackedLinear final : PreparedWeight {
   kernels::Isa isa = kernels::Isa::Generic;
   bool stored_released = false;  // lw.w is a zero-page view
+  bool quantized = false;        // quant_pack panels
   std::once_flag packed;
   Tensor data;  // packed_bf16_bytes(N, K) bytes (an opaque byte tensor)
 };
@@ -210,6 +213,13 @@ void release_mapped_pages(const Tensor& w) {
 
 void pack_into(PackedLinear& p, const Tensor& w) {
   const int64_t N = w.dim(0), K = w.dim(1);
+  if (p.quantized) {
+    Tensor data = Tensor::empty({kernels::quant_packed_bytes(w.dtype(), N, K)}, DType::U8);
+    kernels::quant_pack(w.dtype(), w.raw(), N, K, data.mutable_raw());
+    p.data = std::move(data);
+    release_mapped_pages(w);
+    return;
+  }
   Tensor data = Tensor::empty({kernels::packed_bf16_bytes(N, K)}, DType::U8);
   kernels::pack_bf16(N, K, w.data<uint16_t>(), data.mutable_raw(), 0);
   p.data = std::move(data);
@@ -217,17 +227,18 @@ void pack_into(PackedLinear& p, const Tensor& w) {
 }
 
 // The packed form for a call in context c (packing it on first use), or null where the stored
-// weight is read instead. A packed form only runs where it was made: BF16 precision on the
-// level that packed it (set_active_isa() can lower the level later); a released stored form
-// leaves no other way, which is an error.
+// weight is read instead. A packed form only runs where it was made: on the level that packed
+// it (set_active_isa() can lower the level later), and bf16 panels in BF16 precision only; a
+// released stored form leaves no other way, which is an error.
 const void* packed_weight(const Context& c, const LinearWeights& lw) {
   auto* p = dynamic_cast<PackedLinear*>(lw.prepared.get());
   if (!p) return nullptr;
-  if (c.precision != Precision::BF16 || p->isa != kernels::active_isa()) {
+  if ((!p->quantized && c.precision != Precision::BF16) || p->isa != kernels::active_isa()) {
     if (!p->stored_released) return nullptr;
-    fail("internal error: a Linear weight was repacked for BF16 precision on the ",
-         kernels::isa_name(p->isa), " kernels and cannot run in ", precision_name(c.precision),
-         " on ", kernels::isa_name(kernels::active_isa()), " (", shape_str(lw.w.shape()),
+    fail("internal error: a ", dtype_name(lw.w.dtype()), " Linear weight was repacked",
+         p->quantized ? "" : " for BF16 precision", " on the ", kernels::isa_name(p->isa),
+         " kernels and cannot run in ", precision_name(c.precision), " on ",
+         kernels::isa_name(kernels::active_isa()), " (", shape_str(lw.w.shape()),
          "): bind the model again");
   }
   std::call_once(p->packed, [&] { pack_into(*p, lw.w); });
@@ -256,14 +267,23 @@ LinearWeights cpu::CpuBackend::prepare_linear(const Context& c, const Tensor& w,
   LinearWeights lw;
   lw.w = w;  // zero-copy: GEMM and GEMV read the stored dtype
   if (b) lw.b = prepare_f32(*b);
-  // Repacked on the AVX512-BF16 level (AMX keeps oneDNN's matmul, which reads the stored form).
-  if (!sole_user || c.precision != Precision::BF16 || w.dtype() != DType::BF16 ||
-      kernels::active_isa() != kernels::Isa::Avx512Bf16 ||
-      kernels::packed_bf16_bytes(w.dim(0), w.dim(1)) <= 0)
-    return lw;
+  if (w.ndim() != 2) return lw;
+  // bf16: repacked on the AVX512-BF16 level (AMX keeps oneDNN's matmul, which reads the stored
+  // form), sole users only. Q8_0/Q4_K: on every level with VNNI, shared tables too (the tied
+  // LM head: a third of a q4_k model's bytes per token); the stored form of a shared table stays
+  // (embedding rows are read from it; a mapped one faults those few pages back in).
+  const bool quantized = dtype_is_quantized(w.dtype());
+  const bool bf16_panels = sole_user && c.precision == Precision::BF16 &&
+                           w.dtype() == DType::BF16 &&
+                           kernels::active_isa() == kernels::Isa::Avx512Bf16 &&
+                           kernels::packed_bf16_bytes(w.dim(0), w.dim(1)) > 0;
+  const bool quant_panels =
+      quantized && kernels::quant_packed_bytes(w.dtype(), w.dim(0), w.dim(1)) > 0;
+  if (!bf16_panels && !quant_panels) return lw;
   auto p = std::make_shared<PackedLinear>();
   p->isa = kernels::active_isa();
-  if (w.writable()) {
+  p->quantized = quantized;
+  if (w.writable() && sole_user) {
     std::call_once(p->packed, [&] { pack_into(*p, w); });
     p->stored_released = true;
     lw.w = Tensor::zero_view(w.shape(), w.dtype());
@@ -284,7 +304,10 @@ Tensor cpu::CpuBackend::linear(const Context& c, const Tensor& x, const LinearWe
   float* yp = y.mutable_f32();
 
   if (const void* wp = packed_weight(c, lw)) {
-    kernels::gemm_bf16_packed(M, N, K, x.f32(), wp, bptr, yp, 0);
+    if (dtype_is_quantized(w.dtype()))
+      kernels::quant_linear_packed(w.dtype(), wp, N, K, x.f32(), M, bptr, yp);
+    else
+      kernels::gemm_bf16_packed(M, N, K, x.f32(), wp, bptr, yp, 0);
     return y;
   }
 
@@ -324,6 +347,11 @@ std::vector<Tensor> cpu::CpuBackend::linear_group(const Context& c, const Tensor
   // Repacked weights: the packed GEMV for every weight, in one parallel section.
   const void* packed[kernels::kMaxGroup] = {};
   int n_packed = 0;
+  bool any_quantized = false;
+  for (const LinearWeights* lw : ws)
+    any_quantized = any_quantized || dtype_is_quantized(lw->w.dtype());
+  // Block-quantized weights: their own kernels, one call per weight.
+  if (any_quantized) return Backend::linear_group(c, x, ws);
   if (int(ws.size()) <= kernels::kMaxGroup)
     for (size_t j = 0; j < ws.size(); ++j)
       n_packed += (packed[j] = packed_weight(c, *ws[j])) != nullptr;
@@ -339,8 +367,7 @@ std::vector<Tensor> cpu::CpuBackend::linear_group(const Context& c, const Tensor
   bool grouped = M <= kGemvMaxRows && K > 0 && !ws.empty() &&
                  int(ws.size()) <= kernels::kMaxGroup && n_packed == 0;
   for (const LinearWeights* lw : ws)
-    grouped = grouped && lw->w.dtype() == ws[0]->w.dtype() && lw->w.dtype() != DType::F32 &&
-              !dtype_is_quantized(lw->w.dtype());  // block-quantized weights: their own GEMV
+    grouped = grouped && lw->w.dtype() == ws[0]->w.dtype() && lw->w.dtype() != DType::F32;
   if (!grouped) return Backend::linear_group(c, x, ws);
   const bool f16 = ws[0]->w.dtype() == DType::F16;
   std::vector<Tensor> out = group_outputs(x, ws);
