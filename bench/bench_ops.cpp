@@ -43,11 +43,17 @@ const Tensor& weight(int64_t n, int64_t k, DType dt) {
   return it->second;
 }
 
-// Args: M, N, K, bf16 mode.
+// 0 bf16, 1 q8_0, 2 q4_k.
+DType weight_type(int64_t code) {
+  return code == 1 ? DType::Q8_0 : code == 2 ? DType::Q4_K : DType::BF16;
+}
+
+// Args: M, N, K, bf16 mode[, weight type].
 void BM_Linear(benchmark::State& st) {
   const int64_t M = st.range(0), N = st.range(1), K = st.range(2);
   const ops::Context c = ctx(st.range(3));
-  const ops::LinearWeights w = ops::prepare_linear(c, weight(N, K, DType::BF16), nullptr);
+  const DType wt = st.range(4) ? weight_type(st.range(4)) : DType::BF16;
+  const ops::LinearWeights w = ops::prepare_linear(c, weight(N, K, wt), nullptr);
   Tensor x = random_tensor({M, K}, 3, 1.0f, DType::F32);
   for (auto _ : st) benchmark::DoNotOptimize(ops::linear(c, x, w).device_ptr());
   const double iters = double(st.iterations());
@@ -57,29 +63,35 @@ void BM_Linear(benchmark::State& st) {
                                               benchmark::Counter::kIsRate);
 }
 
-// The same GEMV cycling through enough weight copies (>= 640 MB) that every call streams its
-// weight from DRAM, not from the 300 MB L3: the decode situation (3.4 GB of weights per token).
+// The same GEMV cycling through enough weight copies (>= 640 MB as bf16) that every call
+// streams its weight from DRAM, not from the 300 MB L3: the decode situation (3.4 GB of weights
+// per token). Args: M, N, K, bf16 mode, weight type (0 bf16, 1 q8_0, 2 q4_k).
 void BM_GemvCold(benchmark::State& st) {
   const int64_t M = st.range(0), N = st.range(1), K = st.range(2);
   const ops::Context c = ctx(st.range(3));
+  const DType wt = weight_type(st.range(4));
   const int64_t copies = std::max<int64_t>(1, (int64_t(640) << 20) / (N * K * 2));
   std::vector<ops::LinearWeights> ws;
   for (int64_t i = 0; i < copies; ++i)
-    ws.push_back(
-        ops::prepare_linear(c, random_tensor({N, K}, uint32_t(i), 0.02f, DType::BF16), nullptr));
+    ws.push_back(ops::prepare_linear(c, random_tensor({N, K}, uint32_t(i), 0.02f, wt), nullptr,
+                                     /*sole_user=*/true));
   Tensor x = random_tensor({M, K}, 3, 1.0f, DType::F32);
+  for (const auto& w : ws) ops::linear(c, x, w);  // packed forms are made on first use
   size_t i = 0;
   for (auto _ : st) benchmark::DoNotOptimize(ops::linear(c, x, ws[i++ % ws.size()]).device_ptr());
-  st.counters["GB/s"] = benchmark::Counter(double(st.iterations()) * double(N * K * 2) / 1e9,
-                                           benchmark::Counter::kIsRate);
+  st.counters["GB/s"] = benchmark::Counter(
+      double(st.iterations()) * double(dtype_bytes(wt, N * K)) / 1e9, benchmark::Counter::kIsRate);
 }
 
 void GemvArgs(benchmark::internal::Benchmark* b) {
   // Qwen3-1.7B: fused gate/up sized [6144, 2048], down [2048, 6144], tied LM head.
   for (int64_t bf16 : {1, 0})
     for (auto [n, k] : {std::pair<int64_t, int64_t>{6144, 2048}, {2048, 6144}, {151936, 2048}})
-      b->Args({1, n, k, bf16});
-  b->Args({4, 6144, 2048, 1});
+      b->Args({1, n, k, bf16, 0});
+  b->Args({4, 6144, 2048, 1, 0});
+  for (int64_t type : {1, 2})
+    for (auto [n, k] : {std::pair<int64_t, int64_t>{6144, 2048}, {2048, 6144}})
+      b->Args({1, n, k, 1, type});
 }
 
 void GemmArgs(benchmark::internal::Benchmark* b) {
