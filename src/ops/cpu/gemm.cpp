@@ -202,22 +202,35 @@ struct PackedLinear final : PreparedWeight {
 // Pages lying wholly inside a read-only view (a mapped checkpoint shard) are handed back once
 // repacked: MADV_PAGEOUT reclaims a file's clean pages from this process (they would fault back
 // in if read) and never discards data, whatever memory the view turns out to hold.
-void release_mapped_pages(const Tensor& w) {
-  if (w.writable()) return;  // own memory: freed with the last reference
+// Bytes [from, to) of w's storage: where w views a mapped file, its whole pages in that range are
+// handed back to the page cache. Returns the end of what was handed back (a page boundary
+// relative to w, the next call's `from`).
+size_t release_mapped_pages(const Tensor& w, size_t from, size_t to) {
+  if (w.writable()) return to;  // own memory: freed with the last reference
   const uintptr_t page = uintptr_t(sysconf(_SC_PAGESIZE));
   const uintptr_t begin = reinterpret_cast<uintptr_t>(w.raw());
-  const uintptr_t first = (begin + page - 1) / page * page,
-                  last = (begin + w.nbytes()) / page * page;
-  if (last > first) madvise(reinterpret_cast<void*>(first), last - first, MADV_PAGEOUT);
+  const uintptr_t first = (begin + from + page - 1) / page * page,
+                  last = (begin + to) / page * page;
+  if (last <= first) return from;
+  madvise(reinterpret_cast<void*>(first), last - first, MADV_PAGEOUT);
+  return last - begin;
+}
+void release_mapped_pages(const Tensor& w) {
+  release_mapped_pages(w, 0, w.nbytes());
 }
 
 void pack_into(PackedLinear& p, const Tensor& w) {
   const int64_t N = w.dim(0), K = w.dim(1);
   if (p.quantized) {
     Tensor data = Tensor::empty({kernels::quant_packed_bytes(w.dtype(), N, K)}, DType::U8);
-    kernels::quant_pack(w.dtype(), w.raw(), N, K, data.mutable_raw());
+    // The rows already packed are handed back as packing goes on: a mapped weight is never
+    // resident twice (the tied LM head of a q4_k file is a third of its per-token bytes).
+    const size_t row_bytes = dtype_bytes(w.dtype(), K);
+    size_t released = 0;
+    kernels::quant_pack(w.dtype(), w.raw(), N, K, data.mutable_raw(), [&](int64_t rows) {
+      released = release_mapped_pages(w, released, size_t(rows) * row_bytes);
+    });
     p.data = std::move(data);
-    release_mapped_pages(w);
     return;
   }
   Tensor data = Tensor::empty({kernels::packed_bf16_bytes(N, K)}, DType::U8);

@@ -6,6 +6,7 @@
 #include <oneapi/dnnl/dnnl.h>
 
 #include <algorithm>
+#include <functional>
 #include <vector>
 
 #include "core/error.hpp"
@@ -141,16 +142,24 @@ int64_t quant_packed_bytes(DType wtype, int64_t N, int64_t K) {
   return t.packed_bytes(wtype == DType::Q4_K, N, K);
 }
 
-void quant_pack(DType wtype, const void* w, int64_t N, int64_t K, void* dst) {
+void quant_pack(DType wtype, const void* w, int64_t N, int64_t K, void* dst,
+                const std::function<void(int64_t)>& rows_done) {
   const QuantKernels& t = active_variant_table().quant();
   if (!t.pack_panels) fail("internal error: quant_pack on a kernel level without panels");
   const bool q4 = wtype == DType::Q4_K;
   const int64_t panels = (N + kPanelRows - 1) / kPanelRows;
   const int64_t bytes = t.packed_bytes(q4, kPanelRows, K);
+  // Chunks of about 16 MiB of panels, so that rows_done can hand back what was read before the
+  // whole weight is resident twice.
+  const int64_t chunk = std::max<int64_t>(16, (int64_t(16) << 20) / std::max<int64_t>(bytes, 1));
   auto* out = static_cast<uint8_t*>(dst);
+  for (int64_t p0 = 0; p0 < panels; p0 += chunk) {
+    const int64_t p1 = std::min(panels, p0 + chunk);
 #pragma omp parallel for schedule(dynamic, 16)
-  for (int64_t p = 0; p < panels; ++p)
-    t.pack_panels(q4, static_cast<const uint8_t*>(w), N, K, p, p + 1, out + p * bytes);
+    for (int64_t p = p0; p < p1; ++p)
+      t.pack_panels(q4, static_cast<const uint8_t*>(w), N, K, p, p + 1, out + p * bytes);
+    if (rows_done) rows_done(std::min(N, p1 * kPanelRows));
+  }
 }
 
 namespace {

@@ -6,6 +6,7 @@
 // quantises the activations, splits the work over threads and picks GEMV or panel GEMM.
 #pragma once
 #include <cstdint>
+#include <functional>
 
 #include "core/dtype.hpp"
 
@@ -19,8 +20,10 @@ void quant_linear(DType wtype, const void* w, int64_t N, int64_t K, const float*
 // panels, variant/quant.cpp) on the levels with VNNI. Bytes of w [N, K] in that form, or 0 where
 // the active level keeps ggml's rows. A packed weight belongs to the level that packed it.
 int64_t quant_packed_bytes(DType wtype, int64_t N, int64_t K);
-// w [N, K] (ggml rows) into dst (quant_packed_bytes(wtype, N, K) bytes, 64-byte aligned).
-void quant_pack(DType wtype, const void* w, int64_t N, int64_t K, void* dst);
+// w [N, K] (ggml rows) into dst (quant_packed_bytes(wtype, N, K) bytes, 64-byte aligned), in
+// chunks of rows; rows_done(n) is called after each, when rows [0, n) are no longer read.
+void quant_pack(DType wtype, const void* w, int64_t N, int64_t K, void* dst,
+                const std::function<void(int64_t)>& rows_done = {});
 // quant_linear on a packed weight: the same activation blocks and integer products (results
 // differ from quant_linear's only in the order of the float sums), any M.
 void quant_linear_packed(DType wtype, const void* wp, int64_t N, int64_t K, const float* x,
