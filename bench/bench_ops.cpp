@@ -63,14 +63,15 @@ void BM_Linear(benchmark::State& st) {
                                               benchmark::Counter::kIsRate);
 }
 
-// The same GEMV cycling through enough weight copies (>= 640 MB as bf16) that every call
+// The same GEMV cycling through enough weight copies (>= 640 MB) that every call
 // streams its weight from DRAM, not from the 300 MB L3: the decode situation (3.4 GB of weights
 // per token). Args: M, N, K, bf16 mode, weight type (0 bf16, 1 q8_0, 2 q4_k).
 void BM_GemvCold(benchmark::State& st) {
   const int64_t M = st.range(0), N = st.range(1), K = st.range(2);
   const ops::Context c = ctx(st.range(3));
   const DType wt = weight_type(st.range(4));
-  const int64_t copies = std::max<int64_t>(1, (int64_t(640) << 20) / (N * K * 2));
+  const int64_t copies =
+      std::max<int64_t>(1, (int64_t(640) << 20) / int64_t(dtype_bytes(wt, N * K)));
   std::vector<ops::LinearWeights> ws;
   for (int64_t i = 0; i < copies; ++i)
     ws.push_back(ops::prepare_linear(c, random_tensor({N, K}, uint32_t(i), 0.02f, wt), nullptr,
