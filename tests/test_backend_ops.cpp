@@ -127,6 +127,68 @@ TEST_F(BackendOps, Linear) {
   }
 }
 
+// Q8_0 / Q4_K weights: the GPU decodes the blocks in its kernels (decode GEMV up to 4 rows,
+// dequantized blocks + cuBLASLt above); the CPU reference multiplies the same dequantized values
+// as an f32 weight, so only the activations' treatment differs (the CPU's integer kernels would
+// also round the activations to int8). Odd N, biases, both precisions, grouped and alone.
+TEST_F(BackendOps, QuantizedLinear) {
+  struct Case {
+    int64_t m, k, n;
+  };
+  const Case cases[] = {{1, 256, 33},  {2, 512, 7},  {3, 256, 300},  {4, 768, 5},
+                        {5, 256, 128}, {17, 512, 1}, {130, 256, 80}, {64, 2048, 96}};
+  uint32_t seed = 700;
+  for (Precision p : kPrecisions) {
+    const Both b = both(p);
+    for (DType wt : {DType::Q8_0, DType::Q4_K})
+      for (bool bias : {false, true})
+        for (const Case& c : cases) {
+          const Tensor x = rnd({c.m, c.k}, ++seed, b.bf16);
+          const Tensor w = rnd({c.n, c.k}, ++seed, false, 0.2f).to_dtype(wt);
+          const Tensor wf = w.to_dtype(DType::F32);  // the same dequantized values
+          const Tensor bb = rnd({c.n}, ++seed, true).to_dtype(DType::BF16);
+          const ops::LinearWeights lg = ops::prepare_linear(b.gpu, w, bias ? &bb : nullptr);
+          const ops::LinearWeights lc = ops::prepare_linear(b.cpu, wf, bias ? &bb : nullptr);
+          EXPECT_EQ(lg.w.dtype(), wt);  // uploaded as blocks
+          const Tensor xg = gpu_act(b, x);
+          const Tensor yg = ops::linear(b.gpu, xg, lg);
+          const std::string what = str("quantized linear ", name_of(p), " w ", dtype_name(wt),
+                                       bias ? " +b " : " ", c.m, "x", c.k, "x", c.n);
+          expect_close(yg, ops::linear(b.cpu, cpu_act(b, x), lc), tol(b, 2e-5, 2e-2), what);
+          const std::vector<Tensor> g = ops::linear_group(b.gpu, xg, {&lg, &lg});
+          expect_same(g[1], yg, what + " grouped");
+        }
+  }
+}
+
+// A quantized table (the tied embedding, the visual embedding table): embedding rows by host and
+// by device ids, and the right-hand matmul operand, as the dequantized values.
+TEST_F(BackendOps, QuantizedEmbeddingAndMatmul) {
+  uint32_t seed = 800;
+  for (Precision p : kPrecisions) {
+    const Both b = both(p);
+    for (DType wt : {DType::Q8_0, DType::Q4_K}) {
+      const Tensor table = rnd({37, 512}, ++seed, false).to_dtype(wt);
+      const Tensor tf = table.to_dtype(DType::F32);
+      const Tensor tg = ops::prepare_stored(b.gpu, table);
+      const std::vector<int64_t> ids{5, 0, 36, 5};
+      const std::string what = str(name_of(p), " ", dtype_name(wt));
+      expect_close(ops::embedding(b.gpu, tg, ids), ops::embedding(b.cpu, tf, ids),
+                   tol(b, 1e-6, 8e-3), "embedding " + what);
+      Tensor id_host = Tensor::empty({4}, DType::I32);
+      for (int i = 0; i < 4; ++i) id_host.mutable_data<int32_t>()[i] = int32_t(ids[size_t(i)]);
+      expect_close(ops::embedding(b.gpu, tg, id_host.to(tg.device())),
+                   ops::embedding(b.cpu, tf, ids), tol(b, 1e-6, 8e-3),
+                   "embedding (device ids) " + what);
+      for (int64_t m : {1, 9, 70}) {
+        const Tensor a = rnd({m, 37}, ++seed, b.bf16);
+        expect_close(ops::matmul(b.gpu, gpu_act(b, a), tg), ops::matmul(b.cpu, cpu_act(b, a), tf),
+                     tol(b, 2e-5, 2e-2), str("matmul ", what, " m=", m));
+      }
+    }
+  }
+}
+
 // Decode's q/k/v and gate/up projections as one op: each output equals the CPU backend's, and
 // the GPU's own separate linear() exactly.
 TEST_F(BackendOps, LinearGroup) {

@@ -20,13 +20,6 @@ bool is_weight_type(DType t) {
   return is_float(t) || dtype_is_quantized(t);
 }
 
-// Block-quantized weights have CPU kernels only (the CUDA backend takes float weights).
-void require_quantized_on_host(const Context& c, const Tensor& w, const char* op) {
-  if (dtype_is_quantized(w.dtype()) && c.backend && !c.backend->device().is_host())
-    fail("ops::", op, ": ", dtype_name(w.dtype()), " weights run on the CPU only (use --device ",
-         "cpu, or a bf16/f16/f32 GGUF on ", c.backend->device().str(), ")");
-}
-
 // The context's backend, after checking that every given tensor lives on its device.
 Backend& on(const Context& c, const char* op, std::initializer_list<const Tensor*> tensors) {
   if (!c.backend) fail("internal error: ops::", op, " called without a backend");
@@ -94,7 +87,6 @@ LinearWeights prepare_linear(const Context& c, const Tensor& w, const Tensor* b,
           "weight must be a float or quantized matrix, got " + shape_str(w.shape()));
   require(!b || (b->numel() == w.dim(0) && is_float(b->dtype())), "prepare_linear",
           "bias does not match the weight");
-  require_quantized_on_host(c, w, "prepare_linear");
   return on(c, "prepare_linear", {}).prepare_linear(c, w, b, sole_user);
 }
 
@@ -111,7 +103,6 @@ Tensor prepare_f32(const Context& c, const Tensor& w) {
 }
 
 Tensor prepare_stored(const Context& c, const Tensor& w) {
-  require_quantized_on_host(c, w, "prepare_stored");
   return on(c, "prepare_stored", {}).prepare_stored(w);
 }
 

@@ -1,7 +1,8 @@
 // GEMMs: cuBLASLt with fp32 accumulation (bf16 inputs and output in BF16 precision, plain fp32 in
 // F32 precision: CUBLAS_COMPUTE_32F never uses TF32) and the bias fused as the epilogue; a
 // bandwidth-bound GEMV kernel for decode-sized M. F32 precision with 16-bit weights widens the
-// weight block by block into a bounded f32 scratch (no persistent f32 copy).
+// weight block by block into a bounded f32 scratch (no persistent f32 copy); Q8_0/Q4_K weights
+// are dequantized the same way into the activation dtype (quant.cu).
 #include <algorithm>
 #include <map>
 #include <mutex>
@@ -12,6 +13,7 @@
 #include "ops/cuda/cuda_backend_impl.hpp"
 #include "ops/cuda/kernels.cuh"
 #include "ops/cuda/prepared.hpp"
+#include "ops/cuda/quant.hpp"
 
 namespace ovis::ops::cuda {
 
@@ -299,6 +301,36 @@ Tensor CudaBackend::linear(const Context& c, const Tensor& x_in, const LinearWei
   const PreparedCuda* prep = prepared_of(lw.prepared);
   const float* bias_f32 = lw.b.defined() ? static_cast<const float*>(lw.b.device_ptr()) : nullptr;
 
+  if (dtype_is_quantized(w.dtype())) {
+    if (M <= kGemvMaxRows) {
+      quant_gemv(*this, w, x_in, bf16, bias_f32, y, M);
+      return y;
+    }
+    // Blocks of output rows dequantized into the activation dtype (bf16: rounded to nearest
+    // even, the GEMM's input precision), one GEMM per block; multiples of 64 rows keep every
+    // output pointer 128-byte aligned.
+    const Tensor x = as_dtype(x_in, act);
+    const int64_t es = int64_t(dtype_size(act));
+    const int64_t nb =
+        std::max<int64_t>(64, int64_t(kWidenBytes / (size_t(K) * size_t(es))) / 64 * 64);
+    Tensor scratch = empty({std::min(nb, N) * K}, act);
+    Tensor bb;
+    if (bf16 && lw.b.defined())
+      bb = prep && prep->b_bf16.defined() ? prep->b_bf16 : as_dtype(lw.b, DType::BF16);
+    for (int64_t n0 = 0; n0 < N; n0 += nb) {
+      const int64_t rows = std::min(nb, N - n0);
+      dequantize_rows(*this, w, n0, rows, mut_elems(scratch));
+      const void* bias = nullptr;
+      if (bf16 && bb.defined())
+        bias = static_cast<const char*>(bb.device_ptr()) + n0 * es;
+      else if (!bf16 && bias_f32)
+        bias = bias_f32 + n0;
+      run_gemm(*this, {scratch.device_ptr(), act, K, true, x.device_ptr(), act, K,
+                       static_cast<char*>(y.device_ptr()) + n0 * es, act, N, rows, M, K, bias});
+    }
+    return y;
+  }
+
   if (M <= kGemvMaxRows) {
     // Decode: stream the stored weight once (bf16 products are exact in fp32).
     const Tensor x = x_in;
@@ -361,6 +393,13 @@ Tensor CudaBackend::matmul(const Context& c, const Tensor& a_in, const Tensor& b
   Shape out_shape = a_in.shape();
   out_shape.back() = N;
   const DType act = c.act_dtype();
+  if (dtype_is_quantized(b.dtype())) {
+    // The (rare) quantized right-hand operand, the visual embedding table: dequantized whole into
+    // the activation dtype for the call.
+    Tensor bd = empty(b.shape(), act);
+    dequantize_rows(*this, b, 0, K, mut_elems(bd));
+    return matmul(c, a_in, bd);
+  }
   Tensor y = empty(out_shape, act);
   if (M == 0 || N == 0) return y;
   const Tensor a = as_dtype(a_in, act);

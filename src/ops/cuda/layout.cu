@@ -6,6 +6,7 @@
 #include "ops/cuda/check.hpp"
 #include "ops/cuda/cuda_backend_impl.hpp"
 #include "ops/cuda/kernels.cuh"
+#include "ops/cuda/quant.hpp"
 
 namespace ovis::ops::cuda {
 
@@ -152,6 +153,10 @@ Tensor CudaBackend::embedding(const Context& c, const Tensor& table,
   Tensor host = Tensor::empty({n}, DType::I64);
   std::copy(ids.begin(), ids.end(), host.mutable_data<int64_t>());
   const Tensor dev = host.to(device());
+  if (dtype_is_quantized(table.dtype())) {
+    gather_dequantized_rows(*this, table, dev.device_ptr(), true, n, mut_elems(y));
+    return y;
+  }
   gather_rows_kernel<<<blocks_for(n * D), kThreads, 0, stream()>>>(
       elems(table), static_cast<const int64_t*>(dev.device_ptr()), table.dim(0), D, mut_elems(y),
       n);
@@ -163,6 +168,10 @@ Tensor CudaBackend::embedding(const Context& c, const Tensor& table, const Tenso
   const int64_t n = ids.numel(), D = table.dim(1);
   Tensor y = empty({n, D}, c.act_dtype());
   if (n == 0 || D == 0) return y;
+  if (dtype_is_quantized(table.dtype())) {
+    gather_dequantized_rows(*this, table, ids.device_ptr(), false, n, mut_elems(y));
+    return y;
+  }
   gather_rows_kernel<<<blocks_for(n * D), kThreads, 0, stream()>>>(
       elems(table), static_cast<const int32_t*>(ids.device_ptr()), table.dim(0), D, mut_elems(y),
       n);

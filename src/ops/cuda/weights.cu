@@ -1,7 +1,8 @@
 // Weights: uploaded once in their stored dtype (a tensor already on the device, such as the
 // embedding table the tied LM head reuses, is not copied again). BF16 precision adds a bf16 form
 // where the stored dtype is another; F32 precision widens 16-bit weights per call, block by
-// block (gemm.cu, conv.cu), so no f32 copy of a bf16 checkpoint is ever kept.
+// block (gemm.cu, conv.cu), so no f32 copy of a bf16 checkpoint is ever kept. Q8_0/Q4_K weights
+// are uploaded as blocks and never get a float form (quant.cu decodes them in the kernels).
 #include "ops/cuda/cuda_backend_impl.hpp"
 #include "ops/cuda/prepared.hpp"
 
@@ -26,7 +27,9 @@ LinearWeights CudaBackend::prepare_linear(const Context& c, const Tensor& w, con
   }
   if (c.precision == Precision::BF16) {
     auto p = std::make_shared<PreparedCuda>();
-    if (lw.w.dtype() != DType::BF16) p->w_bf16 = as_dtype(lw.w, DType::BF16);
+    // Quantized weights stay in their blocks (dequantized per call, quant.cu).
+    if (lw.w.dtype() != DType::BF16 && !dtype_is_quantized(lw.w.dtype()))
+      p->w_bf16 = as_dtype(lw.w, DType::BF16);
     if (b) p->b_bf16 = as_dtype(b_dev, DType::BF16);
     lw.prepared = std::move(p);
   }
