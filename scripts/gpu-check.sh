@@ -6,7 +6,8 @@
 #   3. correctness: torch's CUDA noise recorded, then every CUDA test (gtest JSON reports), the
 #      test binaries side by side;
 #   4. speed: `ovis bench t2i|edit|dit|llm --device cuda --json` at the real shapes (1024², 50
-#      steps) and the plain-PyTorch baselines (bench/torch/) in the same run.
+#      steps) and the plain-PyTorch baselines (bench/torch/) in the same run; last, `bench llm`
+#      with q8_0 and q4_k weights.
 # Every step has its own timeout, clipped to what is left of the whole budget; summary.json is
 # rewritten after every step, so an interrupted run still leaves what it measured.
 #
@@ -302,4 +303,10 @@ step torch_dit 90 "${PYRUN[@]}" bench/torch/torch_dit.py --device cuda --size "$
 publish
 bench bench_llm 90 "${O[@]}" llm --json --prompt-tokens "$PROMPT" --decode-tokens "$DEC"
 step torch_llm 90 "${PYRUN[@]}" bench/torch/torch_llm.py --device cuda --prompt "$PROMPT" --gen "$DEC"
+publish
+# Quantized weights on the GPU (issue 9): decode and prefill with q8_0 / q4_k blocks against the
+# bf16 run above (synthetic weights of the real shapes, quantized in memory on the host first).
+for qt in q8_0 q4_k; do
+  bench "bench_llm_$qt" 120 "${O[@]}" llm --json --type "$qt" --prompt-tokens "$PROMPT" --decode-tokens "$DEC"
+done
 # finish (EXIT trap): the summary, the logs, the exit status

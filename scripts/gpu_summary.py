@@ -76,7 +76,7 @@ summary["tests_ok"] = bool(tests) and all(
     for v in tests.values())
 
 bench = {}
-for what in ["llm", "dit", "t2i", "edit"]:
+for what in ["llm", "dit", "t2i", "edit", "llm_q8_0", "llm_q4_k"]:
     bench[what] = read_json(os.path.join(out, f"bench_{what}.json"))
 summary["bench"] = bench
 
@@ -131,6 +131,8 @@ summary["versus"] = {
     "dit_forward_vs_torch_same_run": dit_ratio,
     "decode_vs_torch_same_run": ratio(get(bench, "llm", "decode_tok_s"), base["torch_decode_tok_s"]),
     "prefill_vs_torch_same_run": ratio(get(bench, "llm", "prefill_tok_s"), base["torch_prefill_tok_s"]),
+    "decode_q8_0_vs_bf16_same_run": ratio(get(bench, "llm_q8_0", "decode_tok_s"), get(bench, "llm", "decode_tok_s")),
+    "decode_q4_k_vs_bf16_same_run": ratio(get(bench, "llm_q4_k", "decode_tok_s"), get(bench, "llm", "decode_tok_s")),
 }
 summary["passed"] = summary["tests_ok"] and summary["all_targets_met"]
 
