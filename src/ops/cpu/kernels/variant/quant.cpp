@@ -268,9 +268,11 @@ void gemv_q4_k(const ActBlocks& a, const uint8_t* w, int64_t n0, int64_t n1, con
 constexpr int64_t kPanel = 16;
 constexpr int64_t kQ8Vals = 512;
 constexpr int64_t kQ4Quants = 2048, kQ4Super = kQ4Quants + 64 + 256;
-// Software prefetch distance within a panel's stream: the nibble unpacking leaves the loads too
-// few in flight for the hardware prefetcher alone (q4_k decode 25 -> 31..34 tok/s).
-constexpr int64_t kPrefetchAhead = 2048;
+// Software prefetch distances within a panel's stream (bytes): the nibble unpacking leaves the
+// loads too few in flight for the hardware prefetcher alone (q4_k decode 25 -> 31..34 tok/s);
+// q8_0 reads twice the bytes per block and needs them further ahead (cold 6144x2048 /
+// 2048x6144 GEMV, 2 threads: 43 / 49 GB/s at 2048 bytes, 54 / 57 at 8192, 45 / 55 at 16384).
+constexpr int64_t kQ4PrefetchAhead = 2048, kQ8PrefetchAhead = 8192;
 
 inline int64_t q8_panel_bytes(int64_t K) {
   const int64_t nb = K / kBlk;
@@ -364,7 +366,7 @@ struct Q8Panel {
   void vals(int64_t b, __m512i v[8]) const {
     const uint8_t* q = base + b * kQ8Vals;
     for (int g = 0; g < 8; ++g) {
-      _mm_prefetch(reinterpret_cast<const char*>(q + kPrefetchAhead + 64 * g), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(q + kQ8PrefetchAhead + 64 * g), _MM_HINT_T0);
       v[g] = _mm512_load_si512(q + 64 * g);
     }
   }
@@ -382,7 +384,7 @@ struct Q4Panel {
     const uint8_t* q = base + (b / 8) * kQ4Super + (b % 8) * 256;
     const __m512i low4 = _mm512_set1_epi8(0x0f);
     for (int i = 0; i < 4; ++i) {
-      _mm_prefetch(reinterpret_cast<const char*>(q + kPrefetchAhead + 64 * i), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(q + kQ4PrefetchAhead + 64 * i), _MM_HINT_T0);
       const __m512i x = _mm512_load_si512(q + 64 * i);
       v[i] = _mm512_and_si512(x, low4);
       v[i + 4] = _mm512_and_si512(_mm512_srli_epi16(x, 4), low4);
