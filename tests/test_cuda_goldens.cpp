@@ -23,6 +23,7 @@
 #include "pipeline/quantize.hpp"
 #include "support/cuda.hpp"
 #include "support/golden.hpp"
+#include "support/golden_requests.hpp"
 #include "vision/preprocess.hpp"
 
 using namespace ovis;
@@ -80,16 +81,6 @@ void expect_bf16_hidden(const Tensor& t, const std::string& name) {
   std::printf("  bf16 %s\n", r.describe(name).c_str());
   EXPECT_LE(r.max_abs, kBf16HiddenMaxRel * r.max_ref) << r.describe(name);
   EXPECT_LE(r.mean_abs, kBf16HiddenMeanRel * r.max_ref) << r.describe(name);
-}
-
-double psnr(const Image& a, const Tensor& golden_u8) {
-  double se = 0;
-  for (size_t i = 0; i < a.rgb.size(); ++i) {
-    const double d = double(a.rgb[i]) - double(golden_u8.data<uint8_t>()[i]);
-    se += d * d;
-  }
-  const double mse = se / double(a.rgb.size());
-  return mse == 0 ? 99.0 : 10.0 * std::log10(255.0 * 255.0 / mse);
 }
 
 Tensor rows(const Tensor& x, int64_t a, int64_t b) {
@@ -228,44 +219,20 @@ TEST_P(CudaGolden, Vae) {
 
 // t2i_* and edit_128x160 through the public API on cuda:0 from the golden noise.
 // The golden T2I and edit requests of the manifest, with their golden noise.
-GenerateRequest t2i_request(const std::string& name) {
-  const auto& mc = test::manifest_case(name);
-  GenerateRequest req;
-  req.prompt = mc["prompt"];
-  req.width = mc["width"];
-  req.height = mc["height"];
-  req.steps = mc["steps"];
-  req.cfg_scale = mc["txt_cfg"];
-  req.init_noise = test::golden_host(name + ".noise");
-  return req;
-}
-
-EditRequest edit_request() {
-  const auto& e = test::manifest_case("edit_128x160");
-  EditRequest req;
-  req.input = read_image(test::fixture_path("inputs/edit_128x160_input.png"));
-  req.instruction = e["instruction"];
-  req.steps = e["steps"];
-  req.cfg_scale = e["txt_cfg"];
-  req.img_cfg_scale = e["img_cfg"];
-  req.init_noise = test::golden_host("edit_128x160.noise");
-  return req;
-}
-
 TEST_P(CudaGolden, TextToImageAndEdit) {
   Pipeline& pipe = pipeline(p());
   auto check = [&](const Image& img, const std::string& name) {
     if (f32()) {
       EXPECT_TRUE(test::matches_image_u8(image_to_tensor_u8(img), name + ".image_u8"));
     } else {
-      const double db = psnr(img, test::golden(name + ".image_u8"));
+      const double db = test::psnr(img, test::golden(name + ".image_u8"));
       std::printf("  bf16 %s PSNR %.1f dB\n", name.c_str(), db);
       EXPECT_GE(db, kBf16MinPsnr) << name;
     }
   };
   for (const char* name : {"t2i_128x128", "t2i_128x192"})
-    check(pipe.generate(t2i_request(name)).image, name);
-  check(pipe.edit(edit_request()).image, "edit_128x160");
+    check(pipe.generate(test::golden_t2i_request(name)).image, name);
+  check(pipe.edit(test::golden_edit_request()).image, "edit_128x160");
   EXPECT_EQ(pipe.device_name(), "cuda:0");
 }
 
@@ -282,12 +249,13 @@ TEST_P(CudaGolden, QuantizedGgufOnTheGpu) {
   auto pipe = Pipeline::load(path, {.device = "cuda:0", .precision = p()});
   std::filesystem::remove(path);  // mapped: the pages stay until the pipeline goes
   for (const char* name : {"t2i_128x128", "t2i_128x192"}) {
-    const double db = psnr(pipe->generate(t2i_request(name)).image,
-                           test::golden(std::string(name) + ".image_u8"));
+    const double db = test::psnr(pipe->generate(test::golden_t2i_request(name)).image,
+                                 test::golden(std::string(name) + ".image_u8"));
     std::printf("  q8_0 %s %s PSNR %.1f dB\n", precision_name(p()), name, db);
     EXPECT_GE(db, 30.0) << name;
   }
-  const double db = psnr(pipe->edit(edit_request()).image, test::golden("edit_128x160.image_u8"));
+  const double db = test::psnr(pipe->edit(test::golden_edit_request()).image,
+                               test::golden("edit_128x160.image_u8"));
   std::printf("  q8_0 %s edit_128x160 PSNR %.1f dB\n", precision_name(p()), db);
   EXPECT_GE(db, 30.0);
   AskRequest req;

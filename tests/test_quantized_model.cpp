@@ -23,6 +23,7 @@
 #include "pipeline/quantize.hpp"
 #include "support/backend.hpp"
 #include "support/golden.hpp"
+#include "support/golden_requests.hpp"
 #include "text/conversation.hpp"
 
 using namespace ovis;
@@ -68,40 +69,6 @@ AskRequest und_request(const std::string& name) {
   for (const auto& f : c["images"]) r.images.push_back(fixture_image(f.get<std::string>()));
   r.max_new_tokens = c["max_new_tokens"];
   return r;
-}
-
-GenerateRequest t2i_request(const std::string& name) {
-  const auto& c = test::manifest_case(name);
-  GenerateRequest g;
-  g.prompt = c["prompt"];
-  g.width = c["width"];
-  g.height = c["height"];
-  g.steps = c["steps"];
-  g.cfg_scale = c["txt_cfg"];
-  g.init_noise = test::golden_host(name + ".noise");
-  return g;
-}
-
-EditRequest edit_request() {
-  const auto& e = test::manifest_case("edit_128x160");
-  EditRequest r;
-  r.input = fixture_image("edit_128x160_input.png");
-  r.instruction = e["instruction"];
-  r.steps = e["steps"];
-  r.cfg_scale = e["txt_cfg"];
-  r.img_cfg_scale = e["img_cfg"];
-  r.init_noise = test::golden_host("edit_128x160.noise");
-  return r;
-}
-
-double psnr(const Image& a, const Tensor& golden_u8) {
-  double se = 0;
-  for (size_t i = 0; i < a.rgb.size(); ++i) {
-    const double d = double(a.rgb[i]) - double(golden_u8.data<uint8_t>()[i]);
-    se += d * d;
-  }
-  const double mse = se / double(a.rgb.size());
-  return mse == 0 ? 99.0 : 10.0 * std::log10(255.0 * 255.0 / mse);
 }
 
 // Next-token logits [T, V] of the answer `answer` teacher-forced after the und case's prompt.
@@ -171,13 +138,13 @@ TEST(QuantizedModel, Bf16GgufReproducesEveryGoldenExactlyAsTheFolder) {
     EXPECT_EQ(a.text, b.text) << name;
   }
   for (const char* name : {"t2i_128x128", "t2i_128x192"}) {
-    const Image a = gguf->generate(t2i_request(name)).image;
+    const Image a = gguf->generate(test::golden_t2i_request(name)).image;
     EXPECT_TRUE(test::matches_image_u8(image_to_tensor_u8(a), std::string(name) + ".image_u8"));
-    EXPECT_EQ(a.rgb, folder->generate(t2i_request(name)).image.rgb) << name;
+    EXPECT_EQ(a.rgb, folder->generate(test::golden_t2i_request(name)).image.rgb) << name;
   }
-  const Image e = gguf->edit(edit_request()).image;
+  const Image e = gguf->edit(test::golden_edit_request()).image;
   EXPECT_TRUE(test::matches_image_u8(image_to_tensor_u8(e), "edit_128x160.image_u8"));
-  EXPECT_EQ(e.rgb, folder->edit(edit_request()).image.rgb);
+  EXPECT_EQ(e.rgb, folder->edit(test::golden_edit_request()).image.rgb);
 }
 
 // A bf16 GGUF also reproduces the folder at BF16 precision (the same kernels read the same bytes).
@@ -186,14 +153,14 @@ TEST(QuantizedModel, Bf16GgufEqualsTheFolderInBf16Precision) {
   auto gguf = Pipeline::load(quantized(DType::BF16), {.precision = Precision::BF16});
   EXPECT_EQ(gguf->ask(und_request("und_single")).tokens,
             folder->ask(und_request("und_single")).tokens);
-  EXPECT_EQ(gguf->generate(t2i_request("t2i_128x128")).image.rgb,
-            folder->generate(t2i_request("t2i_128x128")).image.rgb);
+  EXPECT_EQ(gguf->generate(test::golden_t2i_request("t2i_128x128")).image.rgb,
+            folder->generate(test::golden_t2i_request("t2i_128x128")).image.rgb);
 }
 
 TEST(QuantizedModel, F32GgufPassesTheGoldens) {
   auto gguf = Pipeline::load(quantized(DType::F32), {.precision = Precision::F32});
   EXPECT_EQ(gguf->ask(und_request("und_single")).tokens, golden_greedy("und_single"));
-  const Image a = gguf->generate(t2i_request("t2i_128x128")).image;
+  const Image a = gguf->generate(test::golden_t2i_request("t2i_128x128")).image;
   EXPECT_TRUE(test::matches_image_u8(image_to_tensor_u8(a), "t2i_128x128.image_u8"));
 }
 
@@ -212,11 +179,12 @@ TEST(QuantizedModel, QualityAgainstTheReference) {
     const Components q(quantized(t), ctx);
     const LlmQuality lq = llm_quality(ref, q);
     auto pipe = Pipeline::load(quantized(t), {.precision = Precision::F32});
-    const double t2i_a = psnr(pipe->generate(t2i_request("t2i_128x128")).image,
-                              test::golden("t2i_128x128.image_u8"));
-    const double t2i_b = psnr(pipe->generate(t2i_request("t2i_128x192")).image,
-                              test::golden("t2i_128x192.image_u8"));
-    const double edit = psnr(pipe->edit(edit_request()).image, test::golden("edit_128x160.image_u8"));
+    const double t2i_a = test::psnr(pipe->generate(test::golden_t2i_request("t2i_128x128")).image,
+                                    test::golden("t2i_128x128.image_u8"));
+    const double t2i_b = test::psnr(pipe->generate(test::golden_t2i_request("t2i_128x192")).image,
+                                    test::golden("t2i_128x192.image_u8"));
+    const double edit = test::psnr(pipe->edit(test::golden_edit_request()).image,
+                                   test::golden("edit_128x160.image_u8"));
     std::printf(
         "  %s: greedy agreement %.1f%% over %lld positions, mean KL %.2e nats; PSNR t2i "
         "128x128 %.1f dB, t2i 128x192 %.1f dB, edit %.1f dB\n",
