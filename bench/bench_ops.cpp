@@ -72,10 +72,11 @@ void BM_GemvCold(benchmark::State& st) {
   const DType wt = weight_type(st.range(4));
   const int64_t copies =
       std::max<int64_t>(1, (int64_t(640) << 20) / int64_t(dtype_bytes(wt, N * K)));
+  // Copies of one random weight (quantizing a fresh one per copy takes minutes for q4_k).
+  const Tensor w0 = random_tensor({N, K}, 1, 0.02f, wt);
   std::vector<ops::LinearWeights> ws;
   for (int64_t i = 0; i < copies; ++i)
-    ws.push_back(ops::prepare_linear(c, random_tensor({N, K}, uint32_t(i), 0.02f, wt), nullptr,
-                                     /*sole_user=*/true));
+    ws.push_back(ops::prepare_linear(c, w0.clone(), nullptr, /*sole_user=*/true));
   Tensor x = random_tensor({M, K}, 3, 1.0f, DType::F32);
   for (const auto& w : ws) ops::linear(c, x, w);  // packed forms are made on first use
   size_t i = 0;
