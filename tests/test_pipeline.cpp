@@ -17,6 +17,7 @@
 #include "pipeline/condition.hpp"
 #include "support/backend.hpp"
 #include "support/golden.hpp"
+#include "support/golden_requests.hpp"
 #include "text/conversation.hpp"
 #include "vision/resize.hpp"
 
@@ -124,15 +125,7 @@ TEST_F(PipelineGolden, EditConditionsMatch) {
 }
 
 void run_t2i(Pipeline* pipe, const std::string& name) {
-  const auto& c = test::manifest_case(name);
-  GenerateRequest req;
-  req.prompt = c["prompt"];
-  req.width = c["width"];
-  req.height = c["height"];
-  req.steps = c["steps"];
-  req.cfg_scale = c["txt_cfg"];
-  req.init_noise = test::golden_host(name + ".noise");
-  ImageResult r = pipe->generate(req);
+  ImageResult r = pipe->generate(test::golden_t2i_request(name));
   EXPECT_TRUE(r.warnings.empty());
   EXPECT_TRUE(test::matches_image_u8(image_to_tensor_u8(r.image), name + ".image_u8"));
 }
@@ -145,15 +138,7 @@ TEST_F(PipelineGolden, TextToImageWideReproducesTheReferenceImage) {
 }
 
 TEST_F(PipelineGolden, EditReproducesTheReferenceImage) {
-  const auto& c = test::manifest_case("edit_128x160");
-  EditRequest req;
-  req.input = fixture_image("edit_128x160_input.png");
-  req.instruction = c["instruction"];
-  req.steps = c["steps"];
-  req.cfg_scale = c["txt_cfg"];
-  req.img_cfg_scale = c["img_cfg"];
-  req.init_noise = test::golden_host("edit_128x160.noise");
-  ImageResult r = pipe_->edit(req);
+  ImageResult r = pipe_->edit(test::golden_edit_request());
   EXPECT_TRUE(test::matches_image_u8(image_to_tensor_u8(r.image), "edit_128x160.image_u8"));
   EXPECT_FALSE(r.warnings.empty());  // 163x112 input is edited at 160x128
 }
@@ -250,39 +235,15 @@ TEST_F(PipelineGolden, RepeatedRequestsReachAMemoryFixedPoint) {
 
 namespace {
 
-double psnr(const Image& a, const Tensor& golden_u8) {
-  double se = 0;
-  for (size_t i = 0; i < a.rgb.size(); ++i) {
-    const double d = double(a.rgb[i]) - double(golden_u8.data<uint8_t>()[i]);
-    se += d * d;
-  }
-  const double mse = se / double(a.rgb.size());
-  return mse == 0 ? 99.0 : 10.0 * std::log10(255.0 * 255.0 / mse);
-}
-
 // The default bf16 mode against the same f32 goldens. bf16 GEMM inputs (and bf16 latent/CFG
 // arithmetic, as the reference on GPU) shift the tiny random model's images measurably, so the
 // bound is a PSNR, documented in the README: >= 30 dB for T2I and edit (measured 39.1 / 37.3).
 TEST(PipelineBf16, ImagesStayCloseToTheF32Reference) {
   auto pipe = Pipeline::load(test::fixture_dir(), {.precision = Precision::BF16});
-  const auto& c = test::manifest_case("t2i_128x128");
-  GenerateRequest g;
-  g.prompt = c["prompt"];
-  g.width = c["width"];
-  g.height = c["height"];
-  g.steps = c["steps"];
-  g.cfg_scale = c["txt_cfg"];
-  g.init_noise = test::golden_host("t2i_128x128.noise");
-  const double t2i = psnr(pipe->generate(g).image, test::golden("t2i_128x128.image_u8"));
-  const auto& e = test::manifest_case("edit_128x160");
-  EditRequest r;
-  r.input = read_image(test::fixture_path("inputs/edit_128x160_input.png"));
-  r.instruction = e["instruction"];
-  r.steps = e["steps"];
-  r.cfg_scale = e["txt_cfg"];
-  r.img_cfg_scale = e["img_cfg"];
-  r.init_noise = test::golden_host("edit_128x160.noise");
-  const double edit = psnr(pipe->edit(r).image, test::golden("edit_128x160.image_u8"));
+  const double t2i = test::psnr(pipe->generate(test::golden_t2i_request("t2i_128x128")).image,
+                                test::golden("t2i_128x128.image_u8"));
+  const double edit = test::psnr(pipe->edit(test::golden_edit_request()).image,
+                                 test::golden("edit_128x160.image_u8"));
   std::printf("  bf16 vs f32 golden: t2i PSNR %.1f dB, edit PSNR %.1f dB\n", t2i, edit);
   EXPECT_GE(t2i, 30.0);
   EXPECT_GE(edit, 30.0);
