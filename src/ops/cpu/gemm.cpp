@@ -196,7 +196,7 @@ struct PackedLinear final : PreparedWeight {
   bool stored_released = false;  // lw.w is a zero-page view
   bool quantized = false;        // quant_pack panels
   std::once_flag packed;
-  Tensor data;  // packed_bf16_bytes(N, K) bytes (an opaque byte tensor)
+  Tensor data;  // packed_bf16_bytes or quant_packed_bytes (an opaque byte tensor)
 };
 
 // Pages lying wholly inside a read-only view (a mapped checkpoint shard) are handed back once

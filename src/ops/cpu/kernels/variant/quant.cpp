@@ -522,13 +522,17 @@ void run_panels(const ActBlocks& a, const uint8_t* panels, int64_t n0, int64_t n
   }
 }
 
+void run_panels(bool q4, const ActBlocks& a, const uint8_t* panels, int64_t n0, int64_t n1,
+                int64_t N, const float* bias, float* y) {
+  if (q4)
+    run_panels<Q4Panel>(a, panels, n0, n1, N, bias, y);
+  else
+    run_panels<Q8Panel>(a, panels, n0, n1, N, bias, y);
+}
+
 void gemm_packed(bool q4, const ActBlocks& a, const uint8_t* wp, int64_t N, int64_t n0, int64_t n1,
                  const float* bias, float* y) {
-  const uint8_t* first = wp + n0 / kPanel * panel_bytes(q4, a.K);
-  if (q4)
-    run_panels<Q4Panel>(a, first, n0, n1, N, bias, y);
-  else
-    run_panels<Q8Panel>(a, first, n0, n1, N, bias, y);
+  run_panels(q4, a, wp + n0 / kPanel * panel_bytes(q4, a.K), n0, n1, N, bias, y);
 }
 
 size_t gemm_scratch_bytes(bool q4, int64_t cols, int64_t K) {
@@ -543,10 +547,7 @@ void gemm_rows(bool q4, const ActBlocks& a, const uint8_t* w, int64_t n0, int64_
   uint8_t* base =
       reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(scratch) + 63) & ~uintptr_t(63));
   pack_panels(q4, w, N, a.K, n0 / kPanel, (n1 + kPanel - 1) / kPanel, base);
-  if (q4)
-    run_panels<Q4Panel>(a, base, n0, n1, N, bias, y);
-  else
-    run_panels<Q8Panel>(a, base, n0, n1, N, bias, y);
+  run_panels(q4, a, base, n0, n1, N, bias, y);
 }
 #endif
 
