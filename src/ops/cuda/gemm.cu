@@ -89,11 +89,7 @@ __global__ void gemv_kernel(const W* __restrict__ w, int64_t N, int64_t K, Elems
 #pragma unroll
     for (int m = 0; m < M; ++m) acc[m] += xval(m, k) * wk;
   }
-#pragma unroll
-  for (int m = 0; m < M; ++m) {
-    const float s = warp_sum(acc[m]);
-    if (lane == 0) store(y, int64_t(m) * N + n, s + (bias ? bias[n] : 0.0f));
-  }
+  store_warp_rows<M>(acc, lane, n, N, bias, y);
 }
 
 template <class W>

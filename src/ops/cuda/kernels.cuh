@@ -79,6 +79,18 @@ __device__ __forceinline__ float warp_max(float v) {
   return v;
 }
 
+// The end of a warp-per-output-row GEMV: lane sums of M rows reduced over the warp, and lane 0
+// stores y[m, n] = sum + bias[n] (bias may be null).
+template <int M>
+__device__ __forceinline__ void store_warp_rows(const float (&acc)[M], int lane, int64_t n,
+                                                int64_t N, const float* bias, MutElems y) {
+#pragma unroll
+  for (int m = 0; m < M; ++m) {
+    const float s = warp_sum(acc[m]);
+    if (lane == 0) store(y, int64_t(m) * N + n, s + (bias ? bias[n] : 0.0f));
+  }
+}
+
 // Sum over the block (blockDim.x a multiple of 32, <= 1024); every thread gets the result.
 // `scratch` holds 32 values; the call synchronises the block.
 template <class T>

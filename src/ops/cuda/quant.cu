@@ -77,11 +77,7 @@ __global__ void gemv_q8_0_kernel(const uint8_t* __restrict__ w, int64_t N, int64
                      xin(x, i + 2, round_x) * q2 + xin(x, i + 3, round_x) * q3);
     }
   }
-#pragma unroll
-  for (int m = 0; m < M; ++m) {
-    const float s = warp_sum(acc[m]);
-    if (lane == 0) store(y, int64_t(m) * N + n, s + (bias ? bias[n] : 0.0f));
-  }
+  store_warp_rows<M>(acc, lane, n, N, bias, y);
 }
 
 // Q4_K: per super-block, lane l takes byte l of each 32-byte quarter of qs: values 64c + l (low
@@ -116,11 +112,7 @@ __global__ void gemv_q4_k_kernel(const uint8_t* __restrict__ w, int64_t N, int64
       }
     }
   }
-#pragma unroll
-  for (int m = 0; m < M; ++m) {
-    const float s = warp_sum(acc[m]);
-    if (lane == 0) store(y, int64_t(m) * N + n, s + (bias ? bias[n] : 0.0f));
-  }
+  store_warp_rows<M>(acc, lane, n, N, bias, y);
 }
 
 // out[i, k] = deq(w)[row(i), k]; row(i) = r0 + i, or ids[i] when ids is set (an id outside
