@@ -136,6 +136,28 @@ void AttentionArgs(benchmark::internal::Benchmark* b) {
   }
 }
 
+// Decode attention (one query, Qwen3 GQA 16/8 heads of 128) over each of 28 layers' caches in
+// turn, so every call streams its K/V from DRAM as a decode step does. Args: cached tokens.
+void BM_AttentionDecodeCold(benchmark::State& st) {
+  const int64_t Lk = st.range(0), Hq = 16, Hk = 8, D = 128, layers = 28;
+  const ops::Context c = ctx(1);
+  std::vector<Tensor> ks, vs;
+  for (int64_t i = 0; i < layers; ++i) {
+    ks.push_back(random_tensor({Lk, Hk * D}, 2 + 2 * uint64_t(i), 1.0f, DType::F32));
+    vs.push_back(random_tensor({Lk, Hk * D}, 3 + 2 * uint64_t(i), 1.0f, DType::F32));
+  }
+  Tensor q = random_tensor({1, Hq * D}, 1, 1.0f, DType::F32);
+  const float scale = 1.0f / std::sqrt(float(D));
+  size_t i = 0;
+  for (auto _ : st) {
+    const size_t l = i++ % size_t(layers);
+    benchmark::DoNotOptimize(
+        ops::attention(c, q, ks[l], vs[l], int(Hq), int(Hk), scale, true).device_ptr());
+  }
+  st.counters["GB/s"] = benchmark::Counter(
+      double(st.iterations()) * double(2 * Lk * Hk * D * 4) / 1e9, benchmark::Counter::kIsRate);
+}
+
 void ElementwiseArgs(benchmark::internal::Benchmark* b) {
   b->Arg(1324 * 6144);
 }
@@ -165,6 +187,7 @@ BENCHMARK(BM_Linear)->Name("Gemv")->Apply(GemvArgs)->Unit(benchmark::kMillisecon
 BENCHMARK(BM_GemvCold)->Apply(GemvArgs)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_Linear)->Name("Gemm")->Apply(GemmArgs)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_Attention)->Apply(AttentionArgs)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_AttentionDecodeCold)->Arg(128)->Arg(544)->Arg(2048)->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(BM_GeluTanh)->Apply(ElementwiseArgs)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_Swiglu)->Apply(ElementwiseArgs)->Unit(benchmark::kMillisecond)->UseRealTime();
 

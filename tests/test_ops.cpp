@@ -264,6 +264,8 @@ TEST_P(OpsTest, AttentionKernelsMatchReferenceAtLongOddAndCausalShapes) {
   const Case cases[] = {
       {1, 300, 128, 4, 2, true, 0},     // decode: one query sees every key
       {3, 41, 64, 6, 2, true, 0},       // speculative-style few queries, causal offset 38
+      {8, 20, 32, 2, 1, true, 0},       // few queries whose last keys fall in different spans
+      {1, 1500, 64, 2, 1, true, 0},     // decode over many key spans, merged
       {300, 300, 128, 2, 2, false, 0},  // long, not a multiple of any tile
       {77, 77, 128, 4, 1, true, 0},     // causal prefill, GQA group 4
       {45, 62, 64, 2, 1, true, 0},      // causal with offset 17

@@ -1,8 +1,8 @@
 // Scaled dot-product attention (spec §9.5), three kernels. None holds an Lq x Lk matrix: each
 // task owns one [tile, Lk] score block.
-//  - few queries (decode): per kv head, every query of its group at once, fp32 dot products
-//    over the strided K/V rows (bandwidth bound; fp32 in both precision modes), one work-pool
-//    task per kv head.
+//  - few queries (decode): split over spans of cached keys, every query head at once per span,
+//    fp32 dot products over whole K/V rows (bandwidth bound; fp32 in both precision modes),
+//    the spans' partial softmax states merged after (attention_few_queries).
 //  - BF16 mode with AMX: attention_amx.cpp (bf16 Q/K/V/P, fp32 accumulation and softmax).
 //  - otherwise: per (head, query tile) two GEMMs on the strided head views around an fp32
 //    softmax: oneDNN sgemm in F32 mode; in BF16 mode Q/K/V and P are rounded to bf16 and the
@@ -45,57 +45,97 @@ inline float dot(const float* a, const float* b, int64_t n) {
   return s;
 }
 
-// The n floats at p into L1. The cached K/V rows of one head are 4 KiB apart (all kv heads in a
-// row), where the hardware prefetchers stop; fetching 16 keys ahead cut the decode attention's
-// time by a third at 512 cached tokens (single-thread micro-benchmark, 28 layers' caches).
-constexpr int64_t kPrefetchKeys = 16;
-inline void prefetch_floats(const float* p, int64_t n) {
-  for (int64_t i = 0; i < n; i += 16)
-    _mm_prefetch(reinterpret_cast<const char*>(p + i), _MM_HINT_T0);
-}
-
 inline void axpy(float alpha, const float* x, float* y, int64_t n) {
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) y[i] += alpha * x[i];
 }
 
-// One task per kv head (its group of query heads), on the work pool: a decode step runs one
-// of these per layer, and the pool does not stall on a descheduled thread (work_pool.hpp).
+// Split-K decode ("flash-decoding"): the cached keys in spans, one work-pool task per span for
+// every query head at once, so each task reads whole K/V rows (all kv heads, contiguous) as two
+// sequential streams. Walking the cache head by head instead (one task per kv head: rows of
+// 512 bytes kv_width apart) read it at ~21 GB/s against ~35 GB/s here (2 threads, 28 layers'
+// caches of 544 tokens, bench_ops AttentionDecodeCold). Each span leaves per row its scaled
+// max m, Σ e^(s·scale − m) and the unnormalised Σ p·v; the spans are merged after.
+constexpr int64_t kMinSpan = 16, kMaxSpan = 256;
+
+struct DecodeSpans {
+  const AttentionArgs* a;
+  int64_t rows, span;
+  float* part;  // [spans][rows][d + 2]: Σ p·v, then m and the sum
+};
+
+void decode_span(void* ctx, int64_t c) {
+  const DecodeSpans& t = *static_cast<const DecodeSpans*>(ctx);
+  const AttentionArgs& a = *t.a;
+  const int64_t d = a.d, ldq = a.ldq(), ldk = a.ldk(), rows = t.rows, span = t.span;
+  const int64_t j0 = c * span, j1 = std::min(a.key_end(a.lq - 1), j0 + span);
+  thread_local std::vector<float> s;
+  thread_local std::vector<int64_t> end, col, qoff;
+  s.resize(static_cast<size_t>(rows * span));
+  end.resize(static_cast<size_t>(rows));
+  col.resize(static_cast<size_t>(rows));
+  qoff.resize(static_cast<size_t>(rows));
+  // Row r is query r / q_heads, head r % q_heads (columns of kv head h / group); it sees the
+  // keys [j0, end[r]) of this span.
+  for (int64_t r = 0; r < rows; ++r) {
+    end[r] = std::min(j1, a.key_end(r / a.q_heads));
+    col[r] = (r % a.q_heads) / a.group() * d;
+    qoff[r] = (r / a.q_heads) * ldq + (r % a.q_heads) * d;
+  }
+  float* part = t.part + c * rows * (d + 2);
+  for (int64_t j = j0; j < j1; ++j) {
+    const float* kj = a.k + j * ldk;
+    float* sj = s.data() + (j - j0);
+    for (int64_t r = 0; r < rows; ++r)
+      if (j < end[r]) sj[r * span] = dot(a.q + qoff[r], kj + col[r], d);
+  }
+  for (int64_t r = 0; r < rows; ++r) {
+    float* o = part + r * (d + 2);
+    std::fill(o, o + d, 0.0f);
+    const int64_t n = std::max<int64_t>(0, end[r] - j0);
+    float* sr = s.data() + r * span;
+    const float mx = cpu::row_max_scaled(sr, n, a.scale);
+    o[d] = mx;
+    o[d + 1] = n > 0 ? cpu::exp_row_f32(sr, n, n, a.scale, mx, false) : 0.0f;
+  }
+  for (int64_t j = j0; j < j1; ++j) {
+    const float* vj = a.v + j * ldk;
+    const float* sj = s.data() + (j - j0);
+    for (int64_t r = 0; r < rows; ++r)
+      if (j < end[r]) axpy(sj[r * span], vj + col[r], part + r * (d + 2), d);
+  }
+}
+
 void attention_few_queries(const AttentionArgs& a) {
-  const int64_t d = a.d, ldq = a.ldq(), ldk = a.ldk();
-  const int group = a.group();
-  const int64_t rows = a.lq * group;
+  const int64_t d = a.d, ldq = a.ldq();
+  const int64_t rows = a.lq * a.q_heads;
   const int64_t keys = a.key_end(a.lq - 1);
-  cpu::kernels::parallel_chunks(0, a.kv_heads, [&](int64_t g) {
-    thread_local std::vector<float> s, o, sum;
-    s.resize(static_cast<size_t>(rows * std::max<int64_t>(keys, 1)));
-    o.assign(static_cast<size_t>(rows * d), 0.0f);
-    sum.resize(static_cast<size_t>(rows));
-    // Row r is query i = r / group of head g·group + r % group.
-    auto q_row = [&](int64_t r) { return a.q + (r / group) * ldq + (g * group + r % group) * d; };
-    for (int64_t j = 0; j < keys; ++j) {
-      const float* kj = a.k + j * ldk + g * d;
-      if (j + kPrefetchKeys < keys) prefetch_floats(kj + kPrefetchKeys * ldk, d);
-      for (int64_t r = 0; r < rows; ++r)
-        if (j < a.key_end(r / group)) s[r * keys + j] = dot(q_row(r), kj, d);
+  const int64_t threads = omp_get_max_threads();
+  const int64_t span =
+      std::clamp<int64_t>((keys + 4 * threads - 1) / (4 * threads), kMinSpan, kMaxSpan);
+  const int64_t spans = std::max<int64_t>(1, (keys + span - 1) / span);
+  thread_local std::vector<float> part;
+  part.resize(static_cast<size_t>(spans * rows * (d + 2)));
+  DecodeSpans task{&a, rows, span, part.data()};
+  if (keys > 0) cpu::kernels::parallel_chunks(0, spans, decode_span, &task);
+  for (int64_t r = 0; r < rows; ++r) {
+    float* out = a.out + (r / a.q_heads) * ldq + (r % a.q_heads) * d;
+    std::fill(out, out + d, 0.0f);
+    if (keys == 0) continue;
+    float mx = -INFINITY;
+    for (int64_t c = 0; c < spans; ++c) mx = std::max(mx, part[(c * rows + r) * (d + 2) + d]);
+    if (mx == -INFINITY) continue;  // no key visible
+    float sum = 0;
+    for (int64_t c = 0; c < spans; ++c) {
+      const float* p = part.data() + (c * rows + r) * (d + 2);
+      if (p[d + 1] == 0.0f) continue;
+      const float w = std::exp(p[d] - mx);
+      sum += w * p[d + 1];
+      axpy(w, p, out, d);
     }
-    for (int64_t r = 0; r < rows; ++r) {
-      float* sr = s.data() + r * keys;
-      const int64_t n = a.key_end(r / group);
-      sum[r] = cpu::exp_row_f32(sr, n, n, a.scale, cpu::row_max_scaled(sr, n, a.scale), false);
-    }
-    for (int64_t j = 0; j < keys; ++j) {
-      const float* vj = a.v + j * ldk + g * d;
-      if (j + kPrefetchKeys < keys) prefetch_floats(vj + kPrefetchKeys * ldk, d);
-      for (int64_t r = 0; r < rows; ++r)
-        if (j < a.key_end(r / group)) axpy(s[r * keys + j], vj, o.data() + r * d, d);
-    }
-    for (int64_t r = 0; r < rows; ++r) {
-      const float inv = sum[r] > 0 ? 1.0f / sum[r] : 0.0f;
-      float* out = a.out + (r / group) * ldq + (g * group + r % group) * d;
-      for (int64_t c = 0; c < d; ++c) out[c] = o[r * d + c] * inv;
-    }
-  });
+    const float inv = sum > 0 ? 1.0f / sum : 0.0f;
+    for (int64_t x = 0; x < d; ++x) out[x] *= inv;
+  }
 }
 
 void sgemm(char ta, char tb, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
