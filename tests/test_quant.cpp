@@ -117,21 +117,28 @@ TEST(QuantOps, LinearIsCloseToTheFloatProduct) {
 }
 
 // Decode groups q/k/v (and gate/up) into one op; quantized weights must take their own kernels
-// there too, with the results of separate linear() calls.
+// there too (one parallel section over every weight's panels), with the results of separate
+// linear() calls: mixed types, a bias, row counts that are not whole panel pairs, M up to 4.
 TEST(QuantOps, LinearGroupEqualsSeparateCalls) {
   const ops::Context c = test::cpu_ctx();
   const int64_t K = 256;
-  const auto x = randn(K, 11);
+  const Tensor bias = tensor_of(randn(48, 14), {48});
   for (DType t : {DType::Q8_0, DType::Q4_K}) {
+    const DType other = t == DType::Q8_0 ? DType::Q4_K : DType::Q8_0;
     const ops::LinearWeights a =
         ops::prepare_linear(c, tensor_of(randn(64 * K, 12, 0.05f), {64, K}).to_dtype(t), nullptr);
     const ops::LinearWeights b =
         ops::prepare_linear(c, tensor_of(randn(32 * K, 13, 0.05f), {32, K}).to_dtype(t), nullptr);
-    const Tensor xt = tensor_of(x, {1, K});
-    const std::vector<Tensor> g = ops::linear_group(c, xt, {&a, &b});
-    ASSERT_EQ(g.size(), 2u);
-    EXPECT_EQ(g[0].to_vector(), ops::linear(c, xt, a).to_vector()) << dtype_name(t);
-    EXPECT_EQ(g[1].to_vector(), ops::linear(c, xt, b).to_vector()) << dtype_name(t);
+    const ops::LinearWeights d = ops::prepare_linear(
+        c, tensor_of(randn(48 * K, 15, 0.05f), {48, K}).to_dtype(other), &bias);
+    for (int64_t M : {1, 3}) {
+      const Tensor xt = tensor_of(randn(M * K, 11), {M, K});
+      const std::vector<Tensor> g = ops::linear_group(c, xt, {&a, &b, &d});
+      ASSERT_EQ(g.size(), 3u);
+      EXPECT_EQ(g[0].to_vector(), ops::linear(c, xt, a).to_vector()) << dtype_name(t) << M;
+      EXPECT_EQ(g[1].to_vector(), ops::linear(c, xt, b).to_vector()) << dtype_name(t) << M;
+      EXPECT_EQ(g[2].to_vector(), ops::linear(c, xt, d).to_vector()) << dtype_name(t) << M;
+    }
   }
 }
 

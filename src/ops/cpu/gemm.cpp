@@ -363,8 +363,22 @@ std::vector<Tensor> cpu::CpuBackend::linear_group(const Context& c, const Tensor
   bool any_quantized = false;
   for (const LinearWeights* lw : ws)
     any_quantized = any_quantized || dtype_is_quantized(lw->w.dtype());
-  // Block-quantized weights: their own kernels, one call per weight.
-  if (any_quantized) return Backend::linear_group(c, x, ws);
+  // Block-quantized weights in panels at decode: x quantised once, one parallel section.
+  if (any_quantized) {
+    bool grouped = M <= kGemvMaxRows && K > 0 && !ws.empty() &&
+                   int(ws.size()) <= kernels::kMaxGroup;
+    for (size_t j = 0; grouped && j < ws.size(); ++j)
+      grouped = dtype_is_quantized(ws[j]->w.dtype()) &&
+                (packed[j] = packed_weight(c, *ws[j])) != nullptr;
+    if (!grouped) return Backend::linear_group(c, x, ws);
+    std::vector<Tensor> out = group_outputs(x, ws);
+    kernels::QuantPackedOut outs[kernels::kMaxGroup];
+    for (size_t j = 0; j < ws.size(); ++j)
+      outs[j] = {ws[j]->w.dtype(), packed[j], bias_of(*ws[j]), out[j].mutable_f32(),
+                 ws[j]->w.dim(0)};
+    kernels::quant_gemv_packed_group(outs, int(ws.size()), K, x.f32(), M);
+    return out;
+  }
   if (int(ws.size()) <= kernels::kMaxGroup)
     for (size_t j = 0; j < ws.size(); ++j)
       n_packed += (packed[j] = packed_weight(c, *ws[j])) != nullptr;

@@ -28,6 +28,18 @@ void quant_pack(DType wtype, const void* w, int64_t N, int64_t K, void* dst,
 // differ from quant_linear's only in the order of the float sums), any M.
 void quant_linear_packed(DType wtype, const void* wp, int64_t N, int64_t K, const float* x,
                          int64_t M, const float* bias, float* y);
+// Decode-sized M (<= 4): up to 4 packed weights over the same x (q/k/v, gate/up), with x
+// quantised once and every weight's panels in one parallel section. Each output equals
+// quant_linear_packed's for its weight.
+struct QuantPackedOut {
+  DType wtype;        // Q8_0 or Q4_K
+  const void* w;      // packed [n, K]
+  const float* bias;  // [n] or null
+  float* y;           // [M, n]
+  int64_t n;
+};
+void quant_gemv_packed_group(const QuantPackedOut* outs, int count, int64_t K, const float* x,
+                             int64_t M);
 // y[M, N] = a[M, K] · B with B [K, N] stored as K quantized rows of N elements.
 void quant_matmul(DType btype, const void* b, int64_t K, int64_t N, const float* a, int64_t M,
                   float* y);
