@@ -272,7 +272,9 @@ constexpr int64_t kQ4Quants = 2048, kQ4Super = kQ4Quants + 64 + 256;
 // loads too few in flight for the hardware prefetcher alone (q4_k decode 25 -> 31..34 tok/s);
 // q8_0 reads twice the bytes per block and needs them further ahead (cold 6144x2048 /
 // 2048x6144 GEMV, 2 threads: 43 / 49 GB/s at 2048 bytes, 54 / 57 at 8192, 45 / 55 at 16384).
-constexpr int64_t kQ4PrefetchAhead = 2048, kQ8PrefetchAhead = 8192;
+// Q4_K prefetches one super-block ahead, an eighth of a super-block (nibbles and the scale
+// block alike) per 32-block, so the scales a super-block starts with are in flight in time.
+constexpr int64_t kQ4PrefetchAhead = kQ4Super, kQ4Step = kQ4Super / 8, kQ8PrefetchAhead = 8192;
 
 inline int64_t q8_panel_bytes(int64_t K) {
   const int64_t nb = K / kBlk;
@@ -383,8 +385,11 @@ struct Q4Panel {
   void vals(int64_t b, __m512i v[8]) const {
     const uint8_t* q = base + (b / 8) * kQ4Super + (b % 8) * 256;
     const __m512i low4 = _mm512_set1_epi8(0x0f);
+    const uintptr_t ahead = reinterpret_cast<uintptr_t>(base + (b / 8) * kQ4Super +
+                                                        kQ4PrefetchAhead + (b % 8) * kQ4Step);
+    for (uintptr_t line = ahead & ~uintptr_t(63); line < ahead + kQ4Step; line += 64)
+      _mm_prefetch(reinterpret_cast<const char*>(line), _MM_HINT_T0);
     for (int i = 0; i < 4; ++i) {
-      _mm_prefetch(reinterpret_cast<const char*>(q + kQ4PrefetchAhead + 64 * i), _MM_HINT_T0);
       const __m512i x = _mm512_load_si512(q + 64 * i);
       v[i] = _mm512_and_si512(x, low4);
       v[i + 4] = _mm512_and_si512(_mm512_srli_epi16(x, 4), low4);
