@@ -187,7 +187,12 @@ BENCHMARK(BM_Linear)->Name("Gemv")->Apply(GemvArgs)->Unit(benchmark::kMillisecon
 BENCHMARK(BM_GemvCold)->Apply(GemvArgs)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_Linear)->Name("Gemm")->Apply(GemmArgs)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_Attention)->Apply(AttentionArgs)->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(BM_AttentionDecodeCold)->Arg(128)->Arg(544)->Arg(2048)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK(BM_AttentionDecodeCold)
+    ->Arg(128)
+    ->Arg(544)
+    ->Arg(2048)
+    ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime();
 BENCHMARK(BM_GeluTanh)->Apply(ElementwiseArgs)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_Swiglu)->Apply(ElementwiseArgs)->Unit(benchmark::kMillisecond)->UseRealTime();
 

@@ -129,8 +129,8 @@ TEST(QuantOps, LinearGroupEqualsSeparateCalls) {
         ops::prepare_linear(c, tensor_of(randn(64 * K, 12, 0.05f), {64, K}).to_dtype(t), nullptr);
     const ops::LinearWeights b =
         ops::prepare_linear(c, tensor_of(randn(32 * K, 13, 0.05f), {32, K}).to_dtype(t), nullptr);
-    const ops::LinearWeights d = ops::prepare_linear(
-        c, tensor_of(randn(48 * K, 15, 0.05f), {48, K}).to_dtype(other), &bias);
+    const ops::LinearWeights d =
+        ops::prepare_linear(c, tensor_of(randn(48 * K, 15, 0.05f), {48, K}).to_dtype(other), &bias);
     for (int64_t M : {1, 3}) {
       const Tensor xt = tensor_of(randn(M * K, 11), {M, K});
       const std::vector<Tensor> g = ops::linear_group(c, xt, {&a, &b, &d});

@@ -365,11 +365,11 @@ std::vector<Tensor> cpu::CpuBackend::linear_group(const Context& c, const Tensor
     any_quantized = any_quantized || dtype_is_quantized(lw->w.dtype());
   // Block-quantized weights in panels at decode: x quantised once, one parallel section.
   if (any_quantized) {
-    bool grouped = M <= kGemvMaxRows && K > 0 && !ws.empty() &&
-                   int(ws.size()) <= kernels::kMaxGroup;
+    bool grouped =
+        M <= kGemvMaxRows && K > 0 && !ws.empty() && int(ws.size()) <= kernels::kMaxGroup;
     for (size_t j = 0; grouped && j < ws.size(); ++j)
-      grouped = dtype_is_quantized(ws[j]->w.dtype()) &&
-                (packed[j] = packed_weight(c, *ws[j])) != nullptr;
+      grouped =
+          dtype_is_quantized(ws[j]->w.dtype()) && (packed[j] = packed_weight(c, *ws[j])) != nullptr;
     if (!grouped) return Backend::linear_group(c, x, ws);
     std::vector<Tensor> out = group_outputs(x, ws);
     kernels::QuantPackedOut outs[kernels::kMaxGroup];

@@ -252,8 +252,8 @@ void quant_gemv_packed_group(const QuantPackedOut* outs, int count, int64_t K, c
     const bool q4 = o.wtype == DType::Q4_K;
     const int64_t per_chunk = gemv_pairs_per_chunk(t, q4, o.n, K, T);
     const int64_t pairs = (o.n + 2 * kPanelRows - 1) / (2 * kPanelRows);
-    g.part[j] = PackedTask{&t,     q4,     &a, static_cast<const uint8_t*>(o.w), o.n,
-                           per_chunk * 2 * kPanelRows, o.bias, o.y};
+    g.part[j] = PackedTask{
+        &t, q4, &a, static_cast<const uint8_t*>(o.w), o.n, per_chunk * 2 * kPanelRows, o.bias, o.y};
     g.first[j + 1] = g.first[j] + (pairs + per_chunk - 1) / per_chunk;
     bytes += t.packed_bytes(q4, o.n, K);
   }
