@@ -61,38 +61,30 @@ constexpr int64_t kMinSpan = 16, kMaxSpan = 256;
 struct DecodeSpans {
   const AttentionArgs* a;
   int64_t rows, span;
+  // Row r is query r / q_heads, head r % q_heads: it sees keys [0, end[r]), its q starts at
+  // q + qoff[r] and its kv head's columns at col[r].
+  const int64_t *end, *col, *qoff;
   float* part;  // [spans][rows][d + 2]: Σ p·v, then m and the sum
 };
 
 void decode_span(void* ctx, int64_t c) {
   const DecodeSpans& t = *static_cast<const DecodeSpans*>(ctx);
   const AttentionArgs& a = *t.a;
-  const int64_t d = a.d, ldq = a.ldq(), ldk = a.ldk(), rows = t.rows, span = t.span;
+  const int64_t d = a.d, ldk = a.ldk(), rows = t.rows, span = t.span;
   const int64_t j0 = c * span, j1 = std::min(a.key_end(a.lq - 1), j0 + span);
   thread_local std::vector<float> s;
-  thread_local std::vector<int64_t> end, col, qoff;
   s.resize(static_cast<size_t>(rows * span));
-  end.resize(static_cast<size_t>(rows));
-  col.resize(static_cast<size_t>(rows));
-  qoff.resize(static_cast<size_t>(rows));
-  // Row r is query r / q_heads, head r % q_heads (columns of kv head h / group); it sees the
-  // keys [j0, end[r]) of this span.
-  for (int64_t r = 0; r < rows; ++r) {
-    end[r] = std::min(j1, a.key_end(r / a.q_heads));
-    col[r] = (r % a.q_heads) / a.group() * d;
-    qoff[r] = (r / a.q_heads) * ldq + (r % a.q_heads) * d;
-  }
   float* part = t.part + c * rows * (d + 2);
   for (int64_t j = j0; j < j1; ++j) {
     const float* kj = a.k + j * ldk;
     float* sj = s.data() + (j - j0);
     for (int64_t r = 0; r < rows; ++r)
-      if (j < end[r]) sj[r * span] = dot(a.q + qoff[r], kj + col[r], d);
+      if (j < t.end[r]) sj[r * span] = dot(a.q + t.qoff[r], kj + t.col[r], d);
   }
   for (int64_t r = 0; r < rows; ++r) {
     float* o = part + r * (d + 2);
     std::fill(o, o + d, 0.0f);
-    const int64_t n = std::max<int64_t>(0, end[r] - j0);
+    const int64_t n = std::clamp<int64_t>(t.end[r] - j0, 0, j1 - j0);
     float* sr = s.data() + r * span;
     const float mx = cpu::row_max_scaled(sr, n, a.scale);
     o[d] = mx;
@@ -102,7 +94,7 @@ void decode_span(void* ctx, int64_t c) {
     const float* vj = a.v + j * ldk;
     const float* sj = s.data() + (j - j0);
     for (int64_t r = 0; r < rows; ++r)
-      if (j < end[r]) axpy(sj[r * span], vj + col[r], part + r * (d + 2), d);
+      if (j < t.end[r]) axpy(sj[r * span], vj + t.col[r], part + r * (d + 2), d);
   }
 }
 
@@ -115,11 +107,20 @@ void attention_few_queries(const AttentionArgs& a) {
       std::clamp<int64_t>((keys + 4 * threads - 1) / (4 * threads), kMinSpan, kMaxSpan);
   const int64_t spans = std::max<int64_t>(1, (keys + span - 1) / span);
   thread_local std::vector<float> part;
+  thread_local std::vector<int64_t> end, col, qoff;
   part.resize(static_cast<size_t>(spans * rows * (d + 2)));
-  DecodeSpans task{&a, rows, span, part.data()};
+  end.resize(static_cast<size_t>(rows));
+  col.resize(static_cast<size_t>(rows));
+  qoff.resize(static_cast<size_t>(rows));
+  for (int64_t r = 0; r < rows; ++r) {
+    end[r] = a.key_end(r / a.q_heads);
+    col[r] = (r % a.q_heads) / a.group() * d;
+    qoff[r] = (r / a.q_heads) * ldq + (r % a.q_heads) * d;
+  }
+  DecodeSpans task{&a, rows, span, end.data(), col.data(), qoff.data(), part.data()};
   if (keys > 0) cpu::kernels::parallel_chunks(0, spans, decode_span, &task);
   for (int64_t r = 0; r < rows; ++r) {
-    float* out = a.out + (r / a.q_heads) * ldq + (r % a.q_heads) * d;
+    float* out = a.out + qoff[r];
     std::fill(out, out + d, 0.0f);
     if (keys == 0) continue;
     float mx = -INFINITY;

@@ -11,6 +11,7 @@
 
 #include "core/error.hpp"
 #include "core/quant_blocks.hpp"
+#include "ops/cpu/kernels/kernels.hpp"
 #include "ops/cpu/kernels/variant_table.hpp"
 #include "ops/cpu/kernels/work_pool.hpp"
 
@@ -21,7 +22,6 @@ namespace {
 constexpr int64_t kBlk = 32;
 constexpr int64_t kGemvMaxRows = 4;
 constexpr int64_t kPanelRows = 16;  // rows per weight panel (variant/quant.cpp)
-constexpr int kMaxQuantGroup = 4;
 
 // Activations quantised per block, in buffers reused by the calling thread.
 struct ActBuffers {
@@ -181,18 +181,30 @@ void packed_chunk(void* ctx, int64_t c) {
   k.t->gemm_packed(k.q4, *k.a, k.wp, k.N, n0, n1, k.bias, k.y);
 }
 
-}  // namespace
+// Pairs of panels (the tile's 32 columns) covering N rows.
+int64_t panel_pairs(int64_t N) {
+  return (N + 2 * kPanelRows - 1) / (2 * kPanelRows);
+}
 
-namespace {
-
-// Panel pairs (the tile's 32 columns) per chunk of a decode GEMV: >= 128 KiB of panels each and
-// at least four chunks per thread (see gemv_tiled).
+// Panel pairs per chunk of a decode GEMV: >= 128 KiB of panels each and at least four chunks
+// per thread (see gemv_tiled).
 int64_t gemv_pairs_per_chunk(const QuantKernels& t, bool q4, int64_t N, int64_t K, int T) {
-  const int64_t pairs = (N + 2 * kPanelRows - 1) / (2 * kPanelRows);
   const int64_t pair_bytes = t.packed_bytes(q4, 2 * kPanelRows, K);
   return std::max<int64_t>(
       1, std::min<int64_t>((int64_t(128) << 10) / std::max<int64_t>(pair_bytes, 1) + 1,
-                           pairs / (4 * T)));
+                           panel_pairs(N) / (4 * T)));
+}
+
+struct GroupTask {
+  PackedTask part[kMaxGroup];
+  int64_t first[kMaxGroup + 1];  // chunk index of each weight's first chunk, then the total
+};
+
+void group_chunk(void* ctx, int64_t c) {
+  const GroupTask& g = *static_cast<const GroupTask*>(ctx);
+  int j = 0;
+  while (c >= g.first[j + 1]) ++j;
+  packed_chunk(const_cast<PackedTask*>(&g.part[j]), c - g.first[j]);
 }
 
 }  // namespace
@@ -211,7 +223,7 @@ void quant_linear_packed(DType wtype, const void* wp, int64_t N, int64_t K, cons
   const int T = omp_get_max_threads();
   // Chunks of panel pairs: at least four per thread and at most 512 columns, in an OpenMP
   // region like the bf16 GEMM.
-  const int64_t pairs = (N + 2 * kPanelRows - 1) / (2 * kPanelRows);
+  const int64_t pairs = panel_pairs(N);
   const int64_t per_chunk = std::clamp<int64_t>((pairs + 4 * T - 1) / (4 * T), 1, 16);
   PackedTask task{&t,   q4, &a, static_cast<const uint8_t*>(wp), N, per_chunk * 2 * kPanelRows,
                   bias, y};
@@ -220,41 +232,23 @@ void quant_linear_packed(DType wtype, const void* wp, int64_t N, int64_t K, cons
   for (int64_t c = 0; c < nchunks; ++c) packed_chunk(&task, c);
 }
 
-namespace {
-
-struct GroupTask {
-  PackedTask part[kMaxQuantGroup];
-  int64_t first[kMaxQuantGroup + 1];  // chunk index of each weight's first chunk, then the total
-  int count;
-};
-
-void group_chunk(void* ctx, int64_t c) {
-  const GroupTask& g = *static_cast<const GroupTask*>(ctx);
-  int j = 0;
-  while (c >= g.first[j + 1]) ++j;
-  packed_chunk(const_cast<PackedTask*>(&g.part[j]), c - g.first[j]);
-}
-
-}  // namespace
-
 void quant_gemv_packed_group(const QuantPackedOut* outs, int count, int64_t K, const float* x,
                              int64_t M) {
   const QuantKernels& t = active_variant_table().quant();
-  if (!t.gemm_packed) fail("internal error: quant_linear_packed on a kernel level without panels");
-  OVIS_ASSERT(count > 0 && count <= kMaxQuantGroup && M <= kGemvMaxRows);
+  if (!t.gemm_packed)
+    fail("internal error: quant_gemv_packed_group on a kernel level without panels");
+  OVIS_ASSERT(count > 0 && count <= kMaxGroup && M <= kGemvMaxRows);
   const ActBlocks a = act_buffers().quantize(t, x, M, K);
   const int T = omp_get_max_threads();
   GroupTask g{};
-  g.count = count;
   int64_t bytes = 0;
   for (int j = 0; j < count; ++j) {
     const QuantPackedOut& o = outs[j];
     const bool q4 = o.wtype == DType::Q4_K;
     const int64_t per_chunk = gemv_pairs_per_chunk(t, q4, o.n, K, T);
-    const int64_t pairs = (o.n + 2 * kPanelRows - 1) / (2 * kPanelRows);
     g.part[j] = PackedTask{
         &t, q4, &a, static_cast<const uint8_t*>(o.w), o.n, per_chunk * 2 * kPanelRows, o.bias, o.y};
-    g.first[j + 1] = g.first[j] + (pairs + per_chunk - 1) / per_chunk;
+    g.first[j + 1] = g.first[j] + (panel_pairs(o.n) + per_chunk - 1) / per_chunk;
     bytes += t.packed_bytes(q4, o.n, K);
   }
   parallel_chunks(bytes >= (int64_t(1) << 17) ? T : 1, g.first[count], group_chunk, &g);
