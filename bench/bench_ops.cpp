@@ -98,12 +98,18 @@ void GemvArgs(benchmark::internal::Benchmark* b) {
 
 void GemmArgs(benchmark::internal::Benchmark* b) {
   for (int64_t bf16 : {1, 0}) {
-    b->Args({512, 6144, 2048, bf16});  // Qwen3 prefill MLP
-    b->Args({512, 2048, 6144, bf16});
-    b->Args({1324, 10752, 1536, bf16});  // Yak DiT single-block linear1 at 512²
-    b->Args({1324, 1536, 6144, bf16});   // Yak DiT MLP down
-    b->Args({1024, 3072, 1024, bf16});   // AIMv2 qkv
-    b->Args({256, 65532, 4096, bf16});   // AIMv2 visual head (1 GB as f32)
+    b->Args({512, 6144, 2048, bf16, 0});  // Qwen3 prefill MLP
+    b->Args({512, 2048, 6144, bf16, 0});
+    b->Args({1324, 10752, 1536, bf16, 0});  // Yak DiT single-block linear1 at 512²
+    b->Args({1324, 1536, 6144, bf16, 0});   // Yak DiT MLP down
+    b->Args({1024, 3072, 1024, bf16, 0});   // AIMv2 qkv
+    b->Args({256, 65532, 4096, bf16, 0});   // AIMv2 visual head (1 GB as f32)
+  }
+  // Quantized weights at the prefill and DiT shapes.
+  for (int64_t type : {1, 2}) {
+    b->Args({512, 6144, 2048, 1, type});
+    b->Args({1324, 10752, 1536, 1, type});
+    b->Args({1324, 1536, 6144, 1, type});
   }
 }
 

@@ -252,6 +252,214 @@ void gemv_q4_k(const ActBlocks& a, const uint8_t* w, int64_t n0, int64_t n1, con
   }
 }
 
+#if OVIS_QISA_LEVEL == 1
+// ---- int16 panels (AVX2 without VNNI): the GEMM ----
+// vpmaddubsw would saturate on u8 x s8 pairs of Q8_0 weights and int8 activations, so the GEMM
+// multiplies int16 pairs with vpmaddwd (exact, 16 products per instruction; f32 FMA does 8). A
+// column chunk of the weight is widened per call into panels of 16 columns (a resident int16
+// copy would double a quantized model's memory): per 32-block, 16 k pairs x 16 columns of
+// (w[c][2q], w[c][2q+1]) as int32 lanes, then the 16 column scales (Q8_0: d; Q4_K: d·sc) and,
+// for Q4_K, the 16 coefficients dmin·m of d_x·Σx, as f32. The integer block products are those of
+// every other level and the float steps per block are those of the VNNI tile, in the same order.
+constexpr int64_t kWideCols = 16;
+constexpr int64_t kWideVals = 16 * kWideCols * 4;  // one block's int16 pairs
+inline int64_t wide_block_bytes(bool q4) {
+  return kWideVals + (q4 ? 2 : 1) * kWideCols * 4;
+}
+inline int64_t wide_panel_bytes(bool q4, int64_t K) {
+  return K / kBlk * wide_block_bytes(q4);
+}
+// Activation rows widened to int16 per row block: at most this many bytes (L2-sized).
+constexpr int64_t kWideRowBytes = 256 << 10, kWideMaxRows = 96;
+inline int64_t wide_rows(int64_t K) {
+  const int64_t rows = kWideRowBytes / (2 * K) / 3 * 3;
+  return rows < 3 ? 3 : rows > kWideMaxRows ? kWideMaxRows : rows;
+}
+
+// r[i] = row i of an 8 x 8 matrix of 32-bit elements; on return r[i] = column i.
+inline void transpose8x8(__m256i r[8]) {
+  __m256i t[8], u[8];
+  for (int i = 0; i < 8; i += 2) {
+    t[i] = _mm256_unpacklo_epi32(r[i], r[i + 1]);
+    t[i + 1] = _mm256_unpackhi_epi32(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 8; i += 4) {
+    u[i] = _mm256_unpacklo_epi64(t[i], t[i + 2]);
+    u[i + 1] = _mm256_unpackhi_epi64(t[i], t[i + 2]);
+    u[i + 2] = _mm256_unpacklo_epi64(t[i + 1], t[i + 3]);
+    u[i + 3] = _mm256_unpackhi_epi64(t[i + 1], t[i + 3]);
+  }
+  // u[4g + j] holds, in 128-bit lane L, column 4L + j of rows 4g..4g+3.
+  for (int j = 0; j < 4; ++j) {
+    r[j] = _mm256_permute2x128_si256(u[j], u[4 + j], 0x20);
+    r[4 + j] = _mm256_permute2x128_si256(u[j], u[4 + j], 0x31);
+  }
+}
+
+// The 32 values of block b of weight row n as int16, k pairs 0-7 in lo and 8-15 in hi.
+inline void widen_block(bool q4, const uint8_t* row, int64_t b, __m256i* lo, __m256i* hi) {
+  if (!q4) {
+    const uint8_t* v = row + b * kQ8Bytes + 2;
+    *lo = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(v)));
+    *hi = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(v + 16)));
+    return;
+  }
+  const int64_t sub = b % 8;
+  const uint8_t* q = row + (b / 8) * kQ4Bytes + 16 + 32 * (sub / 2);
+  const __m256i bytes = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q));
+  const __m256i nib =
+      _mm256_and_si256(sub % 2 ? _mm256_srli_epi16(bytes, 4) : bytes, _mm256_set1_epi8(0x0f));
+  *lo = _mm256_cvtepu8_epi16(_mm256_castsi256_si128(nib));
+  *hi = _mm256_cvtepu8_epi16(_mm256_extracti128_si256(nib, 1));
+}
+
+// Rows [16p, 16p + 16) of w (ggml rows of K) as one int16 panel at `out`.
+void pack_wide_panel(bool q4, const uint8_t* w, int64_t N, int64_t K, int64_t p, uint8_t* out) {
+  const int64_t nb = K / kBlk, row_bytes = q4 ? K / 256 * kQ4Bytes : nb * kQ8Bytes;
+  const int64_t bb = wide_block_bytes(q4);
+  for (int64_t b = 0; b < nb; ++b) {
+    uint8_t* blk = out + b * bb;
+    float* scale = reinterpret_cast<float*>(blk + kWideVals);
+    float* coef = scale + kWideCols;
+    for (int64_t g = 0; g < kWideCols; g += 8) {
+      __m256i lo[8], hi[8];
+      for (int64_t c = 0; c < 8; ++c) {
+        const int64_t n = p * kWideCols + g + c;
+        if (n >= N) {
+          lo[c] = hi[c] = _mm256_setzero_si256();
+          scale[g + c] = 0;
+          if (q4) coef[g + c] = 0;
+          continue;
+        }
+        const uint8_t* row = w + n * row_bytes;
+        widen_block(q4, row, b, &lo[c], &hi[c]);
+        if (!q4) {
+          scale[g + c] = half_to_float(load_u16(row + b * kQ8Bytes));
+        } else {
+          const uint8_t* sb = row + (b / 8) * kQ4Bytes;
+          uint8_t sc[8], mn[8];
+          q4k_unpack(sb + 4, sc, mn);
+          scale[g + c] = half_to_float(load_u16(sb)) * float(sc[b % 8]);
+          coef[g + c] = half_to_float(load_u16(sb + 2)) * float(mn[b % 8]);
+        }
+      }
+      transpose8x8(lo);
+      transpose8x8(hi);
+      for (int q = 0; q < 8; ++q) {
+        _mm256_store_si256(reinterpret_cast<__m256i*>(blk + q * 64 + g * 4), lo[q]);
+        _mm256_store_si256(reinterpret_cast<__m256i*>(blk + (q + 8) * 64 + g * 4), hi[q]);
+      }
+    }
+  }
+}
+
+// Rows [m0, m0 + R) of y x one panel (16 columns from column n, ncols of them valid); xs holds
+// those rows widened to int16 (row r at xs + r·K).
+template <bool Q4, int R>
+inline void wide_tile(const ActBlocks& a, const int16_t* xs, int64_t m0, const uint8_t* panel,
+                      int64_t n, int64_t ncols, const float* bias, float* y, int64_t ldy) {
+  const int64_t K = a.K, nb = K / kBlk, bb = wide_block_bytes(Q4);
+  __m256 c0[R], c1[R];
+  for (int r = 0; r < R; ++r) c0[r] = c1[r] = _mm256_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* blk = panel + b * bb;
+    __m256i i0[R], i1[R];
+    for (int r = 0; r < R; ++r) i0[r] = i1[r] = _mm256_setzero_si256();
+#pragma GCC unroll 16
+    for (int q = 0; q < 16; ++q) {
+      const __m256i w0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(blk + q * 64));
+      const __m256i w1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(blk + q * 64 + 32));
+      for (int r = 0; r < R; ++r) {
+        int32_t pair;
+        std::memcpy(&pair, xs + r * K + b * kBlk + 2 * q, 4);
+        const __m256i xb = _mm256_set1_epi32(pair);
+        i0[r] = _mm256_add_epi32(i0[r], _mm256_madd_epi16(w0, xb));
+        i1[r] = _mm256_add_epi32(i1[r], _mm256_madd_epi16(w1, xb));
+      }
+    }
+    const float* scale = reinterpret_cast<const float*>(blk + kWideVals);
+    const __m256 s0 = _mm256_load_ps(scale), s1 = _mm256_load_ps(scale + 8);
+    for (int r = 0; r < R; ++r) {
+      const __m256 dx = _mm256_set1_ps(a.d[(m0 + r) * nb + b]);
+      c0[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i0[r]), _mm256_mul_ps(s0, dx), c0[r]);
+      c1[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i1[r]), _mm256_mul_ps(s1, dx), c1[r]);
+    }
+    if constexpr (Q4) {
+      const __m256 k0 = _mm256_load_ps(scale + kWideCols), k1 = _mm256_load_ps(scale + 24);
+      for (int r = 0; r < R; ++r) {
+        const __m256 ds = _mm256_set1_ps(a.ds[(m0 + r) * nb + b]);
+        c0[r] = _mm256_fnmadd_ps(k0, ds, c0[r]);
+        c1[r] = _mm256_fnmadd_ps(k1, ds, c1[r]);
+      }
+    }
+  }
+  if (ncols == kWideCols) {
+    const __m256 b0 = bias ? _mm256_loadu_ps(bias + n) : _mm256_setzero_ps();
+    const __m256 b1 = bias ? _mm256_loadu_ps(bias + n + 8) : _mm256_setzero_ps();
+    for (int r = 0; r < R; ++r) {
+      float* yr = y + (m0 + r) * ldy + n;
+      _mm256_storeu_ps(yr, _mm256_add_ps(c0[r], b0));
+      _mm256_storeu_ps(yr + 8, _mm256_add_ps(c1[r], b1));
+    }
+    return;
+  }
+  for (int r = 0; r < R; ++r) {
+    alignas(32) float tmp[kWideCols];
+    _mm256_store_ps(tmp, c0[r]);
+    _mm256_store_ps(tmp + 8, c1[r]);
+    float* yr = y + (m0 + r) * ldy + n;
+    for (int64_t j = 0; j < ncols; ++j) yr[j] = tmp[j] + (bias ? bias[n + j] : 0.0f);
+  }
+}
+
+template <bool Q4>
+void wide_rows_pass(const ActBlocks& a, const int16_t* xs, int64_t mb, int64_t me,
+                    const uint8_t* panels, int64_t n0, int64_t n1, const float* bias, float* y,
+                    int64_t ldy) {
+  const int64_t bytes = wide_panel_bytes(Q4, a.K), K = a.K;
+  for (int64_t n = n0; n < n1; n += kWideCols) {
+    const uint8_t* panel = panels + (n - n0) / kWideCols * bytes;
+    const int64_t ncols = min64(kWideCols, n1 - n);
+    int64_t m = mb;
+    for (; m + 3 <= me; m += 3)
+      wide_tile<Q4, 3>(a, xs + (m - mb) * K, m, panel, n, ncols, bias, y, ldy);
+    if (me - m == 2) wide_tile<Q4, 2>(a, xs + (m - mb) * K, m, panel, n, ncols, bias, y, ldy);
+    if (me - m == 1) wide_tile<Q4, 1>(a, xs + (m - mb) * K, m, panel, n, ncols, bias, y, ldy);
+  }
+}
+
+size_t gemm_scratch_bytes(bool q4, int64_t cols, int64_t K) {
+  const int64_t panels = (cols + kWideCols - 1) / kWideCols;
+  return size_t(panels * wide_panel_bytes(q4, K) + wide_rows(K) * K * 2 + 64);
+}
+
+// ggml rows: columns [n0, n1) (n0 a multiple of 16) widened into panels in `scratch`, then
+// multiplied with the activation rows, widened a row block at a time.
+void gemm_rows(bool q4, const ActBlocks& a, const uint8_t* w, int64_t n0, int64_t n1,
+               const float* bias, float* y, int64_t ldy, void* scratch) {
+  const int64_t K = a.K, N = ldy;
+  uint8_t* panels =
+      reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(scratch) + 63) & ~uintptr_t(63));
+  const int64_t npanels = (n1 - n0 + kWideCols - 1) / kWideCols;
+  for (int64_t p = 0; p < npanels; ++p)
+    pack_wide_panel(q4, w, N, K, n0 / kWideCols + p, panels + p * wide_panel_bytes(q4, K));
+  int16_t* xs = reinterpret_cast<int16_t*>(panels + npanels * wide_panel_bytes(q4, K));
+  const int64_t rows = wide_rows(K);
+  for (int64_t mb = 0; mb < a.M; mb += rows) {
+    const int64_t me = min64(a.M, mb + rows);
+    for (int64_t m = mb; m < me; ++m)
+      for (int64_t k = 0; k < K; k += 16)
+        _mm256_store_si256(reinterpret_cast<__m256i*>(xs + (m - mb) * K + k),
+                           _mm256_cvtepi8_epi16(
+                               _mm_loadu_si128(reinterpret_cast<const __m128i*>(a.q + m * K + k))));
+    if (q4)
+      wide_rows_pass<true>(a, xs, mb, me, panels, n0, n1, bias, y, ldy);
+    else
+      wide_rows_pass<false>(a, xs, mb, me, panels, n0, n1, bias, y, ldy);
+  }
+}
+#endif
+
 #if OVIS_QISA_LEVEL >= 2
 // ---- panels (AVX-512 VNNI) ----
 // The weight rows in panels of 16 (rows past N zero), each panel one contiguous stream in the
@@ -562,6 +770,9 @@ const QuantKernels& quant_kernels() {
 #if OVIS_QISA_LEVEL >= 2
   static const QuantKernels t{quantize_act,       gemv_q8_0,    gemv_q4_k,   gemm_rows,
                               gemm_scratch_bytes, packed_bytes, pack_panels, gemm_packed};
+#elif OVIS_QISA_LEVEL == 1
+  static const QuantKernels t{quantize_act,       gemv_q8_0, gemv_q4_k, gemm_rows,
+                              gemm_scratch_bytes, nullptr,   nullptr,   nullptr};
 #else
   static const QuantKernels t{quantize_act, gemv_q8_0, gemv_q4_k, nullptr,
                               nullptr,      nullptr,   nullptr,   nullptr};
