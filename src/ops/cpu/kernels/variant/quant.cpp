@@ -252,6 +252,46 @@ void gemv_q4_k(const ActBlocks& a, const uint8_t* w, int64_t n0, int64_t n1, con
   }
 }
 
+#if OVIS_QISA_LEVEL >= 1
+// Q4_K panels (the layout is described with the VNNI level's panels below); the AVX2 level reads
+// them too.
+constexpr int64_t kPanel = 16;
+constexpr int64_t kQ4Quants = 2048, kQ4Super = kQ4Quants + 64 + 256;
+inline int64_t q4_panel_bytes(int64_t K) {
+  return K / 256 * kQ4Super;
+}
+
+void pack_q4_k_panel(const uint8_t* w, int64_t N, int64_t K, int64_t p, uint8_t* out) {
+  const int64_t nsb = K / 256, row_bytes = nsb * kQ4Bytes;
+  for (int64_t sb = 0; sb < nsb; ++sb) {
+    uint8_t* q = out + sb * kQ4Super;
+    uint16_t* d = reinterpret_cast<uint16_t*>(q + kQ4Quants);
+    uint8_t* sc = q + kQ4Quants + 64;
+    uint8_t* mn = sc + 128;
+    for (int64_t c = 0; c < kPanel; ++c) {
+      const int64_t n = p * kPanel + c;
+      uint8_t s8[8] = {}, m8[8] = {};
+      const uint8_t* blk = n < N ? w + n * row_bytes + sb * kQ4Bytes : nullptr;
+      d[c] = blk ? load_u16(blk) : 0;
+      d[16 + c] = blk ? load_u16(blk + 2) : 0;
+      if (blk) q4k_unpack(blk + 4, s8, m8);
+      for (int j = 0; j < 8; ++j) {
+        sc[j * 16 + c] = s8[j];
+        mn[j * 16 + c] = m8[j];
+        const uint8_t* src = blk ? blk + 16 + 32 * (j / 2) : nullptr;
+        const int shift = (j % 2) * 4;
+        for (int i = 0; i < 4; ++i)
+          for (int e = 0; e < 4; ++e) {
+            const uint8_t lo = src ? (src[4 * i + e] >> shift) & 0x0f : 0;
+            const uint8_t hi = src ? (src[4 * (i + 4) + e] >> shift) & 0x0f : 0;
+            q[j * 256 + i * 64 + c * 4 + e] = uint8_t(lo | (hi << 4));
+          }
+      }
+    }
+  }
+}
+#endif
+
 #if OVIS_QISA_LEVEL == 1
 // ---- int16 panels (AVX2 without VNNI): the GEMM ----
 // vpmaddubsw would saturate on u8 x s8 pairs of Q8_0 weights and int8 activations, so the GEMM
@@ -460,6 +500,156 @@ void gemm_rows(bool q4, const ActBlocks& a, const uint8_t* w, int64_t n0, int64_
 }
 #endif
 
+#if OVIS_QISA_LEVEL == 1
+// ---- Q4_K panels (AVX2 without VNNI): decode and GEMM ----
+// The VNNI level's Q4_K panels, 8 rows (one 32-byte half of each 64-byte group) at a time. The
+// nibbles are unsigned and at most 15, so vpmaddubsw against the int8 activations cannot
+// saturate (|pair| <= 2·15·127) and a block's 8 groups add up exactly in int16 (<= 16·15·127 =
+// 30480) before one vpmaddwd widens them: the block products of every level, then the VNNI
+// tile's float steps in the same order, so rows equal the VNNI level's. The rows' bytes are read
+// once per row tile with no horizontal sums (the GEMV on ggml rows needs ~1.6x the instructions).
+// Q8_0 keeps ggml's rows on this level (its signed weights would saturate vpmaddubsw).
+
+int64_t packed_bytes(bool q4, int64_t N, int64_t K) {
+  return q4 ? (N + kPanel - 1) / kPanel * q4_panel_bytes(K) : 0;
+}
+
+void pack_panels(bool q4, const uint8_t* w, int64_t N, int64_t K, int64_t p0, int64_t p1,
+                 uint8_t* dst) {
+  if (!q4) {
+    std::fprintf(stderr, "internal error: Q8_0 panels requested on the AVX2 level\n");
+    std::abort();
+  }
+  for (int64_t p = p0; p < p1; ++p) pack_q4_k_panel(w, N, K, p, dst + (p - p0) * q4_panel_bytes(K));
+}
+
+// Rows [m0, m0 + MR) x the 8·H columns of halves [h0, h0 + H) of one panel, into c. Up to two
+// rows take both halves in one pass (whole cache lines, prefetched a super-block ahead as on
+// the VNNI level); more rows take one half per pass (registers).
+template <int MR, int H>
+inline void q4_panel_pass(const ActBlocks& a, const uint8_t* panel, int h0, int64_t m0,
+                          __m256 c[H][MR]) {
+  const int64_t K = a.K, nb = K / kBlk;
+  constexpr int64_t kAhead = kQ4Super, kStep = kQ4Super / 8;
+  const __m256i low4 = _mm256_set1_epi8(0x0f);
+  const int8_t* xq[MR];
+  for (int m = 0; m < MR; ++m) xq[m] = a.q + (m0 + m) * K;
+  for (int hh = 0; hh < H; ++hh)
+    for (int m = 0; m < MR; ++m) c[hh][m] = _mm256_setzero_ps();
+  __m256 d[H], dmin[H];
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* sb = panel + (b / 8) * kQ4Super;
+    const uint8_t* s = sb + kQ4Quants;
+    if (h0 == 0) {
+      const uintptr_t ahead = reinterpret_cast<uintptr_t>(sb + kAhead + (b % 8) * kStep);
+      for (uintptr_t line = ahead & ~uintptr_t(63); line < ahead + kStep; line += 64)
+        _mm_prefetch(reinterpret_cast<const char*>(line), _MM_HINT_T0);
+    }
+    if (b % 8 == 0)
+      for (int hh = 0; hh < H; ++hh) {
+        const int h = h0 + hh;
+        d[hh] = _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(s + 16 * h)));
+        dmin[hh] =
+            _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(s + 32 + 16 * h)));
+      }
+    const uint8_t* q = sb + (b % 8) * 256 + 32 * h0;
+    __m256i acc[H][MR];
+    for (int hh = 0; hh < H; ++hh)
+      for (int m = 0; m < MR; ++m) acc[hh][m] = _mm256_setzero_si256();
+#pragma GCC unroll 8
+    for (int g = 0; g < 8; ++g) {
+      __m256i xb[MR];
+      for (int m = 0; m < MR; ++m) {
+        int32_t xv;
+        std::memcpy(&xv, xq[m] + b * kBlk + 4 * g, 4);
+        xb[m] = _mm256_set1_epi32(xv);
+      }
+      for (int hh = 0; hh < H; ++hh) {
+        const __m256i bytes =
+            _mm256_load_si256(reinterpret_cast<const __m256i*>(q + 64 * (g % 4) + 32 * hh));
+        const __m256i v = _mm256_and_si256(g < 4 ? bytes : _mm256_srli_epi16(bytes, 4), low4);
+        for (int m = 0; m < MR; ++m)
+          acc[hh][m] = _mm256_add_epi16(acc[hh][m], _mm256_maddubs_epi16(v, xb[m]));
+      }
+    }
+    for (int hh = 0; hh < H; ++hh) {
+      const uint8_t* sc = s + 64 + 16 * (b % 8) + 8 * (h0 + hh);
+      const __m256 scale = _mm256_mul_ps(
+          d[hh], _mm256_cvtepi32_ps(
+                     _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(sc)))));
+      const __m256 coef = _mm256_mul_ps(
+          dmin[hh], _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(
+                        _mm_loadl_epi64(reinterpret_cast<const __m128i*>(sc + 128)))));
+      for (int m = 0; m < MR; ++m) {
+        const __m256i dot = _mm256_madd_epi16(acc[hh][m], _mm256_set1_epi16(1));
+        const __m256 dx = _mm256_set1_ps(a.d[(m0 + m) * nb + b]);
+        c[hh][m] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_mul_ps(scale, dx), c[hh][m]);
+        c[hh][m] = _mm256_fnmadd_ps(coef, _mm256_set1_ps(a.ds[(m0 + m) * nb + b]), c[hh][m]);
+      }
+    }
+  }
+}
+
+// Rows [m0, m0 + MR) x one panel: columns [n, n + ncols) of y, ncols <= 16.
+template <int MR>
+inline void q4_panel_tile(const ActBlocks& a, const uint8_t* panel, int64_t m0, int64_t n,
+                          int64_t ncols, const float* bias, float* y, int64_t ldy) {
+  constexpr int H = MR <= 2 ? 2 : 1;
+  for (int h0 = 0; h0 < 2 && 8 * h0 < ncols; h0 += H) {
+    __m256 c[H][MR];
+    q4_panel_pass<MR, H>(a, panel, h0, m0, c);
+    for (int hh = 0; hh < H; ++hh) {
+      const int64_t col = n + 8 * (h0 + hh), cols = min64(8, n + ncols - col);
+      for (int m = 0; m < MR && cols > 0; ++m) {
+        float* yr = y + (m0 + m) * ldy + col;
+        if (cols == 8) {
+          _mm256_storeu_ps(yr,
+                           bias ? _mm256_add_ps(c[hh][m], _mm256_loadu_ps(bias + col)) : c[hh][m]);
+          continue;
+        }
+        alignas(32) float tmp[8];
+        _mm256_store_ps(tmp, c[hh][m]);
+        for (int64_t j = 0; j < cols; ++j) yr[j] = tmp[j] + (bias ? bias[col + j] : 0.0f);
+      }
+    }
+  }
+}
+
+// Columns [n0, n1) (n0 a multiple of 16) of y [M][N] for every row, from Q4_K panels.
+void gemm_packed(bool q4, const ActBlocks& a, const uint8_t* wp, int64_t N, int64_t n0, int64_t n1,
+                 const float* bias, float* y) {
+  if (!q4) {
+    std::fprintf(stderr, "internal error: Q8_0 panels requested on the AVX2 level\n");
+    std::abort();
+  }
+  const int64_t bytes = q4_panel_bytes(a.K);
+  // Rows in blocks that stay in L2 while every panel passes over them.
+  constexpr int64_t kRowBlock = 128;
+  for (int64_t mb = 0; mb < a.M; mb += kRowBlock) {
+    const int64_t me = min64(a.M, mb + kRowBlock);
+    for (int64_t n = n0; n < n1; n += kPanel) {
+      const uint8_t* panel = wp + n / kPanel * bytes;
+      const int64_t ncols = min64(kPanel, n1 - n);
+      int64_t m = mb;
+      for (; m + 4 <= me; m += 4) q4_panel_tile<4>(a, panel, m, n, ncols, bias, y, N);
+      switch (me - m) {
+        case 3:
+          q4_panel_tile<3>(a, panel, m, n, ncols, bias, y, N);
+          break;
+        case 2:
+          q4_panel_tile<2>(a, panel, m, n, ncols, bias, y, N);
+          break;
+        case 1:
+          q4_panel_tile<1>(a, panel, m, n, ncols, bias, y, N);
+          break;
+        default:
+          break;
+      }
+    }
+  }
+}
+#endif
+
 #if OVIS_QISA_LEVEL >= 2
 // ---- panels (AVX-512 VNNI) ----
 // The weight rows in panels of 16 (rows past N zero), each panel one contiguous stream in the
@@ -473,9 +663,7 @@ void gemm_rows(bool q4, const ActBlocks& a, const uint8_t* w, int64_t n0, int64_
 //     8 × 16 six-bit scales and the 8 × 16 mins as bytes (0.578 bytes per weight, ggml: 0.5625).
 // Weights are stored in this form once (pack_panels, kernels/quant.hpp quant_pack); the GEMM on
 // ggml rows packs its column chunk into the same form per call.
-constexpr int64_t kPanel = 16;
 constexpr int64_t kQ8Vals = 512;
-constexpr int64_t kQ4Quants = 2048, kQ4Super = kQ4Quants + 64 + 256;
 // Software prefetch distances within a panel's stream (bytes): the nibble unpacking leaves the
 // loads too few in flight for the hardware prefetcher alone (q4_k decode 25 -> 31..34 tok/s);
 // q8_0 reads twice the bytes per block and needs them further ahead (cold 6144x2048 /
@@ -487,9 +675,6 @@ constexpr int64_t kQ4PrefetchAhead = kQ4Super, kQ4Step = kQ4Super / 8, kQ8Prefet
 inline int64_t q8_panel_bytes(int64_t K) {
   const int64_t nb = K / kBlk;
   return nb * kQ8Vals + (nb * 32 + 63) / 64 * 64;
-}
-inline int64_t q4_panel_bytes(int64_t K) {
-  return K / 256 * kQ4Super;
 }
 inline int64_t panel_bytes(bool q4, int64_t K) {
   return q4 ? q4_panel_bytes(K) : q8_panel_bytes(K);
@@ -524,36 +709,6 @@ void pack_q8_0_panel(const uint8_t* w, int64_t N, int64_t K, int64_t p, uint8_t*
   }
   const int64_t tail = q8_panel_bytes(K) - nb * (kQ8Vals + 32);
   if (tail > 0) std::memset(out + nb * (kQ8Vals + 32), 0, size_t(tail));
-}
-
-void pack_q4_k_panel(const uint8_t* w, int64_t N, int64_t K, int64_t p, uint8_t* out) {
-  const int64_t nsb = K / 256, row_bytes = nsb * kQ4Bytes;
-  for (int64_t sb = 0; sb < nsb; ++sb) {
-    uint8_t* q = out + sb * kQ4Super;
-    uint16_t* d = reinterpret_cast<uint16_t*>(q + kQ4Quants);
-    uint8_t* sc = q + kQ4Quants + 64;
-    uint8_t* mn = sc + 128;
-    for (int64_t c = 0; c < kPanel; ++c) {
-      const int64_t n = p * kPanel + c;
-      uint8_t s8[8] = {}, m8[8] = {};
-      const uint8_t* blk = n < N ? w + n * row_bytes + sb * kQ4Bytes : nullptr;
-      d[c] = blk ? load_u16(blk) : 0;
-      d[16 + c] = blk ? load_u16(blk + 2) : 0;
-      if (blk) q4k_unpack(blk + 4, s8, m8);
-      for (int j = 0; j < 8; ++j) {
-        sc[j * 16 + c] = s8[j];
-        mn[j * 16 + c] = m8[j];
-        const uint8_t* src = blk ? blk + 16 + 32 * (j / 2) : nullptr;
-        const int shift = (j % 2) * 4;
-        for (int i = 0; i < 4; ++i)
-          for (int e = 0; e < 4; ++e) {
-            const uint8_t lo = src ? (src[4 * i + e] >> shift) & 0x0f : 0;
-            const uint8_t hi = src ? (src[4 * (i + 4) + e] >> shift) & 0x0f : 0;
-            q[j * 256 + i * 64 + c * 4 + e] = uint8_t(lo | (hi << 4));
-          }
-      }
-    }
-  }
 }
 
 void pack_panels(bool q4, const uint8_t* w, int64_t N, int64_t K, int64_t p0, int64_t p1,
@@ -771,8 +926,8 @@ const QuantKernels& quant_kernels() {
   static const QuantKernels t{quantize_act,       gemv_q8_0,    gemv_q4_k,   gemm_rows,
                               gemm_scratch_bytes, packed_bytes, pack_panels, gemm_packed};
 #elif OVIS_QISA_LEVEL == 1
-  static const QuantKernels t{quantize_act,       gemv_q8_0, gemv_q4_k, gemm_rows,
-                              gemm_scratch_bytes, nullptr,   nullptr,   nullptr};
+  static const QuantKernels t{quantize_act,       gemv_q8_0,    gemv_q4_k,   gemm_rows,
+                              gemm_scratch_bytes, packed_bytes, pack_panels, gemm_packed};
 #else
   static const QuantKernels t{quantize_act, gemv_q8_0, gemv_q4_k, nullptr,
                               nullptr,      nullptr,   nullptr,   nullptr};
