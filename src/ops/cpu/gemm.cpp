@@ -282,9 +282,10 @@ LinearWeights cpu::CpuBackend::prepare_linear(const Context& c, const Tensor& w,
   if (b) lw.b = prepare_f32(*b);
   if (w.ndim() != 2) return lw;
   // bf16: repacked on the AVX512-BF16 level (AMX keeps oneDNN's matmul, which reads the stored
-  // form), sole users only. Q8_0/Q4_K: on every level with VNNI, shared tables too (the tied
-  // LM head: a third of a q4_k model's bytes per token); the stored form of a shared table stays
-  // (embedding rows are read from it; a mapped one faults those few pages back in).
+  // form), sole users only. Q8_0/Q4_K: where the level has panels for the type (Q4_K from AVX2
+  // on, Q8_0 with VNNI; kernels/quant.hpp), shared tables too (the tied LM head: a third of a
+  // q4_k model's bytes per token); the stored form of a shared table stays (embedding rows are
+  // read from it; a mapped one faults those few pages back in).
   const bool quantized = dtype_is_quantized(w.dtype());
   const bool bf16_panels = sole_user && c.precision == Precision::BF16 &&
                            w.dtype() == DType::BF16 &&

@@ -28,8 +28,9 @@ struct QuantKernels {
                     float* y, int64_t ldy);
   void (*gemv_q4_k)(const ActBlocks& a, const uint8_t* w, int64_t n0, int64_t n1, const float* bias,
                     float* y, int64_t ldy);
-  // The levels with VNNI (null members below it) keep weights in 16-row panels (variant/
-  // quant.cpp): q4 selects Q4_K, else Q8_0.
+  // The levels from AVX2 on keep weights in 16-row panels (variant/quant.cpp; null members on
+  // the scalar level; packed_bytes is 0 for a type a level keeps in ggml's rows: Q8_0 below
+  // VNNI): q4 selects Q4_K, else Q8_0.
   // Panel GEMM on ggml rows: columns [n0, n1) (n0 a multiple of 16) of y [M][ldy] for every row,
   // packing those weight rows into `scratch` (gemm_scratch_bytes(q4, n1 - n0, K) bytes) first.
   void (*gemm_rows)(bool q4, const ActBlocks& a, const uint8_t* w, int64_t n0, int64_t n1,

@@ -3,8 +3,9 @@
 // variant's compiler flags:
 //   level 2: AVX-512 F/BW/VL + VNNI (the avx512bf16 variant: every AVX512-BF16 CPU has VNNI):
 //            vpdpbusd dot products, GEMV and a panel GEMM;
-//   level 1: AVX2 + FMA + F16C (the avx2 and avx512 variants): vpmaddubsw dot products, GEMV
-//            (the dispatcher tiles it over rows for GEMM);
+//   level 1: AVX2 + FMA + F16C (the avx2 and avx512 variants): Q4_K in the same panels with a
+//            vpmaddubsw tile (GEMV and GEMM); Q8_0 on ggml's rows, a vpmaddubsw GEMV and a
+//            vpmaddwd GEMM on int16 panels widened per call;
 //   level 0: portable scalar code (generic).
 // Everything here has internal linkage except quant_kernels() (see variant_table.hpp). Integer
 // dot products are exact, so the levels differ only in the order of the float sums.
