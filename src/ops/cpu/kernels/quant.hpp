@@ -18,7 +18,8 @@ void quant_linear(DType wtype, const void* w, int64_t N, int64_t K, const float*
                   const float* bias, float* y);
 // Weights in panels: a Linear weight rearranged once into the layout the kernels stream (16-row
 // panels, variant/quant.cpp): Q4_K from the AVX2 level on, Q8_0 on the levels with VNNI. Bytes
-// of w [N, K] in that form, or 0 where the active level keeps ggml's rows for the type. A packed weight belongs to the level that packed it.
+// of w [N, K] in that form, or 0 where the active level keeps ggml's rows for the type. A packed
+// weight belongs to the level that packed it.
 int64_t quant_packed_bytes(DType wtype, int64_t N, int64_t K);
 // w [N, K] (ggml rows) into dst (quant_packed_bytes(wtype, N, K) bytes, 64-byte aligned), in
 // chunks of rows; rows_done(n) is called after each, when rows [0, n) are no longer read.
