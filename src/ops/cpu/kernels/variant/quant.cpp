@@ -515,12 +515,15 @@ int64_t packed_bytes(bool q4, int64_t N, int64_t K) {
   return q4 ? (N + kPanel - 1) / kPanel * q4_panel_bytes(K) : 0;
 }
 
+// packed_bytes() is 0 for Q8_0 here, so a Q8_0 panel call is a dispatcher bug.
+[[noreturn]] void no_q8_panels() {
+  std::fprintf(stderr, "internal error: Q8_0 panels requested on the AVX2 level\n");
+  std::abort();
+}
+
 void pack_panels(bool q4, const uint8_t* w, int64_t N, int64_t K, int64_t p0, int64_t p1,
                  uint8_t* dst) {
-  if (!q4) {
-    std::fprintf(stderr, "internal error: Q8_0 panels requested on the AVX2 level\n");
-    std::abort();
-  }
+  if (!q4) no_q8_panels();
   for (int64_t p = p0; p < p1; ++p) pack_q4_k_panel(w, N, K, p, dst + (p - p0) * q4_panel_bytes(K));
 }
 
@@ -619,10 +622,7 @@ inline void q4_panel_tile(const ActBlocks& a, const uint8_t* panel, int64_t m0, 
 // Columns [n0, n1) (n0 a multiple of 16) of y [M][N] for every row, from Q4_K panels.
 void gemm_packed(bool q4, const ActBlocks& a, const uint8_t* wp, int64_t N, int64_t n0, int64_t n1,
                  const float* bias, float* y) {
-  if (!q4) {
-    std::fprintf(stderr, "internal error: Q8_0 panels requested on the AVX2 level\n");
-    std::abort();
-  }
+  if (!q4) no_q8_panels();
   const int64_t bytes = q4_panel_bytes(a.K);
   // Rows in blocks that stay in L2 while every panel passes over them.
   constexpr int64_t kRowBlock = 128;
