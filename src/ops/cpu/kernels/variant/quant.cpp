@@ -294,21 +294,19 @@ void pack_q4_k_panel(const uint8_t* w, int64_t N, int64_t K, int64_t p, uint8_t*
 #endif
 
 #if OVIS_QISA_LEVEL == 1
-// ---- int16 panels (AVX2 without VNNI): the GEMM ----
+// ---- int16 panels (AVX2 without VNNI): the Q8_0 GEMM ----
 // vpmaddubsw would saturate on u8 x s8 pairs of Q8_0 weights and int8 activations, so the GEMM
 // multiplies int16 pairs with vpmaddwd (exact, 16 products per instruction; f32 FMA does 8). A
 // column chunk of the weight is widened per call into panels of 16 columns (a resident int16
 // copy would double a quantized model's memory): per 32-block, 16 k pairs x 16 columns of
-// (w[c][2q], w[c][2q+1]) as int32 lanes, then the 16 column scales (Q8_0: d; Q4_K: d·sc) and,
-// for Q4_K, the 16 coefficients dmin·m of d_x·Σx, as f32. The integer block products are those of
-// every other level and the float steps per block are those of the VNNI tile, in the same order.
+// (w[c][2q], w[c][2q+1]) as int32 lanes, then the 16 column scales d as f32. The integer block
+// products are those of every other level and the float steps per block are those of the VNNI
+// tile, in the same order.
 constexpr int64_t kWideCols = 16;
-constexpr int64_t kWideVals = 16 * kWideCols * 4;  // one block's int16 pairs
-inline int64_t wide_block_bytes(bool q4) {
-  return kWideVals + (q4 ? 2 : 1) * kWideCols * 4;
-}
-inline int64_t wide_panel_bytes(bool q4, int64_t K) {
-  return K / kBlk * wide_block_bytes(q4);
+constexpr int64_t kWideVals = 16 * kWideCols * 4;          // one block's int16 pairs
+constexpr int64_t kWideBlock = kWideVals + kWideCols * 4;  // then the f32 scales
+inline int64_t wide_panel_bytes(int64_t K) {
+  return K / kBlk * kWideBlock;
 }
 // Activation rows widened to int16 per row block: at most this many bytes (L2-sized).
 constexpr int64_t kWideRowBytes = 256 << 10, kWideMaxRows = 96;
@@ -337,31 +335,12 @@ inline void transpose8x8(__m256i r[8]) {
   }
 }
 
-// The 32 values of block b of weight row n as int16, k pairs 0-7 in lo and 8-15 in hi.
-inline void widen_block(bool q4, const uint8_t* row, int64_t b, __m256i* lo, __m256i* hi) {
-  if (!q4) {
-    const uint8_t* v = row + b * kQ8Bytes + 2;
-    *lo = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(v)));
-    *hi = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(v + 16)));
-    return;
-  }
-  const int64_t sub = b % 8;
-  const uint8_t* q = row + (b / 8) * kQ4Bytes + 16 + 32 * (sub / 2);
-  const __m256i bytes = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q));
-  const __m256i nib =
-      _mm256_and_si256(sub % 2 ? _mm256_srli_epi16(bytes, 4) : bytes, _mm256_set1_epi8(0x0f));
-  *lo = _mm256_cvtepu8_epi16(_mm256_castsi256_si128(nib));
-  *hi = _mm256_cvtepu8_epi16(_mm256_extracti128_si256(nib, 1));
-}
-
-// Rows [16p, 16p + 16) of w (ggml rows of K) as one int16 panel at `out`.
-void pack_wide_panel(bool q4, const uint8_t* w, int64_t N, int64_t K, int64_t p, uint8_t* out) {
-  const int64_t nb = K / kBlk, row_bytes = q4 ? K / 256 * kQ4Bytes : nb * kQ8Bytes;
-  const int64_t bb = wide_block_bytes(q4);
+// Rows [16p, 16p + 16) of w (Q8_0 rows of K) as one int16 panel at `out`.
+void pack_wide_panel(const uint8_t* w, int64_t N, int64_t K, int64_t p, uint8_t* out) {
+  const int64_t nb = K / kBlk, row_bytes = nb * kQ8Bytes;
   for (int64_t b = 0; b < nb; ++b) {
-    uint8_t* blk = out + b * bb;
+    uint8_t* blk = out + b * kWideBlock;
     float* scale = reinterpret_cast<float*>(blk + kWideVals);
-    float* coef = scale + kWideCols;
     for (int64_t g = 0; g < kWideCols; g += 8) {
       __m256i lo[8], hi[8];
       for (int64_t c = 0; c < 8; ++c) {
@@ -369,20 +348,13 @@ void pack_wide_panel(bool q4, const uint8_t* w, int64_t N, int64_t K, int64_t p,
         if (n >= N) {
           lo[c] = hi[c] = _mm256_setzero_si256();
           scale[g + c] = 0;
-          if (q4) coef[g + c] = 0;
           continue;
         }
-        const uint8_t* row = w + n * row_bytes;
-        widen_block(q4, row, b, &lo[c], &hi[c]);
-        if (!q4) {
-          scale[g + c] = half_to_float(load_u16(row + b * kQ8Bytes));
-        } else {
-          const uint8_t* sb = row + (b / 8) * kQ4Bytes;
-          uint8_t sc[8], mn[8];
-          q4k_unpack(sb + 4, sc, mn);
-          scale[g + c] = half_to_float(load_u16(sb)) * float(sc[b % 8]);
-          coef[g + c] = half_to_float(load_u16(sb + 2)) * float(mn[b % 8]);
-        }
+        // The block's 32 values as int16: k pairs 0-7 in lo, 8-15 in hi.
+        const uint8_t* v = w + n * row_bytes + b * kQ8Bytes;
+        lo[c] = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(v + 2)));
+        hi[c] = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(v + 18)));
+        scale[g + c] = half_to_float(load_u16(v));
       }
       transpose8x8(lo);
       transpose8x8(hi);
@@ -396,14 +368,14 @@ void pack_wide_panel(bool q4, const uint8_t* w, int64_t N, int64_t K, int64_t p,
 
 // Rows [m0, m0 + R) of y x one panel (16 columns from column n, ncols of them valid); xs holds
 // those rows widened to int16 (row r at xs + r·K).
-template <bool Q4, int R>
+template <int R>
 inline void wide_tile(const ActBlocks& a, const int16_t* xs, int64_t m0, const uint8_t* panel,
                       int64_t n, int64_t ncols, const float* bias, float* y, int64_t ldy) {
-  const int64_t K = a.K, nb = K / kBlk, bb = wide_block_bytes(Q4);
+  const int64_t K = a.K, nb = K / kBlk;
   __m256 c0[R], c1[R];
   for (int r = 0; r < R; ++r) c0[r] = c1[r] = _mm256_setzero_ps();
   for (int64_t b = 0; b < nb; ++b) {
-    const uint8_t* blk = panel + b * bb;
+    const uint8_t* blk = panel + b * kWideBlock;
     __m256i i0[R], i1[R];
     for (int r = 0; r < R; ++r) i0[r] = i1[r] = _mm256_setzero_si256();
 #pragma GCC unroll 16
@@ -425,14 +397,6 @@ inline void wide_tile(const ActBlocks& a, const int16_t* xs, int64_t m0, const u
       c0[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i0[r]), _mm256_mul_ps(s0, dx), c0[r]);
       c1[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i1[r]), _mm256_mul_ps(s1, dx), c1[r]);
     }
-    if constexpr (Q4) {
-      const __m256 k0 = _mm256_load_ps(scale + kWideCols), k1 = _mm256_load_ps(scale + 24);
-      for (int r = 0; r < R; ++r) {
-        const __m256 ds = _mm256_set1_ps(a.ds[(m0 + r) * nb + b]);
-        c0[r] = _mm256_fnmadd_ps(k0, ds, c0[r]);
-        c1[r] = _mm256_fnmadd_ps(k1, ds, c1[r]);
-      }
-    }
   }
   if (ncols == kWideCols) {
     const __m256 b0 = bias ? _mm256_loadu_ps(bias + n) : _mm256_setzero_ps();
@@ -453,38 +417,30 @@ inline void wide_tile(const ActBlocks& a, const int16_t* xs, int64_t m0, const u
   }
 }
 
-template <bool Q4>
 void wide_rows_pass(const ActBlocks& a, const int16_t* xs, int64_t mb, int64_t me,
                     const uint8_t* panels, int64_t n0, int64_t n1, const float* bias, float* y,
                     int64_t ldy) {
-  const int64_t bytes = wide_panel_bytes(Q4, a.K), K = a.K;
+  const int64_t bytes = wide_panel_bytes(a.K), K = a.K;
   for (int64_t n = n0; n < n1; n += kWideCols) {
     const uint8_t* panel = panels + (n - n0) / kWideCols * bytes;
     const int64_t ncols = min64(kWideCols, n1 - n);
     int64_t m = mb;
     for (; m + 3 <= me; m += 3)
-      wide_tile<Q4, 3>(a, xs + (m - mb) * K, m, panel, n, ncols, bias, y, ldy);
-    if (me - m == 2) wide_tile<Q4, 2>(a, xs + (m - mb) * K, m, panel, n, ncols, bias, y, ldy);
-    if (me - m == 1) wide_tile<Q4, 1>(a, xs + (m - mb) * K, m, panel, n, ncols, bias, y, ldy);
+      wide_tile<3>(a, xs + (m - mb) * K, m, panel, n, ncols, bias, y, ldy);
+    if (me - m == 2) wide_tile<2>(a, xs + (m - mb) * K, m, panel, n, ncols, bias, y, ldy);
+    if (me - m == 1) wide_tile<1>(a, xs + (m - mb) * K, m, panel, n, ncols, bias, y, ldy);
   }
 }
 
-size_t gemm_scratch_bytes(bool q4, int64_t cols, int64_t K) {
-  const int64_t panels = (cols + kWideCols - 1) / kWideCols;
-  return size_t(panels * wide_panel_bytes(q4, K) + wide_rows(K) * K * 2 + 64);
-}
-
-// ggml rows: columns [n0, n1) (n0 a multiple of 16) widened into panels in `scratch`, then
+// Q8_0 rows: columns [n0, n1) (n0 a multiple of 16) widened into panels at `panels`, then
 // multiplied with the activation rows, widened a row block at a time.
-void gemm_rows(bool q4, const ActBlocks& a, const uint8_t* w, int64_t n0, int64_t n1,
-               const float* bias, float* y, int64_t ldy, void* scratch) {
+void gemm_rows_q8_0(const ActBlocks& a, const uint8_t* w, int64_t n0, int64_t n1, const float* bias,
+                    float* y, int64_t ldy, uint8_t* panels) {
   const int64_t K = a.K, N = ldy;
-  uint8_t* panels =
-      reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(scratch) + 63) & ~uintptr_t(63));
   const int64_t npanels = (n1 - n0 + kWideCols - 1) / kWideCols;
   for (int64_t p = 0; p < npanels; ++p)
-    pack_wide_panel(q4, w, N, K, n0 / kWideCols + p, panels + p * wide_panel_bytes(q4, K));
-  int16_t* xs = reinterpret_cast<int16_t*>(panels + npanels * wide_panel_bytes(q4, K));
+    pack_wide_panel(w, N, K, n0 / kWideCols + p, panels + p * wide_panel_bytes(K));
+  int16_t* xs = reinterpret_cast<int16_t*>(panels + npanels * wide_panel_bytes(K));
   const int64_t rows = wide_rows(K);
   for (int64_t mb = 0; mb < a.M; mb += rows) {
     const int64_t me = min64(a.M, mb + rows);
@@ -493,10 +449,7 @@ void gemm_rows(bool q4, const ActBlocks& a, const uint8_t* w, int64_t n0, int64_
         _mm256_store_si256(reinterpret_cast<__m256i*>(xs + (m - mb) * K + k),
                            _mm256_cvtepi8_epi16(
                                _mm_loadu_si128(reinterpret_cast<const __m128i*>(a.q + m * K + k))));
-    if (q4)
-      wide_rows_pass<true>(a, xs, mb, me, panels, n0, n1, bias, y, ldy);
-    else
-      wide_rows_pass<false>(a, xs, mb, me, panels, n0, n1, bias, y, ldy);
+    wide_rows_pass(a, xs, mb, me, panels, n0, n1, bias, y, ldy);
   }
 }
 #endif
@@ -619,17 +572,17 @@ inline void q4_panel_tile(const ActBlocks& a, const uint8_t* panel, int64_t m0, 
   }
 }
 
-// Columns [n0, n1) (n0 a multiple of 16) of y [M][N] for every row, from Q4_K panels.
-void gemm_packed(bool q4, const ActBlocks& a, const uint8_t* wp, int64_t N, int64_t n0, int64_t n1,
-                 const float* bias, float* y) {
-  if (!q4) no_q8_panels();
+// Columns [n0, n1) of y [M][N] for every row; `panels` is the Q4_K panel holding column n0 (n0
+// a multiple of 16), the later ones following it.
+void run_q4_panels(const ActBlocks& a, const uint8_t* panels, int64_t n0, int64_t n1, int64_t N,
+                   const float* bias, float* y) {
   const int64_t bytes = q4_panel_bytes(a.K);
   // Rows in blocks that stay in L2 while every panel passes over them.
   constexpr int64_t kRowBlock = 128;
   for (int64_t mb = 0; mb < a.M; mb += kRowBlock) {
     const int64_t me = min64(a.M, mb + kRowBlock);
     for (int64_t n = n0; n < n1; n += kPanel) {
-      const uint8_t* panel = wp + n / kPanel * bytes;
+      const uint8_t* panel = panels + (n - n0) / kPanel * bytes;
       const int64_t ncols = min64(kPanel, n1 - n);
       int64_t m = mb;
       for (; m + 4 <= me; m += 4) q4_panel_tile<4>(a, panel, m, n, ncols, bias, y, N);
@@ -648,6 +601,29 @@ void gemm_packed(bool q4, const ActBlocks& a, const uint8_t* wp, int64_t N, int6
       }
     }
   }
+}
+
+void gemm_packed(bool q4, const ActBlocks& a, const uint8_t* wp, int64_t N, int64_t n0, int64_t n1,
+                 const float* bias, float* y) {
+  if (!q4) no_q8_panels();
+  run_q4_panels(a, wp + n0 / kPanel * q4_panel_bytes(a.K), n0, n1, N, bias, y);
+}
+
+size_t gemm_scratch_bytes(bool q4, int64_t cols, int64_t K) {
+  if (q4) return size_t(packed_bytes(true, cols, K)) + 64;
+  const int64_t panels = (cols + kWideCols - 1) / kWideCols;
+  return size_t(panels * wide_panel_bytes(K) + wide_rows(K) * K * 2 + 64);
+}
+
+// ggml rows: columns [n0, n1) (n0 a multiple of 16) into `scratch`, then multiplied: Q4_K packed
+// into its panels (as on the VNNI level), Q8_0 widened into int16 panels.
+void gemm_rows(bool q4, const ActBlocks& a, const uint8_t* w, int64_t n0, int64_t n1,
+               const float* bias, float* y, int64_t ldy, void* scratch) {
+  uint8_t* base =
+      reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(scratch) + 63) & ~uintptr_t(63));
+  if (!q4) return gemm_rows_q8_0(a, w, n0, n1, bias, y, ldy, base);
+  pack_panels(true, w, ldy, a.K, n0 / kPanel, (n1 + kPanel - 1) / kPanel, base);
+  run_q4_panels(a, base, n0, n1, ldy, bias, y);
 }
 #endif
 
