@@ -55,6 +55,15 @@ void gemv_group_bf16_packed(int64_t M, int64_t K, const float* x, const PackedOu
   std::fprintf(stderr, "internal error: %s called on a kernel level without packed weights\n", fn);
   std::abort();
 }
+#if defined(__AVX2__)
+// Pins vector values to registers at this point of an unrolled loop. Integer adds are
+// associative, so GCC may otherwise turn a chain of accumulations into a tree of all the
+// products, spilled to the stack (the AVX2 Q8_0 GEMM tile ran at 0.6x).
+template <class... V>
+inline void keep_in_register(V&... v) {
+  ([&] { asm("" : "+x"(v)); }(), ...);
+}
+#endif
 // The block-quantized weight kernels (variant/quant.cpp).
 const QuantKernels& quant_kernels();
 

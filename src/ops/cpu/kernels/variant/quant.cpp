@@ -388,6 +388,7 @@ inline void wide_tile(const ActBlocks& a, const int16_t* xs, int64_t m0, const u
         const __m256i xb = _mm256_set1_epi32(pair);
         i0[r] = _mm256_add_epi32(i0[r], _mm256_madd_epi16(w0, xb));
         i1[r] = _mm256_add_epi32(i1[r], _mm256_madd_epi16(w1, xb));
+        keep_in_register(i0[r], i1[r]);
       }
     }
     const float* scale = reinterpret_cast<const float*>(blk + kWideVals);
@@ -527,6 +528,7 @@ inline void q4_panel_pass(const ActBlocks& a, const uint8_t* panel, int h0, int6
         const __m256i v = _mm256_and_si256(g < 4 ? bytes : _mm256_srli_epi16(bytes, 4), low4);
         for (int m = 0; m < MR; ++m)
           acc[hh][m] = _mm256_add_epi16(acc[hh][m], _mm256_maddubs_epi16(v, xb[m]));
+        for (int m = 0; m < MR; ++m) keep_in_register(acc[hh][m]);
       }
     }
     for (int hh = 0; hh < H; ++hh) {
