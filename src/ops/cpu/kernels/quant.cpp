@@ -126,7 +126,10 @@ void quant_linear(DType wtype, const void* w, int64_t N, int64_t K, const float*
   const size_t scratch_bytes = t.gemm_scratch_bytes(q4, chunk, K);
 #pragma omp parallel
   {
-    std::vector<uint8_t> scratch(scratch_bytes);
+    // Reused by the thread across calls (grow-only, a few MiB): the packers write every byte
+    // the tiles read.
+    thread_local std::vector<uint8_t> scratch;
+    if (scratch.size() < scratch_bytes) scratch.resize(scratch_bytes);
 #pragma omp for schedule(dynamic, 1)
     for (int64_t c = 0; c < nchunks; ++c) {
       const int64_t n0 = c * chunk, n1 = std::min(N, n0 + chunk);
