@@ -44,6 +44,11 @@ inline float row_max_scaled(const float* s, int64_t n, float scale) {
   const __m512 sc = _mm512_set1_ps(scale);
   for (; j + 16 <= n; j += 16) m = _mm512_max_ps(m, _mm512_mul_ps(_mm512_loadu_ps(s + j), sc));
   mx = _mm512_reduce_max_ps(m);
+#elif defined(__AVX2__) && defined(__FMA__)
+  __m256 m = _mm256_set1_ps(-INFINITY);
+  const __m256 sc = _mm256_set1_ps(scale);
+  for (; j + 8 <= n; j += 8) m = _mm256_max_ps(m, _mm256_mul_ps(_mm256_loadu_ps(s + j), sc));
+  mx = hmax_ps(m);
 #endif
   for (; j < n; ++j) mx = std::max(mx, s[j] * scale);
   return mx;
@@ -65,6 +70,18 @@ inline float exp_row_f32(float* s, int64_t n, int64_t n_pad, float scale, float 
     _mm512_mask_storeu_ps(s + j, k, e);
   }
   sum = _mm512_reduce_add_ps(acc);
+  j = n;
+#elif defined(__AVX2__) && defined(__FMA__)
+  const __m256 sc = _mm256_set1_ps(scale), m = _mm256_set1_ps(mx);
+  __m256 acc = _mm256_setzero_ps();
+  for (; j < n; j += 8) {
+    const __m256i k = tail_mask8(n - j < 8 ? n - j : 8);
+    const __m256 e = _mm256_and_ps(exp_ps(_mm256_fmsub_ps(_mm256_maskload_ps(s + j, k), sc, m)),
+                                   _mm256_castsi256_ps(k));
+    acc = _mm256_add_ps(acc, e);
+    _mm256_maskstore_ps(s + j, k, e);
+  }
+  sum = hsum_ps(acc);
   j = n;
 #else
   for (; j < n; ++j) sum += (s[j] = std::exp(s[j] * scale - mx));

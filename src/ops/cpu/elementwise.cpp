@@ -26,8 +26,8 @@ void for_chunks(int64_t n, F f) {
   }
 }
 
-// o[i] = x[i] / (1 + e^(-Y(x[i]))) (· u[i] when u is given), vectorised; Y has a float and an
-// __m512 call operator.
+// o[i] = x[i] / (1 + e^(-Y(x[i]))) (· u[i] when u is given), vectorised; Y has a float and a
+// vector call operator.
 template <class Y>
 void x_sigmoid(const float* x, const float* u, float* o, int64_t n, Y y) {
   for_chunks(n, [&](int64_t b, int64_t e) {
@@ -40,6 +40,14 @@ void x_sigmoid(const float* x, const float* u, float* o, int64_t n, Y y) {
       if (u) r = _mm512_mul_ps(r, _mm512_maskz_loadu_ps(k, u + i));
       _mm512_mask_storeu_ps(o + i, k, r);
     }
+#elif defined(__AVX2__) && defined(__FMA__)
+    for (; i < e; i += 8) {
+      const __m256i k = tail_mask8(e - i < 8 ? e - i : 8);
+      const __m256 v = _mm256_maskload_ps(x + i, k);
+      __m256 r = x_sigmoid_ps(v, y(v));
+      if (u) r = _mm256_mul_ps(r, _mm256_maskload_ps(u + i, k));
+      _mm256_maskstore_ps(o + i, k, r);
+    }
 #endif
     for (; i < e; ++i) o[i] = x[i] / (1.0f + std::exp(-y(x[i]))) * (u ? u[i] : 1.0f);
   });
@@ -49,6 +57,10 @@ struct SiluY {
   float operator()(float v) const { return v; }
 #if defined(__AVX512F__)
   __m512 operator()(__m512 v) const {
+    return v;
+  }
+#elif defined(__AVX2__) && defined(__FMA__)
+  __m256 operator()(__m256 v) const {
     return v;
   }
 #endif
@@ -62,6 +74,11 @@ struct GeluTanhY {
   __m512 operator()(__m512 v) const {
     const __m512 v3 = _mm512_mul_ps(_mm512_mul_ps(v, v), v);
     return _mm512_mul_ps(_mm512_set1_ps(k2K0), _mm512_fmadd_ps(_mm512_set1_ps(kK1), v3, v));
+  }
+#elif defined(__AVX2__) && defined(__FMA__)
+  __m256 operator()(__m256 v) const {
+    const __m256 v3 = _mm256_mul_ps(_mm256_mul_ps(v, v), v);
+    return _mm256_mul_ps(_mm256_set1_ps(k2K0), _mm256_fmadd_ps(_mm256_set1_ps(kK1), v3, v));
   }
 #endif
 };
@@ -161,6 +178,18 @@ void CpuBackend::softmax_(const Context&, Tensor& x) {
           acc, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(e), 1))));
     }
     s = _mm512_reduce_add_pd(acc);
+#elif defined(__AVX2__) && defined(__FMA__)
+    const __m256 vm = _mm256_set1_ps(mx);
+    __m256d acc = _mm256_setzero_pd();
+    for (; d + 8 <= D; d += 8) {
+      const __m256 e = exp_ps(_mm256_sub_ps(_mm256_loadu_ps(r + d), vm));
+      _mm256_storeu_ps(r + d, e);
+      acc = _mm256_add_pd(acc, _mm256_cvtps_pd(_mm256_castps256_ps128(e)));
+      acc = _mm256_add_pd(acc, _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1)));
+    }
+    alignas(32) double part[4];
+    _mm256_store_pd(part, acc);
+    s = (part[0] + part[1]) + (part[2] + part[3]);
 #endif
     for (; d < D; ++d) {
       r[d] = std::exp(r[d] - mx);
