@@ -79,7 +79,7 @@ inline __m256 x_sigmoid_ps(__m256 x, __m256 y) {
   return _mm256_div_ps(x, _mm256_add_ps(_mm256_set1_ps(1.0f), e));
 }
 
-// Lane mask (for _mm256_maskload_ps / _mm256_maskstore_ps) of the first n < 8 lanes.
+// Lane mask (for _mm256_maskload_ps / _mm256_maskstore_ps) of the first n <= 8 lanes.
 inline __m256i tail_mask8(int64_t n) {
   return _mm256_cmpgt_epi32(_mm256_set1_epi32(int(n)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
