@@ -14,25 +14,28 @@
 
 namespace ovis::ops::cpu {
 
+// exp_ps: e^x, relative error < 2 ulp over the float range; -inf -> 0, overflow -> inf, NaN
+// stays NaN. x (clamped to [kLo, kHi]) = n·ln2 + r with |r| <= ln2/2 (two-constant Cody-Waite),
+// e^r by its degree-7 Taylor polynomial (truncation < 5e-9, Horner from kPoly[0]), then scaled
+// by 2^n. Both vector widths use these constants.
+struct ExpConsts {
+  static constexpr float kLo = -104.0f, kHi = 88.8f, kLog2e = 1.44269504088896341f;
+  static constexpr float kLn2Hi = 0.693145751953125f, kLn2Lo = 1.4286068202862268e-06f;
+  static constexpr float kPoly[8] = {1.0f / 5040, 1.0f / 720, 1.0f / 120, 1.0f / 24,
+                                     1.0f / 6,    0.5f,       1.0f,       1.0f};
+};
+
 #if defined(__AVX512F__)
-// e^x, relative error < 2 ulp over the float range; -inf -> 0, overflow -> inf, NaN stays NaN.
-// x = n·ln2 + r with |r| <= ln2/2 (two-constant Cody-Waite), e^r by its degree-7 Taylor
-// polynomial (truncation < 5e-9), then scaled by 2^n.
 inline __m512 exp_ps(__m512 x) {
-  x = _mm512_max_ps(_mm512_set1_ps(-104.0f), x);  // operand order keeps NaN
-  x = _mm512_min_ps(_mm512_set1_ps(88.8f), x);
-  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+  using C = ExpConsts;
+  x = _mm512_max_ps(_mm512_set1_ps(C::kLo), x);  // operand order keeps NaN
+  x = _mm512_min_ps(_mm512_set1_ps(C::kHi), x);
+  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(C::kLog2e)),
                                         _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145751953125f), x);
-  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.4286068202862268e-06f), r);
-  __m512 p = _mm512_set1_ps(1.0f / 5040);
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 720));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(C::kLn2Hi), x);
+  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(C::kLn2Lo), r);
+  __m512 p = _mm512_set1_ps(C::kPoly[0]);
+  for (int i = 1; i < 8; ++i) p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(C::kPoly[i]));
   return _mm512_scalef_ps(p, n);
 }
 
@@ -48,24 +51,18 @@ inline __mmask16 tail_mask(int64_t n) {
   return __mmask16((1u << n) - 1u);
 }
 #elif defined(__AVX2__) && defined(__FMA__)
-// exp_ps above on 8 lanes, with the same reduction and polynomial. 2^n (n in [-150, 128]) is
-// applied as two exact power-of-two factors, each a normal float, so only the last product
-// rounds: the same result as vscalefps.
+// On 8 lanes. 2^n (n in [-150, 128]) is applied as two exact power-of-two factors, each a
+// normal float, so only the last product rounds: the same result as vscalefps.
 inline __m256 exp_ps(__m256 x) {
-  x = _mm256_max_ps(_mm256_set1_ps(-104.0f), x);  // operand order keeps NaN
-  x = _mm256_min_ps(_mm256_set1_ps(88.8f), x);
-  const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+  using C = ExpConsts;
+  x = _mm256_max_ps(_mm256_set1_ps(C::kLo), x);  // operand order keeps NaN
+  x = _mm256_min_ps(_mm256_set1_ps(C::kHi), x);
+  const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(C::kLog2e)),
                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693145751953125f), x);
-  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(1.4286068202862268e-06f), r);
-  __m256 p = _mm256_set1_ps(1.0f / 5040);
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 720));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(C::kLn2Hi), x);
+  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(C::kLn2Lo), r);
+  __m256 p = _mm256_set1_ps(C::kPoly[0]);
+  for (int i = 1; i < 8; ++i) p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(C::kPoly[i]));
   const __m256i ni = _mm256_cvtps_epi32(n);
   const __m256i n1 = _mm256_srai_epi32(ni, 1), n2 = _mm256_sub_epi32(ni, n1);
   const __m256i bias = _mm256_set1_epi32(127);
