@@ -137,6 +137,13 @@ void widen(const uint16_t* src, bool f16, int64_t n, float* dst) {
                      f16 ? _mm512_cvtph_ps(h)
                          : _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)));
   }
+#elif defined(__AVX2__) && defined(__F16C__)
+  for (; i + 8 <= n; i += 8) {
+    const __m128i h = _mm_loadu_si128((const __m128i*)(src + i));
+    _mm256_storeu_ps(dst + i,
+                     f16 ? _mm256_cvtph_ps(h)
+                         : _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16)));
+  }
 #endif
   for (; i < n; ++i) dst[i] = f16 ? f16_to_f32(src[i]) : bf16_to_f32(src[i]);
 }
@@ -157,7 +164,7 @@ void gemm_f32_w16(const float* x, const uint16_t* w, bool f16, bool nk, const fl
   const int64_t nblocks = (N + kNb - 1) / kNb;
 #pragma omp parallel
   {
-    std::vector<float> scratch(static_cast<size_t>(kNb * kKb));
+    thread_local std::vector<float> scratch(static_cast<size_t>(kNb * kKb));  // reused, 1 MiB
 #pragma omp for schedule(dynamic, 1)
     for (int64_t blk = 0; blk < nblocks; ++blk) {
       const int64_t n0 = blk * kNb, nn = std::min(kNb, N - n0);
