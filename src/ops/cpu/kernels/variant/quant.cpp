@@ -262,6 +262,23 @@ inline int64_t q4_panel_bytes(int64_t K) {
   return K / 256 * kQ4Super;
 }
 
+// The nibble unpacking leaves too few loads in flight for the hardware prefetcher alone (VNNI
+// q4_k decode 25 -> 31..34 tok/s), so the Q4_K tiles prefetch one super-block ahead, an eighth
+// of a super-block (nibbles and the scale block alike) per 32-block b, so that the scales a
+// super-block starts with are in flight in time.
+inline void prefetch_q4_ahead(const uint8_t* panel, int64_t b) {
+  constexpr int64_t kStep = kQ4Super / 8;
+  const uintptr_t ahead =
+      reinterpret_cast<uintptr_t>(panel + (b / 8 + 1) * kQ4Super + (b % 8) * kStep);
+  for (uintptr_t line = ahead & ~uintptr_t(63); line < ahead + kStep; line += 64)
+    _mm_prefetch(reinterpret_cast<const char*>(line), _MM_HINT_T0);
+}
+
+// The GEMM scratch (any alignment) rounded up to 64 bytes.
+inline uint8_t* align64(void* scratch) {
+  return reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(scratch) + 63) & ~uintptr_t(63));
+}
+
 void pack_q4_k_panel(const uint8_t* w, int64_t N, int64_t K, int64_t p, uint8_t* out) {
   const int64_t nsb = K / 256, row_bytes = nsb * kQ4Bytes;
   for (int64_t sb = 0; sb < nsb; ++sb) {
@@ -488,7 +505,6 @@ template <int MR, int H>
 inline void q4_panel_pass(const ActBlocks& a, const uint8_t* panel, int h0, int64_t m0,
                           __m256 c[H][MR]) {
   const int64_t K = a.K, nb = K / kBlk;
-  constexpr int64_t kAhead = kQ4Super, kStep = kQ4Super / 8;
   const __m256i low4 = _mm256_set1_epi8(0x0f);
   const int8_t* xq[MR];
   for (int m = 0; m < MR; ++m) xq[m] = a.q + (m0 + m) * K;
@@ -498,11 +514,7 @@ inline void q4_panel_pass(const ActBlocks& a, const uint8_t* panel, int h0, int6
   for (int64_t b = 0; b < nb; ++b) {
     const uint8_t* sb = panel + (b / 8) * kQ4Super;
     const uint8_t* s = sb + kQ4Quants;
-    if (h0 == 0) {
-      const uintptr_t ahead = reinterpret_cast<uintptr_t>(sb + kAhead + (b % 8) * kStep);
-      for (uintptr_t line = ahead & ~uintptr_t(63); line < ahead + kStep; line += 64)
-        _mm_prefetch(reinterpret_cast<const char*>(line), _MM_HINT_T0);
-    }
+    if (h0 == 0) prefetch_q4_ahead(panel, b);
     if (b % 8 == 0)
       for (int hh = 0; hh < H; ++hh) {
         const int h = h0 + hh;
@@ -621,8 +633,7 @@ size_t gemm_scratch_bytes(bool q4, int64_t cols, int64_t K) {
 // into its panels (as on the VNNI level), Q8_0 widened into int16 panels.
 void gemm_rows(bool q4, const ActBlocks& a, const uint8_t* w, int64_t n0, int64_t n1,
                const float* bias, float* y, int64_t ldy, void* scratch) {
-  uint8_t* base =
-      reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(scratch) + 63) & ~uintptr_t(63));
+  uint8_t* base = align64(scratch);
   if (!q4) return gemm_rows_q8_0(a, w, n0, n1, bias, y, ldy, base);
   pack_panels(true, w, ldy, a.K, n0 / kPanel, (n1 + kPanel - 1) / kPanel, base);
   run_q4_panels(a, base, n0, n1, ldy, bias, y);
@@ -643,13 +654,10 @@ void gemm_rows(bool q4, const ActBlocks& a, const uint8_t* w, int64_t n0, int64_
 // Weights are stored in this form once (pack_panels, kernels/quant.hpp quant_pack); the GEMM on
 // ggml rows packs its column chunk into the same form per call.
 constexpr int64_t kQ8Vals = 512;
-// Software prefetch distances within a panel's stream (bytes): the nibble unpacking leaves the
-// loads too few in flight for the hardware prefetcher alone (q4_k decode 25 -> 31..34 tok/s);
-// q8_0 reads twice the bytes per block and needs them further ahead (cold 6144x2048 /
+// Q8_0's software prefetch distance within a panel's stream (bytes; Q4_K: prefetch_q4_ahead):
+// q8_0 reads twice Q4_K's bytes per block and needs them further ahead (cold 6144x2048 /
 // 2048x6144 GEMV, 2 threads: 43 / 49 GB/s at 2048 bytes, 54 / 57 at 8192, 45 / 55 at 16384).
-// Q4_K prefetches one super-block ahead, an eighth of a super-block (nibbles and the scale
-// block alike) per 32-block, so the scales a super-block starts with are in flight in time.
-constexpr int64_t kQ4PrefetchAhead = kQ4Super, kQ4Step = kQ4Super / 8, kQ8PrefetchAhead = 8192;
+constexpr int64_t kQ8PrefetchAhead = 8192;
 
 inline int64_t q8_panel_bytes(int64_t K) {
   const int64_t nb = K / kBlk;
@@ -727,10 +735,7 @@ struct Q4Panel {
   void vals(int64_t b, __m512i v[8]) const {
     const uint8_t* q = base + (b / 8) * kQ4Super + (b % 8) * 256;
     const __m512i low4 = _mm512_set1_epi8(0x0f);
-    const uintptr_t ahead = reinterpret_cast<uintptr_t>(base + (b / 8) * kQ4Super +
-                                                        kQ4PrefetchAhead + (b % 8) * kQ4Step);
-    for (uintptr_t line = ahead & ~uintptr_t(63); line < ahead + kQ4Step; line += 64)
-      _mm_prefetch(reinterpret_cast<const char*>(line), _MM_HINT_T0);
+    prefetch_q4_ahead(base, b);
     for (int i = 0; i < 4; ++i) {
       const __m512i x = _mm512_load_si512(q + 64 * i);
       v[i] = _mm512_and_si512(x, low4);
@@ -891,8 +896,7 @@ void gemm_rows(bool q4, const ActBlocks& a, const uint8_t* w, int64_t n0, int64_
                const float* bias, float* y, int64_t ldy, void* scratch) {
   // ldy is N (y rows are the full output rows).
   const int64_t N = ldy;
-  uint8_t* base =
-      reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(scratch) + 63) & ~uintptr_t(63));
+  uint8_t* base = align64(scratch);
   pack_panels(q4, w, N, a.K, n0 / kPanel, (n1 + kPanel - 1) / kPanel, base);
   run_panels(q4, a, base, n0, n1, N, bias, y);
 }
