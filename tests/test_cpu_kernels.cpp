@@ -477,6 +477,163 @@ TEST_F(CpuKernels, PackedGemvGroupMatchesSeparateCalls) {
   }
 }
 
+// ---- Row math (kernels.hpp "Row math") against double-precision definitions ----
+
+// Lengths around both vector widths, so every level runs its full vectors and its tails.
+const int64_t kRowLengths[] = {0, 1, 7, 8, 9, 15, 16, 17, 31, 33, 100, 1001};
+
+TEST_F(CpuKernels, XSigmoidRowsMatchSiluAndGeluTanh) {
+  std::vector<float> x = randn(1100, 60, 4.0f), u = randn(1100, 61);
+  x[0] = -120.0f, x[1] = 120.0f, x[2] = -9.0f, x[3] = 0.0f, x[4] = 88.0f, x[5] = -88.0f;
+  for (bool gelu : {false, true})
+    for (bool gated : {false, true})
+      for (int64_t n : kRowLengths) {
+        std::vector<float> o(static_cast<size_t>(n + 4), -7.0f);
+        kernels::x_sigmoid(gelu, x.data() + 3, gated ? u.data() + 3 : nullptr, o.data(), n);
+        double err = 0;
+        for (int64_t i = 0; i < n; ++i) {
+          const double v = x[3 + i];
+          const double y =
+              gelu ? 0.5 * v * (1 + std::tanh(std::sqrt(2 / M_PI) * (v + 0.044715 * v * v * v)))
+                   : v / (1 + std::exp(-v));
+          const double ref = gated ? y * u[3 + i] : y;
+          err = std::max(err, std::abs(o[i] - ref) / std::max(1.0, std::abs(ref)));
+        }
+        EXPECT_LT(err, 1e-6) << "gelu=" << gelu << " gated=" << gated << " n=" << n;
+        for (int64_t i = n; i < n + 4; ++i) EXPECT_EQ(o[i], -7.0f) << "wrote past n=" << n;
+        // In place (o aliases x): the same values.
+        std::vector<float> in(x.begin() + 3, x.begin() + 3 + n);
+        kernels::x_sigmoid(gelu, in.data(), gated ? u.data() + 3 : nullptr, in.data(), n);
+        for (int64_t i = 0; i < n; ++i) ASSERT_EQ(in[i], o[i]) << "in place, n=" << n;
+      }
+}
+
+TEST_F(CpuKernels, SoftmaxRowMatchesDefinition) {
+  for (int64_t n : {1, 5, 8, 16, 17, 100, 20007}) {
+    const std::vector<float> r = randn(n, 62 + n, 6.0f);
+    std::vector<float> p(r.begin(), r.end());
+    p.push_back(-7.0f);
+    kernels::softmax_row(p.data(), n);
+    double mx = -INFINITY, z = 0, err = 0, total = 0;
+    for (float v : r) mx = std::max(mx, double(v));
+    for (float v : r) z += std::exp(v - mx);
+    for (int64_t i = 0; i < n; ++i) {
+      const double ref = std::exp(r[i] - mx) / z;
+      err = std::max(err, std::abs(p[i] - ref) / ref);
+      total += p[i];
+    }
+    // fp32 rounding of r − max (|r − max| up to ~60 here) alone gives ~60·2^-24 relative.
+    EXPECT_LT(err, 1e-5) << "n=" << n;
+    EXPECT_NEAR(total, 1.0, 1e-5) << "n=" << n;
+    EXPECT_EQ(p[n], -7.0f) << "wrote past n=" << n;
+  }
+}
+
+TEST_F(CpuKernels, AttentionScoreRowsMatchDefinition) {
+  const float scale = 0.088f;
+  for (int64_t n : kRowLengths) {
+    std::vector<float> s = randn(n + 4, 63 + n, 40.0f);
+    float mx = -INFINITY;
+    for (int64_t j = 0; j < n; ++j) mx = std::max(mx, s[j] * scale);
+    EXPECT_EQ(kernels::max_scaled(s.data(), n, scale), mx) << "n=" << n;
+    if (n == 0) continue;
+    for (int64_t j = n; j < n + 4; ++j) s[j] = -7.0f;
+    std::vector<float> e = s, eb = s;
+    const float sum = kernels::exp_scaled(e.data(), n, scale, mx, false);
+    double ref_sum = 0, err = 0;
+    for (int64_t j = 0; j < n; ++j) {
+      const double ref = std::exp(double(s[j]) * scale - mx);
+      ref_sum += ref;
+      // The argument's own fp32 rounding (|s·scale − mx| up to ~25) dominates.
+      err = std::max(err, std::abs(e[j] - ref) / ref);
+    }
+    EXPECT_LT(err, 4e-6) << "n=" << n;
+    EXPECT_NEAR(sum, ref_sum, 1e-5 * ref_sum) << "n=" << n;
+    for (int64_t j = n; j < n + 4; ++j) EXPECT_EQ(e[j], -7.0f) << "wrote past n=" << n;
+    // With bf16 rounding: the same sum (taken before rounding), each value rounded.
+    EXPECT_EQ(kernels::exp_scaled(eb.data(), n, scale, mx, true), sum) << "n=" << n;
+    for (int64_t j = 0; j < n; ++j) ASSERT_EQ(eb[j], round_bf16(e[j])) << "n=" << n << " j=" << j;
+  }
+}
+
+// The decode attention's per-key-row products: rows whose end is at or below j stay untouched.
+TEST_F(CpuKernels, DecodeKeyScoresAndValueAccumulation) {
+  const int64_t rows = 5, kv_width = 2 * 136;
+  for (int64_t d : {64, 100, 128, 136}) {
+    const std::vector<float> q = randn(rows * 136, 64), k = randn(kv_width, 65),
+                             v = randn(kv_width, 66);
+    const std::vector<int64_t> qoff = {0, 136, 272, 408, 544}, col = {0, 0, 136, 136, 136};
+    const std::vector<int64_t> end = {3, 9, 2, 10, 9};
+    const int64_t j = 2, ld = 3, ld_acc = d + 2;
+    std::vector<float> s(static_cast<size_t>(rows * ld), -7.0f);
+    kernels::key_scores(q.data(), qoff.data(), k.data(), col.data(), end.data(), j, rows, d,
+                        s.data(), ld);
+    std::vector<float> acc = randn(rows * ld_acc, 67), acc0 = acc;
+    // Rows that do not see key j keep their score; a non-zero one there must not be added.
+    for (int64_t r = 0; r < rows; ++r)
+      if (end[r] <= j) {
+        EXPECT_EQ(s[r * ld], -7.0f) << "score of row " << r << " written";
+        s[r * ld] = 0.25f;
+      }
+    kernels::value_accumulate(v.data(), col.data(), end.data(), j, rows, d, s.data(), ld,
+                              acc.data(), ld_acc);
+    for (int64_t r = 0; r < rows; ++r) {
+      for (int64_t i = 1; i < ld; ++i) EXPECT_EQ(s[r * ld + i], -7.0f);
+      if (end[r] <= j) {
+        EXPECT_EQ(s[r * ld], 0.25f);
+        for (int64_t x = 0; x < ld_acc; ++x) ASSERT_EQ(acc[r * ld_acc + x], acc0[r * ld_acc + x]);
+        continue;
+      }
+      double dot = 0, mag = 0;
+      for (int64_t x = 0; x < d; ++x) {
+        dot += double(q[qoff[r] + x]) * k[col[r] + x];
+        mag += std::abs(double(q[qoff[r] + x]) * k[col[r] + x]);
+      }
+      EXPECT_NEAR(s[r * ld], dot, double(d) * std::ldexp(mag, -23)) << "d=" << d << " r=" << r;
+      for (int64_t x = 0; x < ld_acc; ++x) {
+        const double ref =
+            x < d ? acc0[r * ld_acc + x] + double(s[r * ld]) * v[col[r] + x] : acc0[r * ld_acc + x];
+        ASSERT_NEAR(acc[r * ld_acc + x], ref, 1e-6 * std::max(1.0, std::abs(ref)))
+            << "d=" << d << " r=" << r << " x=" << x;
+      }
+    }
+  }
+}
+
+// Every 16-bit pattern widens exactly; rounding to bf16 matches ovis::round_bf16 bit for bit
+// (NaN stays NaN).
+TEST_F(CpuKernels, WidenAndRoundBf16AreExact) {
+  std::vector<uint16_t> h(65536 + 3);
+  for (uint32_t i = 0; i < 65536; ++i) h[i] = uint16_t(i);
+  for (bool f16 : {false, true}) {
+    std::vector<float> w(h.size() + 2, -7.0f);
+    kernels::widen_16(h.data(), f16, int64_t(h.size()), w.data());
+    for (size_t i = 0; i < h.size(); ++i) {
+      const float ref = f16 ? f16_to_f32(h[i]) : bf16_to_f32(h[i]);
+      if (std::isnan(ref))
+        ASSERT_TRUE(std::isnan(w[i])) << std::hex << h[i];
+      else
+        ASSERT_EQ(std::memcmp(&w[i], &ref, 4), 0) << (f16 ? "f16 " : "bf16 ") << std::hex << h[i];
+    }
+    EXPECT_EQ(w[h.size()], -7.0f);
+  }
+  std::vector<uint32_t> bits;
+  for (uint32_t hi = 0; hi < 0x10000; hi += 3)
+    for (uint32_t lo : {0x0000u, 0x7fffu, 0x8000u, 0x8001u, 0xffffu})
+      bits.push_back((hi << 16) | lo);
+  std::vector<float> x(bits.size()), y(bits.size() + 1, -7.0f);
+  std::memcpy(x.data(), bits.data(), bits.size() * 4);
+  kernels::round_bf16(x.data(), int64_t(x.size()), y.data());
+  for (size_t i = 0; i < x.size(); ++i) {
+    const float ref = round_bf16(x[i]);
+    if (std::isnan(ref))
+      ASSERT_TRUE(std::isnan(y[i])) << std::hex << bits[i];
+    else
+      ASSERT_EQ(std::memcmp(&y[i], &ref, 4), 0) << std::hex << bits[i];
+  }
+  EXPECT_EQ(y[x.size()], -7.0f);
+}
+
 TEST(WorkPool, RunsEveryChunkOnce) {
   for (int threads : {1, 2, 4})
     for (int64_t chunks : {0, 1, 2, 7, 1000}) {

@@ -32,24 +32,6 @@ using cpu::AttentionArgs;
 constexpr int64_t kDecodeMaxQueries = 8;
 constexpr int64_t kSgemmTile = 64;
 
-inline float dot(const float* a, const float* b, int64_t n) {
-  int64_t i = 0;
-  float s = 0;
-#if defined(__AVX512F__)
-  __m512 acc = _mm512_setzero_ps();
-  for (; i + 16 <= n; i += 16)
-    acc = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), acc);
-  s = _mm512_reduce_add_ps(acc);
-#elif defined(__AVX2__) && defined(__FMA__)
-  __m256 acc = _mm256_setzero_ps();
-  for (; i + 8 <= n; i += 8)
-    acc = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc);
-  s = cpu::hsum_ps(acc);
-#endif
-  for (; i < n; ++i) s += a[i] * b[i];
-  return s;
-}
-
 inline void axpy(float alpha, const float* x, float* y, int64_t n) {
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) y[i] += alpha * x[i];
@@ -80,27 +62,21 @@ void decode_span(void* ctx, int64_t c) {
   thread_local std::vector<float> s;
   s.resize(static_cast<size_t>(rows * span));
   float* part = t.part + c * rows * (d + 2);
-  for (int64_t j = j0; j < j1; ++j) {
-    const float* kj = a.k + j * ldk;
-    float* sj = s.data() + (j - j0);
-    for (int64_t r = 0; r < rows; ++r)
-      if (j < t.end[r]) sj[r * span] = dot(a.q + t.qoff[r], kj + t.col[r], d);
-  }
+  for (int64_t j = j0; j < j1; ++j)
+    cpu::kernels::key_scores(a.q, t.qoff, a.k + j * ldk, t.col, t.end, j, rows, d,
+                             s.data() + (j - j0), span);
   for (int64_t r = 0; r < rows; ++r) {
     float* o = part + r * (d + 2);
     std::fill(o, o + d, 0.0f);
     const int64_t n = std::clamp<int64_t>(t.end[r] - j0, 0, j1 - j0);
     float* sr = s.data() + r * span;
-    const float mx = cpu::row_max_scaled(sr, n, a.scale);
+    const float mx = cpu::kernels::max_scaled(sr, n, a.scale);
     o[d] = mx;
     o[d + 1] = n > 0 ? cpu::exp_row_f32(sr, n, n, a.scale, mx, false) : 0.0f;
   }
-  for (int64_t j = j0; j < j1; ++j) {
-    const float* vj = a.v + j * ldk;
-    const float* sj = s.data() + (j - j0);
-    for (int64_t r = 0; r < rows; ++r)
-      if (j < t.end[r]) axpy(sj[r * span], vj + t.col[r], part + r * (d + 2), d);
-  }
+  for (int64_t j = j0; j < j1; ++j)
+    cpu::kernels::value_accumulate(a.v + j * ldk, t.col, t.end, j, rows, d, s.data() + (j - j0),
+                                   span, part, d + 2);
 }
 
 void attention_few_queries(const AttentionArgs& a) {
@@ -154,8 +130,10 @@ void sgemm(char ta, char tb, int64_t m, int64_t n, int64_t k, const float* a, in
 Tensor rounded_to_bf16(const float* p, int64_t n) {
   Tensor t = Tensor::empty({n});
   float* o = t.mutable_f32();
-#pragma omp parallel for schedule(static) if (n > (1 << 16))
-  for (int64_t i = 0; i < n; ++i) o[i] = round_bf16(p[i]);
+  constexpr int64_t kChunk = 1 << 16;
+#pragma omp parallel for schedule(static) if (n > kChunk)
+  for (int64_t i = 0; i < n; i += kChunk)
+    cpu::kernels::round_bf16(p + i, std::min(kChunk, n - i), o + i);
   return t;
 }
 
@@ -215,7 +193,7 @@ void attention_tiled(AttentionArgs a, bool bf16_inputs) {
       for (int64_t r = 0; r < rows; ++r) {
         float* sr = s.data() + r * lk;
         const int64_t n = a.key_end(i0 + r);
-        sum[r] = cpu::exp_row_f32(sr, n, keys, a.scale, cpu::row_max_scaled(sr, n, a.scale),
+        sum[r] = cpu::exp_row_f32(sr, n, keys, a.scale, cpu::kernels::max_scaled(sr, n, a.scale),
                                   bf16_inputs);
       }
       if (bf16_kernels)

@@ -6,6 +6,7 @@
 // (two-pass) softmax per row, P rounded to bf16, then O = P·V with the sum of the unrounded
 // exponentials as the normaliser. Tiles: C00..C11 = 0..3 (2x2 blocks of 16x16 fp32),
 // A0/A1 = 4/5 (16 rows each), B0/B1 = 6/7.
+#include <immintrin.h>
 #include <omp.h>
 
 #include <cstring>
@@ -26,6 +27,11 @@ constexpr int64_t kDepth = 32;  // bf16 elements per tile row (64 bytes)
 
 int64_t round_up(int64_t x, int64_t m) {
   return (x + m - 1) / m * m;
+}
+
+// Mask of the first n < 16 lanes.
+__mmask16 tail_mask(int64_t n) {
+  return __mmask16((1u << n) - 1u);
 }
 
 struct alignas(64) TileConfig {

@@ -7,7 +7,7 @@
 
 #include "core/error.hpp"
 #include "ops/cpu/cpu_backend.hpp"
-#include "ops/cpu/vec_math.hpp"
+#include "ops/cpu/kernels/kernels.hpp"
 
 namespace ovis::ops::cpu {
 
@@ -26,76 +26,26 @@ void for_chunks(int64_t n, F f) {
   }
 }
 
-// o[i] = x[i] / (1 + e^(-Y(x[i]))) (· u[i] when u is given), vectorised; Y has a float and a
-// vector call operator.
-template <class Y>
-void x_sigmoid(const float* x, const float* u, float* o, int64_t n, Y y) {
+// o = x·σ(y(x)) (· u) over n elements in per-thread chunks (kernels::x_sigmoid).
+void x_sigmoid(bool gelu_tanh, const float* x, const float* u, float* o, int64_t n) {
   for_chunks(n, [&](int64_t b, int64_t e) {
-    int64_t i = b;
-#if defined(__AVX512F__)
-    for (; i < e; i += 16) {
-      const __mmask16 k = e - i >= 16 ? __mmask16(0xffff) : tail_mask(e - i);
-      const __m512 v = _mm512_maskz_loadu_ps(k, x + i);
-      __m512 r = x_sigmoid_ps(v, y(v));
-      if (u) r = _mm512_mul_ps(r, _mm512_maskz_loadu_ps(k, u + i));
-      _mm512_mask_storeu_ps(o + i, k, r);
-    }
-#elif defined(__AVX2__) && defined(__FMA__)
-    for (; i < e; i += 8) {
-      const __m256i k = tail_mask8(e - i < 8 ? e - i : 8);
-      const __m256 v = _mm256_maskload_ps(x + i, k);
-      __m256 r = x_sigmoid_ps(v, y(v));
-      if (u) r = _mm256_mul_ps(r, _mm256_maskload_ps(u + i, k));
-      _mm256_maskstore_ps(o + i, k, r);
-    }
-#endif
-    for (; i < e; ++i) o[i] = x[i] / (1.0f + std::exp(-y(x[i]))) * (u ? u[i] : 1.0f);
+    kernels::x_sigmoid(gelu_tanh, x + b, u ? u + b : nullptr, o + b, e - b);
   });
 }
-
-struct SiluY {
-  float operator()(float v) const { return v; }
-#if defined(__AVX512F__)
-  __m512 operator()(__m512 v) const {
-    return v;
-  }
-#elif defined(__AVX2__) && defined(__FMA__)
-  __m256 operator()(__m256 v) const {
-    return v;
-  }
-#endif
-};
-
-// GELU-tanh as x·sigmoid(2u), u = √(2/π)·(x + 0.044715·x³): 0.5·(1 + tanh(u)) = sigmoid(2u).
-struct GeluTanhY {
-  static constexpr float k2K0 = 2 * 0.7978845608028654f, kK1 = 0.044715f;
-  float operator()(float v) const { return k2K0 * (v + kK1 * v * v * v); }
-#if defined(__AVX512F__)
-  __m512 operator()(__m512 v) const {
-    const __m512 v3 = _mm512_mul_ps(_mm512_mul_ps(v, v), v);
-    return _mm512_mul_ps(_mm512_set1_ps(k2K0), _mm512_fmadd_ps(_mm512_set1_ps(kK1), v3, v));
-  }
-#elif defined(__AVX2__) && defined(__FMA__)
-  __m256 operator()(__m256 v) const {
-    const __m256 v3 = _mm256_mul_ps(_mm256_mul_ps(v, v), v);
-    return _mm256_mul_ps(_mm256_set1_ps(k2K0), _mm256_fmadd_ps(_mm256_set1_ps(kK1), v3, v));
-  }
-#endif
-};
 
 }  // namespace
 
 void CpuBackend::silu_(const Context&, Tensor& x) {
-  x_sigmoid(x.f32(), nullptr, x.mutable_f32(), x.numel(), SiluY{});
+  x_sigmoid(false, x.f32(), nullptr, x.mutable_f32(), x.numel());
 }
 
 void CpuBackend::gelu_tanh_(const Context&, Tensor& x) {
-  x_sigmoid(x.f32(), nullptr, x.mutable_f32(), x.numel(), GeluTanhY{});
+  x_sigmoid(true, x.f32(), nullptr, x.mutable_f32(), x.numel());
 }
 
 Tensor CpuBackend::swiglu(const Context&, const Tensor& gate, const Tensor& up) {
   Tensor y = Tensor::empty(gate.shape());
-  x_sigmoid(gate.f32(), up.f32(), y.mutable_f32(), gate.numel(), SiluY{});
+  x_sigmoid(false, gate.f32(), up.f32(), y.mutable_f32(), gate.numel());
   return y;
 }
 
@@ -160,52 +110,12 @@ void CpuBackend::softmax_(const Context&, Tensor& x) {
   const int64_t D = x.dim(-1), M = x.numel() / D;
   float* p = x.mutable_f32();
 #pragma omp parallel for schedule(static) if (M * D > kParallelMin)
-  for (int64_t m = 0; m < M; ++m) {
-    float* r = p + m * D;
-    float mx = -INFINITY;
-#pragma omp simd reduction(max : mx)
-    for (int64_t d = 0; d < D; ++d) mx = std::max(mx, r[d]);
-    double s = 0;
-    int64_t d = 0;
-#if defined(__AVX512F__)
-    const __m512 vm = _mm512_set1_ps(mx);
-    __m512d acc = _mm512_setzero_pd();
-    for (; d + 16 <= D; d += 16) {
-      const __m512 e = exp_ps(_mm512_sub_ps(_mm512_loadu_ps(r + d), vm));
-      _mm512_storeu_ps(r + d, e);
-      acc = _mm512_add_pd(acc, _mm512_cvtps_pd(_mm512_castps512_ps256(e)));
-      acc = _mm512_add_pd(
-          acc, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(e), 1))));
-    }
-    s = _mm512_reduce_add_pd(acc);
-#elif defined(__AVX2__) && defined(__FMA__)
-    const __m256 vm = _mm256_set1_ps(mx);
-    __m256d acc = _mm256_setzero_pd();
-    for (; d + 8 <= D; d += 8) {
-      const __m256 e = exp_ps(_mm256_sub_ps(_mm256_loadu_ps(r + d), vm));
-      _mm256_storeu_ps(r + d, e);
-      acc = _mm256_add_pd(acc, _mm256_cvtps_pd(_mm256_castps256_ps128(e)));
-      acc = _mm256_add_pd(acc, _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1)));
-    }
-    alignas(32) double part[4];
-    _mm256_store_pd(part, acc);
-    s = (part[0] + part[1]) + (part[2] + part[3]);
-#endif
-    for (; d < D; ++d) {
-      r[d] = std::exp(r[d] - mx);
-      s += r[d];
-    }
-    const float inv = float(1.0 / s);
-#pragma omp simd
-    for (int64_t d2 = 0; d2 < D; ++d2) r[d2] *= inv;
-  }
+  for (int64_t m = 0; m < M; ++m) kernels::softmax_row(p + m * D, D);
 }
 
 void CpuBackend::round_bf16_(const Context&, Tensor& x) {
   float* p = x.mutable_f32();
-  const int64_t n = x.numel();
-#pragma omp parallel for schedule(static) if (n > kParallelMin)
-  for (int64_t i = 0; i < n; ++i) p[i] = round_bf16(p[i]);
+  for_chunks(x.numel(), [&](int64_t b, int64_t e) { kernels::round_bf16(p + b, e - b, p + b); });
 }
 
 void CpuBackend::copy_(const Context&, Tensor& dst, const Tensor& src) {

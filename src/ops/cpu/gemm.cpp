@@ -19,7 +19,6 @@
 #include "ops/cpu/kernels/kernels.hpp"
 #include "ops/cpu/kernels/quant.hpp"
 #include "ops/cpu/plan_cache.hpp"
-#include "ops/cpu/vec_math.hpp"
 #include "ops/ops.hpp"
 
 namespace ovis::ops {
@@ -127,27 +126,6 @@ Tensor to_bf16(const Tensor& x) {
 
 // ---- 16-bit weights widened to f32 ----
 
-// n bf16 (or f16) values to f32.
-void widen(const uint16_t* src, bool f16, int64_t n, float* dst) {
-  int64_t i = 0;
-#if defined(__AVX512F__)
-  for (; i + 16 <= n; i += 16) {
-    const __m256i h = _mm256_loadu_si256((const __m256i*)(src + i));
-    _mm512_storeu_ps(dst + i,
-                     f16 ? _mm512_cvtph_ps(h)
-                         : _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)));
-  }
-#elif defined(__AVX2__) && defined(__F16C__)
-  for (; i + 8 <= n; i += 8) {
-    const __m128i h = _mm_loadu_si128((const __m128i*)(src + i));
-    _mm256_storeu_ps(dst + i,
-                     f16 ? _mm256_cvtph_ps(h)
-                         : _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16)));
-  }
-#endif
-  for (; i < n; ++i) dst[i] = f16 ? f16_to_f32(src[i]) : bf16_to_f32(src[i]);
-}
-
 void sgemm(char ta, char tb, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
            const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
   if (dnnl_sgemm(ta, tb, m, n, k, 1.0f, a, lda, b, ldb, beta, c, ldc) != dnnl_success)
@@ -173,11 +151,11 @@ void gemm_f32_w16(const float* x, const uint16_t* w, bool f16, bool nk, const fl
         const float beta = k0 == 0 ? 0.0f : 1.0f;
         if (nk) {
           for (int64_t i = 0; i < nn; ++i)
-            widen(w + (n0 + i) * K + k0, f16, kk, scratch.data() + i * kk);
+            cpu::kernels::widen_16(w + (n0 + i) * K + k0, f16, kk, scratch.data() + i * kk);
           sgemm('N', 'T', M, nn, kk, x + k0, K, scratch.data(), kk, beta, y + n0, N);
         } else {
           for (int64_t i = 0; i < kk; ++i)
-            widen(w + (k0 + i) * N + n0, f16, nn, scratch.data() + i * nn);
+            cpu::kernels::widen_16(w + (k0 + i) * N + n0, f16, nn, scratch.data() + i * nn);
           sgemm('N', 'N', M, nn, kk, x + k0, K, scratch.data(), nn, beta, y + n0, N);
         }
       }

@@ -204,4 +204,39 @@ void gemv_group_bf16_packed(int64_t M, int64_t K, const float* x, const PackedOu
   table().gemv_group_bf16_packed(M, K, x, outs, count, threads);
 }
 
+void x_sigmoid(bool gelu_tanh, const float* x, const float* u, float* o, int64_t n) {
+  table().rows().x_sigmoid(gelu_tanh, x, u, o, n);
+}
+
+void softmax_row(float* r, int64_t n) {
+  table().rows().softmax_row(r, n);
+}
+
+float max_scaled(const float* s, int64_t n, float scale) {
+  return table().rows().max_scaled(s, n, scale);
+}
+
+float exp_scaled(float* s, int64_t n, float scale, float mx, bool round_bf16) {
+  return table().rows().exp_scaled(s, n, scale, mx, round_bf16);
+}
+
+void key_scores(const float* q, const int64_t* qoff, const float* k, const int64_t* col,
+                const int64_t* end, int64_t j, int64_t rows, int64_t d, float* s, int64_t ld) {
+  table().rows().key_scores(q, qoff, k, col, end, j, rows, d, s, ld);
+}
+
+void value_accumulate(const float* v, const int64_t* col, const int64_t* end, int64_t j,
+                      int64_t rows, int64_t d, const float* s, int64_t ld, float* acc,
+                      int64_t ld_acc) {
+  table().rows().value_accumulate(v, col, end, j, rows, d, s, ld, acc, ld_acc);
+}
+
+void round_bf16(const float* src, int64_t n, float* dst) {
+  table().rows().round_bf16(src, n, dst);
+}
+
+void widen_16(const uint16_t* src, bool f16, int64_t n, float* dst) {
+  table().rows().widen_16(src, f16, n, dst);
+}
+
 }  // namespace ovis::ops::cpu::kernels

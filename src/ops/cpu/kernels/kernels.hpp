@@ -107,4 +107,34 @@ struct PackedOut {
 void gemv_group_bf16_packed(int64_t M, int64_t K, const float* x, const PackedOut* outs, int count,
                             int threads);
 
+// ---- Row math outside the GEMMs ----
+// Single-threaded (callers split the rows), on the active level's vector width: AVX-512 and
+// AVX2 evaluate e^x with one polynomial (relative error < 2 ulp), the generic level with libm.
+// Results may therefore differ between levels by a few ulp; within one level they depend only
+// on the inputs.
+
+// o[i] = x[i] / (1 + e^(−y)) (· u[i] when u is not null), y = x[i] (SiLU) or, with gelu_tanh,
+// y = 2·√(2/π)·(x[i] + 0.044715·x[i]³) (GELU-tanh, as 0.5·(1 + tanh(y/2)) = 1 / (1 + e^(−y))).
+// o may alias x.
+void x_sigmoid(bool gelu_tanh, const float* x, const float* u, float* o, int64_t n);
+// r[i] = e^(r[i] − max r) / Σ e^(r − max r) in place, the sum accumulated in double.
+void softmax_row(float* r, int64_t n);
+// max_j<n s[j]·scale (−inf when n == 0).
+float max_scaled(const float* s, int64_t n, float scale);
+// s[j] = e^(s[j]·scale − mx) in place for j < n; returns their fp32 sum, taken before the values
+// are rounded to bf16 (round_bf16: as the reference feeds P to the P·V product in bf16).
+float exp_scaled(float* s, int64_t n, float scale, float mx, bool round_bf16);
+// Decode attention against one cached key row k (row j of the cache): for every r < rows with
+// j < end[r], s[r·ld] = Σ_x<d q[qoff[r] + x]·k[col[r] + x]; other rows are left as they are.
+void key_scores(const float* q, const int64_t* qoff, const float* k, const int64_t* col,
+                const int64_t* end, int64_t j, int64_t rows, int64_t d, float* s, int64_t ld);
+// And with the value row v: acc[r·ld_acc + x] += s[r·ld]·v[col[r] + x] for the same rows.
+void value_accumulate(const float* v, const int64_t* col, const int64_t* end, int64_t j,
+                      int64_t rows, int64_t d, const float* s, int64_t ld, float* acc,
+                      int64_t ld_acc);
+// dst[i] = src[i] rounded to bf16 (nearest even, as ovis::round_bf16), kept in f32; may alias.
+void round_bf16(const float* src, int64_t n, float* dst);
+// n bf16 (or IEEE f16) values widened exactly to f32.
+void widen_16(const uint16_t* src, bool f16, int64_t n, float* dst);
+
 }  // namespace ovis::ops::cpu::kernels

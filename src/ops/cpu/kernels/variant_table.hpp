@@ -47,6 +47,22 @@ struct QuantKernels {
                       int64_t n1, const float* bias, float* y);
 };
 
+// Float row math outside the GEMMs (variant/rows.cpp), on the level's vector width: the public
+// functions of kernels.hpp ("Row math") with the same arguments.
+struct RowKernels {
+  void (*x_sigmoid)(bool gelu_tanh, const float* x, const float* u, float* o, int64_t n);
+  void (*softmax_row)(float* r, int64_t n);
+  float (*max_scaled)(const float* s, int64_t n, float scale);
+  float (*exp_scaled)(float* s, int64_t n, float scale, float mx, bool round_bf16);
+  void (*key_scores)(const float* q, const int64_t* qoff, const float* k, const int64_t* col,
+                     const int64_t* end, int64_t j, int64_t rows, int64_t d, float* s, int64_t ld);
+  void (*value_accumulate)(const float* v, const int64_t* col, const int64_t* end, int64_t j,
+                           int64_t rows, int64_t d, const float* s, int64_t ld, float* acc,
+                           int64_t ld_acc);
+  void (*round_bf16)(const float* src, int64_t n, float* dst);
+  void (*widen_16)(const uint16_t* src, bool f16, int64_t n, float* dst);
+};
+
 struct VariantTable {
   const char* name;
   void (*gemm_bf16)(int64_t M, int64_t N, int64_t K, const float* a, int64_t lda, const uint16_t* w,
@@ -68,6 +84,7 @@ struct VariantTable {
                            const float* bias, float* c, int threads);
   void (*gemv_group_bf16_packed)(int64_t M, int64_t K, const float* x, const PackedOut* outs,
                                  int count, int threads);
+  const RowKernels& (*rows)();
 };
 
 // The table of the variant in use (active_isa()), for dispatchers outside dispatch.cpp.

@@ -66,6 +66,8 @@ inline void keep_in_register(V&... v) {
 #endif
 // The block-quantized weight kernels (variant/quant.cpp).
 const QuantKernels& quant_kernels();
+// The row math (variant/rows.cpp).
+const RowKernels& row_kernels();
 
 // gemm_bf16 hands products with at most this many rows to the GEMV.
 constexpr int64_t kGemvMaxRows = 4;

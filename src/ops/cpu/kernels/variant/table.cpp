@@ -18,7 +18,8 @@ const VariantTable& variant_table() {
                                   packed_bf16_bytes,
                                   pack_bf16,
                                   gemm_bf16_packed,
-                                  gemv_group_bf16_packed};
+                                  gemv_group_bf16_packed,
+                                  row_kernels};
   return table;
 }
 

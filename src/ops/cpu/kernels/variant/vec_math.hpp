@@ -1,18 +1,9 @@
-// Vectorised float32 math for the CPU kernels (AVX-512, else AVX2, when compiled in).
+// Vectorised float32 math of the kernel variants (AVX-512, else AVX2, on the level compiled).
+// Only included by files under kernels/variant/ (see common.hpp for why).
 #pragma once
-#include <cmath>
-#include <cstdint>
+#include "ops/cpu/kernels/variant/common.hpp"
 
-#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
-// GCC 12 flags the intrinsics' own _mm512_undefined_*() self-initialisation (GCC PR105593).
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#include <immintrin.h>
-#pragma GCC diagnostic pop
-#endif
-
-namespace ovis::ops::cpu {
+namespace ovis::ops::cpu::kernels::OVIS_KERNEL_NS {
 
 // exp_ps: e^x, relative error < 2 ulp over the float range; -inf -> 0, overflow -> inf, NaN
 // stays NaN. x (clamped to [kLo, kHi]) = n·ln2 + r with |r| <= ln2/2 (two-constant Cody-Waite),
@@ -94,4 +85,4 @@ inline float hmax_ps(__m256 v) {
 }
 #endif
 
-}  // namespace ovis::ops::cpu
+}  // namespace ovis::ops::cpu::kernels::OVIS_KERNEL_NS
