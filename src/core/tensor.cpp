@@ -171,6 +171,15 @@ Tensor Tensor::to(Device dev) const {
   return t;
 }
 
+namespace {
+// o[i] = f(src[i]) for i < n: the pointers are taken once, not per element through the checked
+// accessors, so the loop is a plain (vectorisable) one.
+template <class S, class D, class F>
+void convert_elements(const S* src, int64_t n, D* o, F f) {
+  for (int64_t i = 0; i < n; ++i) o[i] = f(src[i]);
+}
+}  // namespace
+
 Tensor Tensor::to_dtype(DType target) const {
   require_host("to_dtype");
   if (target == dtype_) return clone();
@@ -180,22 +189,22 @@ Tensor Tensor::to_dtype(DType target) const {
     float* o = t.mutable_f32();
     switch (dtype_) {
       case DType::BF16:
-        for (int64_t i = 0; i < n; ++i) o[i] = bf16_to_f32(data<uint16_t>()[i]);
+        convert_elements(data<uint16_t>(), n, o, bf16_to_f32);
         break;
       case DType::F16:
-        for (int64_t i = 0; i < n; ++i) o[i] = f16_to_f32(data<uint16_t>()[i]);
+        convert_elements(data<uint16_t>(), n, o, f16_to_f32);
         break;
       case DType::I64:
-        for (int64_t i = 0; i < n; ++i) o[i] = float(data<int64_t>()[i]);
+        convert_elements(data<int64_t>(), n, o, [](int64_t v) { return float(v); });
         break;
       case DType::I32:
-        for (int64_t i = 0; i < n; ++i) o[i] = float(data<int32_t>()[i]);
+        convert_elements(data<int32_t>(), n, o, [](int32_t v) { return float(v); });
         break;
       case DType::U8:
-        for (int64_t i = 0; i < n; ++i) o[i] = float(data<uint8_t>()[i]);
+        convert_elements(data<uint8_t>(), n, o, [](uint8_t v) { return float(v); });
         break;
       case DType::F64:
-        for (int64_t i = 0; i < n; ++i) o[i] = float(data<double>()[i]);
+        convert_elements(data<double>(), n, o, [](double v) { return float(v); });
         break;
       case DType::Q8_0:
       case DType::Q4_K: {
@@ -221,20 +230,22 @@ Tensor Tensor::to_dtype(DType target) const {
     const int64_t K = shape_.empty() ? 1 : shape_.back(), rows = K ? n / K : 0;
     const size_t row_bytes = dtype_bytes(target, K);
     char* dst = static_cast<char*>(t.mutable_raw());
+    const float* src = f32();
 #pragma omp parallel for schedule(dynamic, 16) if (n > (1 << 16))
     for (int64_t r = 0; r < rows; ++r) {
       if (target == DType::Q8_0)
-        quantize_row_q8_0(f32() + r * K, reinterpret_cast<BlockQ8_0*>(dst + r * row_bytes), K);
+        quantize_row_q8_0(src + r * K, reinterpret_cast<BlockQ8_0*>(dst + r * row_bytes), K);
       else
-        quantize_row_q4_k(f32() + r * K, reinterpret_cast<BlockQ4_K*>(dst + r * row_bytes), K);
+        quantize_row_q4_k(src + r * K, reinterpret_cast<BlockQ4_K*>(dst + r * row_bytes), K);
     }
     return t;
   }
   if (dtype_ == DType::F32 && (target == DType::BF16 || target == DType::F16)) {
-    const float* s = f32();
     uint16_t* o = t.mutable_data<uint16_t>();
-    for (int64_t i = 0; i < n; ++i)
-      o[i] = target == DType::BF16 ? f32_to_bf16(s[i]) : f32_to_f16(s[i]);
+    if (target == DType::BF16)
+      convert_elements(f32(), n, o, f32_to_bf16);
+    else
+      convert_elements(f32(), n, o, f32_to_f16);
     return t;
   }
   return to_f32().to_dtype(target);
