@@ -46,6 +46,31 @@ TEST(QuantBlocks, Q8_0RoundTripIsWithinHalfAStep) {
   }
 }
 
+// The codes are ggml's: round(x / d), halves away from zero, with d = max|x| / 127 (here 1, so
+// x·(1/d) is x itself and the ties are exact), and for random blocks std::lround of x·(1/d).
+TEST(QuantBlocks, Q8_0CodesRoundHalfAwayFromZero) {
+  std::vector<float> x(32);
+  for (int i = 0; i < 32; ++i) x[i] = (i % 2 ? -1.0f : 1.0f) * (float(i) + 0.5f);
+  x[31] = -127.0f;
+  x[30] = 0.49999997f;  // just below a half: rounds to 0
+  BlockQ8_0 q;
+  quantize_row_q8_0(x.data(), &q, 32);
+  EXPECT_EQ(f16_to_f32(q.d), 1.0f);
+  for (int i = 0; i < 30; ++i) EXPECT_EQ(q.qs[i], (i % 2 ? -1 : 1) * (i + 1)) << "x = " << x[i];
+  EXPECT_EQ(q.qs[30], 0);
+  EXPECT_EQ(q.qs[31], -127);
+  const auto r = randn(32 * 64, 2, 5.0f);
+  std::vector<BlockQ8_0> b(64);
+  quantize_row_q8_0(r.data(), b.data(), int64_t(r.size()));
+  for (int k = 0; k < 64; ++k) {
+    float amax = 0;
+    for (int i = 0; i < 32; ++i) amax = std::max(amax, std::fabs(r[k * 32 + i]));
+    for (int i = 0; i < 32; ++i)
+      ASSERT_EQ(b[k].qs[i], std::lround(r[k * 32 + i] * (1.0f / (amax / 127.0f))))
+          << "block " << k << " i " << i;
+  }
+}
+
 TEST(QuantBlocks, Q4_KScalesPackAndUnpack) {
   // Every 6-bit scale/min value in every sub-block position survives the 12-byte packing.
   for (int v = 0; v < 64; ++v) {
