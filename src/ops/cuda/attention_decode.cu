@@ -33,8 +33,12 @@ struct DecodeArgs {
   float* o_part;  // [splits][hk][rows][d]
 };
 
+// Keys in use: pos + lq when the position is read on the device, never more than the cache's
+// rows (a.lk, the capacity then): a stale or wrong position must not read past K/V.
 __device__ __forceinline__ int64_t keys_of(const DecodeArgs& a) {
-  return a.kv_pos ? position(a.kv_pos) + a.lq : a.lk;
+  if (!a.kv_pos) return a.lk;
+  const int64_t n = position(a.kv_pos) + a.lq;
+  return n < 0 ? 0 : (n > a.lk ? a.lk : n);
 }
 
 __device__ __forceinline__ int64_t key_end(const DecodeArgs& a, int64_t lk, int64_t i) {

@@ -130,8 +130,13 @@ __global__ void widen_block_kernel(Elems src, int64_t ld, int64_t r0, int64_t c0
 }
 
 // y[m, n] += b[n] (the fallback path without a cuBLASLt epilogue).
-__global__ void add_bias_kernel(MutElems y, const float* b, int64_t n, int64_t N) {
-  OVIS_GRID_STRIDE(i, n) store(y, i, load(y, i) + b[i % N]);
+// y (column-major [m, n/m] with leading dimension ld, e.g. a column block of a wider output)
+// += b[row] over its n elements.
+__global__ void add_bias_kernel(MutElems y, const float* b, int64_t n, int64_t m, int64_t ld) {
+  OVIS_GRID_STRIDE(i, n) {
+    const int64_t at = (i / m) * ld + i % m;
+    store(y, at, load(y, at) + b[i % m]);
+  }
 }
 
 struct LtKey {
@@ -278,7 +283,7 @@ void run_gemm(CudaBackend& be, const GemmCall& g) {
     widen_block_kernel<<<blocks_for(g.m), kThreads, 0, be.stream()>>>(
         Elems{g.bias, g.td}, g.m, 0, 0, 1, g.m, static_cast<float*>(bf.device_ptr()));
     add_bias_kernel<<<blocks_for(total), kThreads, 0, be.stream()>>>(
-        MutElems{g.d, g.td}, static_cast<const float*>(bf.device_ptr()), total, g.m);
+        MutElems{g.d, g.td}, static_cast<const float*>(bf.device_ptr()), total, g.m, g.ldd);
     OVIS_CU_LAUNCHED("gemm bias");
   }
 }
