@@ -4,8 +4,11 @@
 // the CPU backend is src/ops/cpu/). Shapes are checked here, once for all backends.
 // Tensors are contiguous and row-major. Activations have the context's act_dtype(); weights keep
 // their stored dtype (F32, BF16 or F16, or for linear/matmul/embedding weights the
-// block-quantized Q8_0 and Q4_K of a GGUF file: a GEMM then quantises its activations per block
-// on the fly, in both precisions, like llama.cpp).
+// block-quantized Q8_0 and Q4_K of a GGUF file). Products with quantized weights are backend
+// numerics: the CPU quantises the activations per 32-value block on the fly and multiplies in
+// int8 (like llama.cpp's CPU backend, both precisions); CUDA multiplies the activations as they
+// are with the decoded weight (in-register GEMV for decode, dequantized row blocks + cuBLASLt
+// above), so the two agree to the activation quantisation error, not to rounding.
 //
 // Precision policy: in Precision::F32 every product is computed in float32 from the (upcast)
 // stored weights, matching the golden reference. In Precision::BF16 the GEMM and attention
