@@ -127,6 +127,29 @@ TEST_F(BackendOps, Linear) {
   }
 }
 
+// Weights larger than one conversion block (64 MiB of widened or dequantized rows): the GEMM
+// runs per block of output columns, each with its slice of the bias. F32 precision on 16-bit
+// weights widens the blocks, quantized weights (M > 4) dequantize them.
+TEST_F(BackendOps, LinearAcrossWeightBlocks) {
+  const int64_t m = 6, k = 4096, n = 8300;
+  uint32_t seed = 650;
+  for (Precision p : kPrecisions) {
+    const Both b = both(p);
+    const Tensor x = rnd({m, k}, ++seed, b.bf16);
+    const Tensor bb = rnd({n}, ++seed, true).to_dtype(DType::BF16);
+    const Tensor w32 = rnd({n, k}, ++seed, true, 0.05f);
+    for (DType wt : {DType::BF16, DType::F16, DType::Q8_0, DType::Q4_K}) {
+      const Tensor w = w32.to_dtype(wt);
+      const Tensor wc = dtype_is_quantized(wt) ? w.to_dtype(DType::F32) : w;
+      const ops::LinearWeights lg = ops::prepare_linear(b.gpu, w, &bb);
+      const ops::LinearWeights lc = ops::prepare_linear(b.cpu, wc, &bb);
+      expect_close(ops::linear(b.gpu, gpu_act(b, x), lg), ops::linear(b.cpu, cpu_act(b, x), lc),
+                   tol(b, 2e-5, 2e-2),
+                   str("linear across blocks ", name_of(p), " w ", dtype_name(wt)));
+    }
+  }
+}
+
 // Q8_0 / Q4_K weights: the GPU decodes the blocks in its kernels (decode GEMV up to 4 rows,
 // dequantized blocks + cuBLASLt above); the CPU reference multiplies the same dequantized values
 // as an f32 weight, so only the activations' treatment differs (the CPU's integer kernels would
@@ -268,7 +291,13 @@ TEST_F(BackendOps, GroupNormAndStatistics) {
   uint32_t seed = 300;
   for (Precision p : kPrecisions) {
     const Both b = both(p);
-    for (auto [C, H, W, G] : {std::tuple{4, 3, 5, 2}, {32, 17, 9, 8}, {64, 40, 40, 32}}) {
+    // The last two have >= 8192 elements per group: the statistics split each group over
+    // several blocks.
+    for (auto [C, H, W, G] : {std::tuple{4, 3, 5, 2},
+                              {32, 17, 9, 8},
+                              {64, 40, 40, 32},
+                              {64, 64, 64, 32},
+                              {32, 128, 128, 8}}) {
       const Tensor x = rnd({C, H, W}, ++seed, b.bf16, 3.0f);
       const Tensor w = rnd({C}, ++seed, true), bias = rnd({C}, ++seed, true);
       const Tensor xg = gpu_act(b, x), xc = cpu_act(b, x);
@@ -478,12 +507,23 @@ TEST_F(BackendOps, Attention) {
     bool causal;
   };
   const Case cases[] = {
-      {1, 37, 4, 2, 64, true},     {3, 200, 16, 8, 128, true},  // decode
-      {5, 5, 2, 1, 16, true},      {8, 100, 4, 4, 128, false}, {77, 77, 3, 3, 32, true},
-      {130, 300, 4, 2, 64, false}, {64, 64, 2, 2, 128, true},  {200, 650, 2, 2, 128, false},
+      {1, 37, 4, 2, 64, true},
+      {3, 200, 16, 8, 128, true},  // decode
+      {5, 5, 2, 1, 16, true},
+      {8, 100, 4, 4, 128, false},
+      {77, 77, 3, 3, 32, true},
+      {130, 300, 4, 2, 64, false},
+      {64, 64, 2, 2, 128, true},
+      {200, 650, 2, 2, 128, false},
       {100, 40, 2, 2, 64, true},   // causal, Lk < Lq: the first rows see no key
       {33, 200, 1, 1, 48, false},  // head dim outside the flash kernel
       {20, 20, 1, 1, 512, false},  // the VAE's one 512-channel head
+      // Decode with the largest query block the split kernel keeps in shared memory
+      // (8 queries x 8 heads per kv head x d 128 = 48 KiB).
+      {8, 300, 64, 8, 128, true},
+      // The cuBLAS path over several query tiles ([tile, Lk] scores are capped at 64 MiB).
+      {4200, 4200, 1, 1, 48, false},
+      {4200, 4200, 1, 1, 48, true},
   };
   uint32_t seed = 1000;
   for (Precision p : kPrecisions) {
