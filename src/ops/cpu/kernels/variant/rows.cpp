@@ -63,25 +63,26 @@ void x_sigmoid(bool gelu_tanh, const float* x, const float* u, float* o, int64_t
     x_sigmoid_rows<false>(x, u, o, n);
 }
 
-// max_i r[i]; a NaN element is skipped, as std::max(m, r[i]) does.
-float row_max(const float* r, int64_t n) {
+float max_scaled(const float* s, int64_t n, float scale) {
   float mx = -INFINITY;
-  int64_t i = 0;
+  int64_t j = 0;
 #if defined(__AVX512F__)
   __m512 m = _mm512_set1_ps(-INFINITY);
-  for (; i + 16 <= n; i += 16) m = _mm512_max_ps(_mm512_loadu_ps(r + i), m);
+  const __m512 sc = _mm512_set1_ps(scale);
+  for (; j + 16 <= n; j += 16) m = _mm512_max_ps(m, _mm512_mul_ps(_mm512_loadu_ps(s + j), sc));
   mx = _mm512_reduce_max_ps(m);
 #elif defined(__AVX2__) && defined(__FMA__)
   __m256 m = _mm256_set1_ps(-INFINITY);
-  for (; i + 8 <= n; i += 8) m = _mm256_max_ps(_mm256_loadu_ps(r + i), m);
+  const __m256 sc = _mm256_set1_ps(scale);
+  for (; j + 8 <= n; j += 8) m = _mm256_max_ps(m, _mm256_mul_ps(_mm256_loadu_ps(s + j), sc));
   mx = hmax_ps(m);
 #endif
-  for (; i < n; ++i) mx = mx < r[i] ? r[i] : mx;
+  for (; j < n; ++j) mx = mx < s[j] * scale ? s[j] * scale : mx;
   return mx;
 }
 
 void softmax_row(float* r, int64_t n) {
-  const float mx = row_max(r, n);
+  const float mx = max_scaled(r, n, 1.0f);
   double s = 0;
   int64_t i = 0;
 #if defined(__AVX512F__)
@@ -114,24 +115,6 @@ void softmax_row(float* r, int64_t n) {
   }
   const float inv = float(1.0 / s);
   for (i = 0; i < n; ++i) r[i] *= inv;
-}
-
-float max_scaled(const float* s, int64_t n, float scale) {
-  float mx = -INFINITY;
-  int64_t j = 0;
-#if defined(__AVX512F__)
-  __m512 m = _mm512_set1_ps(-INFINITY);
-  const __m512 sc = _mm512_set1_ps(scale);
-  for (; j + 16 <= n; j += 16) m = _mm512_max_ps(m, _mm512_mul_ps(_mm512_loadu_ps(s + j), sc));
-  mx = _mm512_reduce_max_ps(m);
-#elif defined(__AVX2__) && defined(__FMA__)
-  __m256 m = _mm256_set1_ps(-INFINITY);
-  const __m256 sc = _mm256_set1_ps(scale);
-  for (; j + 8 <= n; j += 8) m = _mm256_max_ps(m, _mm256_mul_ps(_mm256_loadu_ps(s + j), sc));
-  mx = hmax_ps(m);
-#endif
-  for (; j < n; ++j) mx = mx < s[j] * scale ? s[j] * scale : mx;
-  return mx;
 }
 
 float exp_scaled(float* s, int64_t n, float scale, float mx, bool round_bf16) {
