@@ -116,11 +116,7 @@ void dnnl_gemm(cpu::GemmPlans& plans, const void* a, DType adt, const void* b, D
 
 Tensor to_bf16(const Tensor& x) {
   Tensor r = Tensor::empty(x.shape(), DType::BF16);
-  const float* s = x.f32();
-  uint16_t* o = r.mutable_data<uint16_t>();
-  int64_t n = x.numel();
-#pragma omp parallel for schedule(static) if (n > (1 << 16))
-  for (int64_t i = 0; i < n; ++i) o[i] = f32_to_bf16(s[i]);
+  cpu::kernels::convert_f32_to_bf16(x.numel(), x.f32(), r.mutable_data<uint16_t>(), 0);
   return r;
 }
 
