@@ -3,7 +3,9 @@
 // level are tested against a double-precision reference in test_cpu_kernels (once per level).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <random>
 
 #include "core/error.hpp"
@@ -108,6 +110,136 @@ TEST(QuantBlocks, Q4_KErrorOfGaussianRows) {
   err = 0;
   for (size_t i = 0; i < x.size(); ++i) err += double(y8[i] - x[i]) * (y8[i] - x[i]);
   EXPECT_LT(std::sqrt(err / ref), 0.01);
+}
+
+namespace {
+
+// Q4_K quantisation written plainly, one candidate scale at a time: the reference for the
+// vectorized quantiser, which must write the same bytes.
+int code4_reference(float v) {
+  const float r = std::trunc(v + std::copysign(0.5f, v));
+  if (!(r > 0.0f)) return 0;  // also NaN (an infinite inverse scale times 0)
+  return r > 15.0f ? 15 : int(r);
+}
+
+void fit_reference(const float* x, float* s_out, float* m_out) {
+  float lo = *std::min_element(x, x + 32), hi = *std::max_element(x, x + 32);
+  lo = std::min(lo, 0.0f);
+  *s_out = 0;
+  *m_out = -lo;
+  if (hi <= lo) return;
+  float best_err = INFINITY;
+  *s_out = (hi - lo) / 15.0f;
+  for (int step = -10; step <= 10; ++step) {
+    const float iscale = (15.0f + 0.1f * float(step)) / (hi - lo);
+    double sl = 0, sll = 0, sx = 0, slx = 0;
+    for (int i = 0; i < 32; ++i) {
+      const int q = code4_reference(iscale * (x[i] - lo));
+      sl += q;
+      sll += double(q) * q;
+      sx += x[i];
+      slx += double(q) * x[i];
+    }
+    const double det = 32 * sll - sl * sl;
+    if (det <= 0) continue;
+    double s = (32 * slx - sl * sx) / det, b = (sx - s * sl) / 32;
+    if (b > 0) {
+      b = 0;
+      s = sll > 0 ? slx / sll : 0;
+    }
+    if (s < 0) continue;
+    double err = 0;
+    for (int i = 0; i < 32; ++i) {
+      const int q = code4_reference(float((x[i] - b) * (s > 0 ? 1.0 / s : 0.0)));
+      err += (s * q + b - x[i]) * (s * q + b - x[i]);
+    }
+    if (err < best_err) {
+      best_err = float(err);
+      *s_out = float(s);
+      *m_out = float(-b);
+    }
+  }
+}
+
+BlockQ4_K quantize_reference(const float* v) {
+  float s[8], m[8];
+  for (int j = 0; j < 8; ++j) fit_reference(v + 32 * j, &s[j], &m[j]);
+  const float d = f16_to_f32(f32_to_f16(*std::max_element(s, s + 8) / 63.0f));
+  const float dmin = f16_to_f32(f32_to_f16(*std::max_element(m, m + 8) / 63.0f));
+  int sc[8], mn[8];
+  for (int j = 0; j < 8; ++j) {
+    sc[j] = d > 0 ? std::clamp(int(std::lround(s[j] / d)), 0, 63) : 0;
+    mn[j] = dmin > 0 ? std::clamp(int(std::lround(m[j] / dmin)), 0, 63) : 0;
+  }
+  BlockQ4_K o{};
+  o.d = f32_to_f16(d);
+  o.dmin = f32_to_f16(dmin);
+  for (int j = 0; j < 4; ++j) {
+    o.scales[j] = uint8_t(sc[j] | ((sc[j + 4] >> 4) << 6));
+    o.scales[j + 4] = uint8_t(mn[j] | ((mn[j + 4] >> 4) << 6));
+    o.scales[j + 8] = uint8_t((sc[j + 4] & 15) | ((mn[j + 4] & 15) << 4));
+  }
+  for (int i = 0; i < 256; ++i) {
+    const int j = i / 32;
+    const float ds = d * float(sc[j]), dm = dmin * float(mn[j]);
+    const int q = code4_reference(ds > 0 ? (v[i] + dm) / ds : 0.0f);
+    const int byte = (j / 2) * 32 + i % 32;
+    o.qs[byte] = uint8_t(j % 2 ? (o.qs[byte] | (q << 4)) : q);
+  }
+  return o;
+}
+
+}  // namespace
+
+// Each candidate scale of a sub-block is a vector lane in the quantiser; the bytes must be those
+// of the plain loop over candidates, on every kind of row (wide and narrow, one-signed, constant,
+// zero-heavy, outliers, exact ties on a grid, subnormal and huge values).
+TEST(QuantBlocks, Q4_KBytesEqualThePlainFit) {
+  std::mt19937 g(11);
+  std::uniform_real_distribution<float> u(0.0f, 1.0f);
+  std::normal_distribution<float> n(0.0f, 1.0f);
+  const int kRows = 40;
+  for (int kind = 0; kind < 9; ++kind) {
+    std::vector<float> x(256 * kRows);
+    for (size_t i = 0; i < x.size(); ++i) {
+      const float z = n(g), a = u(g);
+      switch (kind) {
+        case 0:
+          x[i] = 0.02f * z;
+          break;
+        case 1:
+          x[i] = a - 0.5f;
+          break;
+        case 2:
+          x[i] = a;
+          break;
+        case 3:
+          x[i] = -3.0f * a;
+          break;
+        case 4:
+          x[i] = i % 97 == 0 ? 50.0f * z : 0.01f * z;
+          break;
+        case 5:
+          x[i] = i % 3 ? 1e-3f * z : 0.0f;
+          break;
+        case 6:
+          x[i] = std::round(4.0f * z) / 4.0f;
+          break;
+        case 7:
+          x[i] = (i / 32) % 5 == 0 ? 1.25f : 1e4f * z;
+          break;
+        default:
+          x[i] = (i / 256) % 2 ? 1e-40f * z : 1e30f * z;
+          break;
+      }
+    }
+    std::vector<BlockQ4_K> got(kRows);
+    quantize_row_q4_k(x.data(), got.data(), int64_t(x.size()));
+    for (int r = 0; r < kRows; ++r) {
+      const BlockQ4_K want = quantize_reference(x.data() + 256 * r);
+      ASSERT_EQ(std::memcmp(&got[r], &want, sizeof want), 0) << "kind " << kind << " row " << r;
+    }
+  }
 }
 
 TEST(QuantBlocks, TensorSizesAreBlockAware) {

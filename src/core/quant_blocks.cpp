@@ -39,15 +39,22 @@ namespace {
 
 constexpr int kSub = 32;  // Q4_K sub-block
 
-// Round half away from zero, like std::lround but without the libm call (which dominated the time
-// of quantizing a 3B model). Results beyond the int range saturate; callers clamp to 0..63.
-inline int round_int(float v) {
-  const float r = std::trunc(v + std::copysign(0.5f, v));
-  return r >= 2147483520.0f ? 2147483520 : r <= -2147483520.0f ? -2147483520 : int(r);
+// A 4-bit code for v: floor(v + 0.5) clamped to [0, 15], as float (NaN gives 0). This is the
+// rounding the quantiser has always used (half away from zero; below 0 everything clamps to 0),
+// in a form the compiler vectorizes.
+inline float code4(float v) {
+  const float r = std::floor(v + 0.5f);
+  const float q = r > 0.0f ? r : 0.0f;
+  return q < 15.0f ? q : 15.0f;
 }
+
+constexpr int kSteps = 21;  // candidate inverse scales (15 + 0.1·step) / (hi − lo), step −10..10
+constexpr int kLanes = 24;  // kSteps padded to whole vectors; the padding lanes are never chosen
 
 // Fits x[i] ≈ s·q[i] − m with q in [0, 15], s >= 0, m >= 0, searching around the min/max scale
 // and refining each candidate by least squares. Returns s and m.
+// The candidates are independent, so each is a lane: every lane sums over i in order, exactly as a
+// loop over one candidate at a time would, and the bytes do not depend on the vector width.
 void fit_sub_block(const float* x, float* s_out, float* m_out) {
   float lo = x[0], hi = x[0];
   for (int i = 1; i < kSub; ++i) {
@@ -60,38 +67,56 @@ void fit_sub_block(const float* x, float* s_out, float* m_out) {
     *m_out = -lo;
     return;
   }
+  float iscale[kLanes];
+  for (int l = 0; l < kLanes; ++l)
+    iscale[l] = (15.0f + 0.1f * float(std::min(l, kSteps - 1) - 10)) / (hi - lo);
+  double sx = 0;
+  for (int i = 0; i < kSub; ++i) sx += x[i];
+  // Least squares per candidate: x ≈ s·q + b over its codes q.
+  // Σq and Σq² are integers below 2^13: exact in float.
+  float sl[kLanes] = {}, sll[kLanes] = {};
+  double slx[kLanes] = {};
+  for (int i = 0; i < kSub; ++i) {
+    const float d = x[i] - lo;
+    const double xi = x[i];
+    for (int l = 0; l < kLanes; ++l) {
+      const float q = code4(iscale[l] * d);
+      sl[l] += q;
+      sll[l] += q * q;
+      slx[l] += double(q) * xi;
+    }
+  }
+  double s[kLanes], b[kLanes], inv_s[kLanes];
+  bool valid[kLanes];
+  for (int l = 0; l < kLanes; ++l) {
+    const double det = kSub * double(sll[l]) - double(sl[l]) * sl[l];
+    double sv = det > 0 ? (kSub * slx[l] - sl[l] * sx) / det : 0.0;
+    double bv = (sx - sv * sl[l]) / kSub;  // b = −m
+    if (bv > 0) {
+      bv = 0;
+      sv = sll[l] > 0 ? slx[l] / sll[l] : 0;
+    }
+    valid[l] = l < kSteps && det > 0 && sv >= 0;
+    s[l] = valid[l] ? sv : 0.0;
+    b[l] = valid[l] ? bv : 0.0;
+    inv_s[l] = s[l] > 0 ? 1.0 / s[l] : 0.0;
+  }
+  // Squared error of each candidate with the values quantized again by its fitted s and b.
+  double err[kLanes] = {};
+  for (int i = 0; i < kSub; ++i) {
+    const double xi = x[i];
+    for (int l = 0; l < kLanes; ++l) {
+      const double q = code4(float((xi - b[l]) * inv_s[l]));
+      const double e = s[l] * q + b[l] - xi;
+      err[l] += e * e;
+    }
+  }
   float best_err = INFINITY, best_s = (hi - lo) / 15.0f, best_m = -lo;
-  for (int step = -10; step <= 10; ++step) {
-    const float iscale = (15.0f + 0.1f * float(step)) / (hi - lo);
-    int q[kSub];
-    double sl = 0, sll = 0, sx = 0, slx = 0;
-    for (int i = 0; i < kSub; ++i) {
-      q[i] = std::clamp(round_int(iscale * (x[i] - lo)), 0, 15);
-      sl += q[i];
-      sll += double(q[i]) * q[i];
-      sx += x[i];
-      slx += double(q[i]) * x[i];
-    }
-    const double det = kSub * sll - sl * sl;
-    if (det <= 0) continue;
-    double s = (kSub * slx - sl * sx) / det;
-    double b = (sx - s * sl) / kSub;  // x ≈ s·q + b, b = −m
-    if (b > 0) {
-      b = 0;
-      s = sll > 0 ? slx / sll : 0;
-    }
-    if (s < 0) continue;
-    double err = 0;
-    const double inv_s = s > 0 ? 1.0 / s : 0.0;
-    for (int i = 0; i < kSub; ++i) {
-      const int qi = std::clamp(round_int(float((x[i] - b) * inv_s)), 0, 15);
-      const double e = s * qi + b - x[i];
-      err += e * e;
-    }
-    if (err < best_err) {
-      best_err = float(err);
-      best_s = float(s);
-      best_m = float(-b);
+  for (int l = 0; l < kSteps; ++l) {
+    if (valid[l] && err[l] < best_err) {
+      best_err = float(err[l]);
+      best_s = float(s[l]);
+      best_m = float(-b[l]);
     }
   }
   *s_out = best_s;
@@ -131,7 +156,7 @@ void quantize_row_q4_k(const float* x, BlockQ4_K* y, int64_t n) {
       const float ds = d * float(sc[j]), dm = dmin * float(mn[j]);
       for (int i = 0; i < kSub; ++i) {
         const float t = ds > 0 ? (v[j * kSub + i] + dm) / ds : 0.0f;
-        q[j * kSub + i] = uint8_t(std::clamp(round_int(t), 0, 15));
+        q[j * kSub + i] = uint8_t(code4(t));
       }
     }
     for (int c = 0; c < 4; ++c)
