@@ -121,6 +121,26 @@ TEST_F(Cli, BadInputGivesOneLineErrorAndNoOutput) {
   EXPECT_FALSE(fs::exists(out));
 }
 
+// A request that cannot run is refused before the model is loaded (here: there is none, so an
+// error about the model would mean the request was not checked first).
+TEST_F(Cli, RequestErrorsComeBeforeTheModelLoads) {
+  const std::string none = " -m " + (dir_ / "no-model").string();
+  const fs::path out = dir_ / "never.png";
+  for (const std::string& args :
+       {"generate" + none + " -p x --cfg-scale nan -o " + out.string(),
+        "generate" + none + " -p x --cfg-scale 51 -o " + out.string(),
+        "generate" + none + " -p x -W 8192 -o " + out.string(),
+        "edit" + none + " -i " + input("cat.png") + " -p x --img-cfg-scale inf -o " + out.string(),
+        "edit" + none + " -i " + input("cat.png") + " -p x --steps 1001 -o " + out.string(),
+        "ask" + none + " -p hi --temp 1 --top-p 2", "ask" + none + " -p hi --top-k -1",
+        "ask" + none + " -p hi -n 0"}) {
+    CliRun r = run(args);
+    expect_one_line_error(r);
+    EXPECT_EQ(r.err.find("no-model"), std::string::npos) << args << ": " << r.err;
+  }
+  EXPECT_FALSE(fs::exists(out));
+}
+
 TEST_F(Cli, CorruptCheckpointIsReportedByFile) {
   const fs::path m = dir_ / "model";
   fs::create_directories(m);

@@ -154,9 +154,43 @@ TEST_F(PipelineGolden, GenerateValidatesRequests) {
   req.steps = 0;
   EXPECT_THROW(pipe_->generate(req), Error);
   req.steps = 1;
+  req.cfg_scale = NAN;
+  EXPECT_THROW(pipe_->generate(req), Error);
+  req.cfg_scale = 5;
   req.height = 128;
   req.init_noise = HostTensor{{4, 3, 3}, std::vector<float>(36, 0.0f)};
   EXPECT_THROW(pipe_->generate(req), Error);
+}
+
+TEST(RequestValidation, NeedsNoModel) {
+  GenerateRequest g;
+  g.prompt = "x";
+  EXPECT_NO_THROW(validate(g));
+  for (float bad : {-1.0f, 50.5f, NAN, INFINITY}) {
+    g.cfg_scale = bad;
+    EXPECT_THROW(validate(g), Error) << bad;
+  }
+  g.cfg_scale = kMaxGuidanceScale;
+  EXPECT_NO_THROW(validate(g));
+  g.width = 4097;
+  EXPECT_THROW(validate(g), Error);
+  EditRequest e;
+  e.instruction = "x";
+  EXPECT_THROW(validate(e), Error);  // no input image
+  e.input = Image::filled(32, 32, 0, 0, 0);
+  EXPECT_NO_THROW(validate(e));
+  e.img_cfg_scale = NAN;
+  EXPECT_THROW(validate(e), Error);
+  e.img_cfg_scale = 0;
+  e.steps = 1001;
+  EXPECT_THROW(validate(e), Error);
+  SamplerParams sp;
+  EXPECT_NO_THROW(validate(sp));
+  sp.top_p = 0;
+  EXPECT_THROW(validate(sp), Error);
+  sp.top_p = 1;
+  sp.temperature = NAN;
+  EXPECT_THROW(validate(sp), Error);
 }
 
 TEST_F(PipelineGolden, SameSeedSameImage) {

@@ -144,6 +144,14 @@ ImageParameters image_parameters(const GenerateRequest& req, const ImageResult& 
 ImageParameters image_parameters(const EditRequest& req, const ImageResult& result,
                                  const std::string& model);
 
+// Throw ovis::Error, naming the option, for a request that generate(), edit() or the sampling of
+// ask()/chat() would refuse; they need no model, so a front end can check before loading one.
+// Guidance scales must lie in [0, kMaxGuidanceScale].
+inline constexpr float kMaxGuidanceScale = 50.0f;
+void validate(const GenerateRequest& req);
+void validate(const EditRequest& req);
+void validate(const SamplerParams& sampling);
+
 // Activation memory of the device the pipeline runs on (the caching allocator's counters).
 struct MemoryStats {
   int64_t in_use_bytes = 0;  // held by live tensors

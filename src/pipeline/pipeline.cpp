@@ -40,8 +40,6 @@ namespace {
 
 // spec §7.2: the edit output size is smart_resize(factor 32) with the default pixel bounds.
 constexpr int kEditSizeFactor = 32;
-// Largest side accepted for generation (2048² is supported; beyond that memory grows quickly).
-constexpr int kMaxGenerateSide = 4096;
 
 void check_cancel(const CancelFn& should_cancel) {
   if (should_cancel && should_cancel()) throw Cancelled();
@@ -98,6 +96,7 @@ class OvisPipeline final : public Pipeline {
 
   AskResult chat(const ChatRequest& req) override {
     if (req.max_new_tokens <= 0) fail("--max-tokens must be positive");
+    validate(req.sampling);
     check_cancel(req.should_cancel);
     AskResult res;
     Timer t;
@@ -157,9 +156,7 @@ class OvisPipeline final : public Pipeline {
   }
 
   ImageResult generate(const GenerateRequest& req) override {
-    if (req.prompt.empty()) fail("empty prompt: -p TEXT is required");
-    check_steps(req.steps);
-    check_size(req.width, req.height);
+    validate(req);
     ImageResult res;
     const int W = req.width / 16 * 16, H = req.height / 16 * 16;
     if (W != req.width || H != req.height)
@@ -189,9 +186,7 @@ class OvisPipeline final : public Pipeline {
   }
 
   ImageResult edit(const EditRequest& req) override {
-    if (req.instruction.empty()) fail("empty prompt: -p INSTRUCTION is required");
-    if (req.input.empty()) fail("edit needs an input image (-i)");
-    check_steps(req.steps);
+    validate(req);
     ImageResult res;
     const ImageSize sz = smart_resize(req.input.height, req.input.width, kEditSizeFactor);
     const int W = sz.width, H = sz.height;
@@ -233,15 +228,6 @@ class OvisPipeline final : public Pipeline {
   }
 
  private:
-  static void check_steps(int steps) {
-    if (steps < 1 || steps > 1000) fail("--steps must be between 1 and 1000 (got ", steps, ")");
-  }
-  static void check_size(int w, int h) {
-    if (w < 16 || h < 16 || w > kMaxGenerateSide || h > kMaxGenerateSide)
-      fail("image size ", w, "x", h, " is impossible: width and height must be in [16, ",
-           kMaxGenerateSide, "]");
-  }
-
   Tensor condition(const std::string& query, const Image& image, int W, int H) {
     return build_condition(c_, query, image, W, H);
   }

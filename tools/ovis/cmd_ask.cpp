@@ -24,6 +24,12 @@ struct AskOptions {
 
 int run_ask(const AskOptions& o, const GlobalOptions& g) {
   if (o.prompt.empty() && o.images.empty()) fail("empty prompt: give -p TEXT and/or --image PATH");
+  if (o.max_tokens <= 0) fail("--max-tokens must be positive");
+  SamplerParams sampling;
+  sampling.temperature = o.temperature;
+  sampling.top_k = o.top_k;
+  sampling.top_p = o.top_p;
+  validate(sampling);  // before the model is loaded
   std::vector<Image> images;
   for (const auto& p : o.images) images.push_back(read_image(p));
   const ResolvedModel model = resolve_model(o.model, g);  // may download (--pull): not "load"
@@ -35,9 +41,7 @@ int run_ask(const AskOptions& o, const GlobalOptions& g) {
   req.prompt = o.prompt;
   req.images = std::move(images);
   req.max_new_tokens = o.max_tokens;
-  req.sampling.temperature = o.temperature;
-  req.sampling.top_k = o.top_k;
-  req.sampling.top_p = o.top_p;
+  req.sampling = sampling;
   req.sampling.seed = o.temperature > 0 ? resolve_seed(o.seed, g.quiet) : 0;
   req.on_text = [](std::string_view piece) {
     std::fwrite(piece.data(), 1, piece.size(), stdout);

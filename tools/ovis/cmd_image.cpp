@@ -62,10 +62,27 @@ void validate_output(const ImageOptions& o) {
 
 int run_image(const ImageOptions& o, const GlobalOptions& g, bool edit) {
   validate_output(o);
-  if (o.prompt.empty()) fail("empty prompt: -p TEXT is required");
   const NoiseRng rng = parse_noise_rng(o.rng);
-  Image input;
-  if (edit) input = read_image(o.input);
+  // The whole request is checked before the model is loaded; only the seed changes per image.
+  EditRequest ereq;
+  GenerateRequest greq;
+  if (edit) {
+    ereq.input = read_image(o.input);
+    ereq.instruction = o.prompt;
+    ereq.steps = o.steps;
+    ereq.cfg_scale = o.cfg_scale;
+    ereq.img_cfg_scale = o.img_cfg_scale;
+    ereq.rng = rng;
+    validate(ereq);
+  } else {
+    greq.prompt = o.prompt;
+    greq.width = o.width;
+    greq.height = o.height;
+    greq.steps = o.steps;
+    greq.cfg_scale = o.cfg_scale;
+    greq.rng = rng;
+    validate(greq);
+  }
   std::optional<HostTensor> noise;
   if (!o.init_noise.empty()) noise = load_init_noise(o.init_noise);
   const uint64_t seed0 = resolve_seed(o.seed, g.quiet);
@@ -75,36 +92,20 @@ int run_image(const ImageOptions& o, const GlobalOptions& g, bool edit) {
   const std::string prec = precision_name(pipe->precision());
   const double load_s = t.seconds();
   ProgressBar bar(!g.quiet);
+  ereq.init_noise = greq.init_noise = noise;
+  ereq.on_progress = greq.on_progress = [&bar](const ProgressEvent& e) { bar(e); };
   for (int i = 0; i < o.batch; ++i) {
     const uint64_t seed = seed0 + uint64_t(i);
     ImageResult r;
     ImageParameters params;
     if (edit) {
-      EditRequest req;
-      req.input = input;
-      req.instruction = o.prompt;
-      req.steps = o.steps;
-      req.cfg_scale = o.cfg_scale;
-      req.img_cfg_scale = o.img_cfg_scale;
-      req.seed = seed;
-      req.rng = rng;
-      req.init_noise = noise;
-      req.on_progress = [&bar](const ProgressEvent& e) { bar(e); };
-      r = pipe->edit(req);
-      params = image_parameters(req, r, model.name);
+      ereq.seed = seed;
+      r = pipe->edit(ereq);
+      params = image_parameters(ereq, r, model.name);
     } else {
-      GenerateRequest req;
-      req.prompt = o.prompt;
-      req.width = o.width;
-      req.height = o.height;
-      req.steps = o.steps;
-      req.cfg_scale = o.cfg_scale;
-      req.seed = seed;
-      req.rng = rng;
-      req.init_noise = noise;
-      req.on_progress = [&bar](const ProgressEvent& e) { bar(e); };
-      r = pipe->generate(req);
-      params = image_parameters(req, r, model.name);
+      greq.seed = seed;
+      r = pipe->generate(greq);
+      params = image_parameters(greq, r, model.name);
     }
     if (!g.quiet)
       for (const auto& w : r.warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
@@ -153,7 +154,7 @@ void add_image_commands(CLI::App& app, GlobalOptions& g, int& exit_code) {
       ->capture_default_str();
   cmd->add_option("-H,--height", gen->height, "Height in pixels (floored to a multiple of 16)")
       ->capture_default_str();
-  cmd->add_option("--cfg-scale", gen->cfg_scale, "Text classifier-free guidance scale")
+  cmd->add_option("--cfg-scale", gen->cfg_scale, "Text classifier-free guidance scale, 0-50")
       ->capture_default_str();
   cmd->add_option("-b,--batch-count", gen->batch, "Number of images (seed, seed+1, ...)")
       ->capture_default_str();
@@ -167,9 +168,10 @@ void add_image_commands(CLI::App& app, GlobalOptions& g, int& exit_code) {
   add_common(ecmd, *ed);
   ecmd->add_option("-i,--input", ed->input, "Image to edit (PNG or JPEG)")->required();
   ecmd->add_option("-p,--prompt", ed->prompt, "The edit instruction")->required();
-  ecmd->add_option("--cfg-scale", ed->cfg_scale, "Text classifier-free guidance scale")
+  ecmd->add_option("--cfg-scale", ed->cfg_scale, "Text classifier-free guidance scale, 0-50")
       ->capture_default_str();
-  ecmd->add_option("--img-cfg-scale", ed->img_cfg_scale, "Image classifier-free guidance scale")
+  ecmd->add_option("--img-cfg-scale", ed->img_cfg_scale,
+                   "Image classifier-free guidance scale, 0-50")
       ->capture_default_str();
   ecmd->callback([ed, &g, &exit_code] { exit_code = run_image(*ed, g, true); });
 }

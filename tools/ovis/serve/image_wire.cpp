@@ -53,7 +53,8 @@ void parse_common(const Json& body, const Limits& limits, ImageJobRequest& out) 
   out.prompt = std::move(*prompt);
   out.n = int(get_int(body, "n", 1, limits.max_n).value_or(1));
   out.steps = int(get_int(body, "steps", 1, limits.max_steps).value_or(out.steps));
-  out.cfg_scale = float(get_number(body, "cfg_scale", 0.0, 50.0).value_or(out.cfg_scale));
+  out.cfg_scale =
+      float(get_number(body, "cfg_scale", 0.0, kMaxGuidanceScale).value_or(out.cfg_scale));
   if (auto seed = get_int(body, "seed", -1, INT64_MAX); seed && *seed >= 0)
     out.seed = uint64_t(*seed);
   check_response_format(get_string(body, "response_format"));
@@ -144,7 +145,8 @@ ImageJobRequest parse_edit_form(const FormFields& fields, const Limits& limits) 
   if (!image)
     throw invalid_request("image", "image is required (a PNG or JPEG file)", "missing_field");
   parse_common(body, limits, out);
-  out.img_cfg_scale = float(get_number(body, "img_cfg_scale", 0.0, 50.0).value_or(1.5));
+  out.img_cfg_scale =
+      float(get_number(body, "img_cfg_scale", 0.0, kMaxGuidanceScale).value_or(1.5));
   if (auto size = get_string(body, "size"); size && *size != "auto")
     throw invalid_request("size",
                           "edits keep the input image's size (rounded to multiples of "
