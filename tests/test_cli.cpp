@@ -52,6 +52,16 @@ TEST_F(Cli, BenchTakesAWarmupCountInRange) {
   }
 }
 
+// Options out of range are refused before any weight is built (--repeat -1 used to crash
+// bench llm, --text-tokens below the image tokens failed deep inside with a vector size).
+TEST_F(Cli, BenchRefusesOptionsOutOfRange) {
+  for (const char* args :
+       {"bench llm --repeat -1", "bench llm --repeat 0", "bench vae --repeat 0",
+        "bench dit --repeat 1001", "bench llm --prompt-tokens 0", "bench llm --decode-tokens 1",
+        "bench dit --text-tokens 0", "bench t2i --steps 0", "bench edit --steps 1001"})
+    expect_one_line_error(run(args));
+}
+
 TEST_F(Cli, AskPrintsTheGoldenAnswer) {
   CliRun r = run("ask --precision f32 " + model() + " --image " + input("cat.png") +
                  " -p 'What is it?' -n 8");

@@ -68,9 +68,9 @@ TEST_F(CliGguf, QuantizeThenAskGenerateEditAndBench) {
           " -p \"add a hat\" --steps 1 -o " + path("e.png"));
   EXPECT_EQ(r.code, 0) << r.err;
   EXPECT_TRUE(fs::exists(path("e.png")));
-  // bench on the file's weights (the tiny model's shapes come from its own config? no: bench
-  // builds the real Ovis-U1-3B shapes, so a tiny file is rejected naming a tensor).
-  r = run("bench llm -m " + q + " --prompt-tokens 4 --decode-tokens 1");
+  // bench on the file's weights: bench builds the real Ovis-U1-3B shapes, so the tiny model's
+  // file is rejected naming a tensor.
+  r = run("bench llm -m " + q + " --prompt-tokens 4 --decode-tokens 2");
   expect_one_line_error(r, "has shape");
 }
 
@@ -109,6 +109,12 @@ TEST_F(CliGguf, BadQuantizeArguments) {
   expect_one_line_error(
       run("quantize -m " + path("nope") + " -o " + path("x.gguf") + " --type q8_0"),
       "no such folder");
+  // A folder as the output is refused before anything is written.
+  fs::create_directory(path("out-folder"));
+  expect_one_line_error(
+      run("quantize -m " + test::fixture_dir() + " -o " + path("out-folder") + " --type q8_0"),
+      "is a folder");
+  EXPECT_TRUE(fs::is_empty(path("out-folder")));
   EXPECT_FALSE(fs::exists(path("x.gguf")));
 }
 

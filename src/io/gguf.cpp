@@ -371,6 +371,10 @@ bool is_gguf_file(const std::string& path) {
 GgufWriter::GgufWriter(std::string path, uint32_t alignment)
     : path_(std::move(path)), alignment_(alignment) {
   OVIS_ASSERT(alignment_ > 0 && (alignment_ & (alignment_ - 1)) == 0);
+  std::error_code ec;
+  // Caught here, not at the final rename, after the whole file has been written.
+  if (std::filesystem::is_directory(path_, ec))
+    fail(path_, ": is a folder; give the path of the .gguf file to write");
   tmp_ = path_ + ".tmp-" + std::to_string(::getpid());
   set_u32("general.alignment", alignment_);
 }

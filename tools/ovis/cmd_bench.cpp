@@ -118,6 +118,27 @@ struct FlowTimes {
   double condition_s = 0, denoise_s = 0, decode_s = 0;
 };
 
+// The flows' text conditions hold --text-tokens in all, the condition image's tokens included.
+void check_text_length(const BenchOptions& o, int64_t text_len, int64_t visual_tokens) {
+  if (text_len < 1)
+    fail("--text-tokens ", o.text_tokens, " must exceed the ", visual_tokens,
+         " visual tokens of the condition image");
+}
+
+// Ranges every benchmark shares (sizes are checked per benchmark: their multiples differ).
+void check_options(const BenchOptions& o) {
+  const int min_repeat = o.what == "dit" ? 0 : 1;  // dit --repeat 0: the cold forward only
+  if (o.repeat < min_repeat || o.repeat > 1000)
+    fail("--repeat must be between ", min_repeat, " and 1000 for bench ", o.what);
+  if (o.prompt_tokens < 1 || o.prompt_tokens > (1 << 20))
+    fail("--prompt-tokens must be between 1 and ", 1 << 20);
+  if (o.text_tokens < 1 || o.text_tokens > (1 << 20))
+    fail("--text-tokens must be between 1 and ", 1 << 20);
+  if (o.steps < 1 || o.steps > 1000) fail("--steps must be between 1 and 1000");
+  if (o.decode_tokens < 2 || o.decode_tokens > (1 << 20))
+    fail("--decode-tokens must be between 2 and ", 1 << 20);
+}
+
 // Runs `flow` --warmup times with one denoising step (first-call work such as GEMM and
 // convolution plans, module loading and the allocator's first blocks, at the same shapes), then
 // once timed with --steps, the allocator's peak counted from there (weights included).
@@ -210,7 +231,6 @@ nlohmann::json bench_llm(const BenchOptions& o, const ModelConfig& cfg, BenchEnv
   std::vector<int64_t> ids(size_t(o.prompt_tokens));
   for (auto& id : ids) id = int64_t(g() % 150000);
 
-  if (o.decode_tokens < 2) fail("--decode-tokens must be at least 2");
   const int64_t capacity = o.prompt_tokens + o.decode_tokens + 1;
   // The first prefill is timed apart: it also pays for first use (GEMM plans, and the kernel
   // faulting in fresh pages for the KV cache and every activation buffer). Later requests reuse
@@ -408,6 +428,7 @@ nlohmann::json bench_t2i(const BenchOptions& o, const ModelConfig& cfg, BenchEnv
   const double build_s = t.seconds();
   std::mt19937 gen(13);
   auto condition = [&](const Tensor& visual, int64_t text_len) {
+    check_text_length(o, text_len, visual.dim(0));
     std::vector<int64_t> ids(static_cast<size_t>(text_len));
     for (auto& id : ids) id = int64_t(gen() % 150000);
     Tensor embeds = ops::concat_rows(c, {llm.embed(ids), visual});
@@ -460,6 +481,7 @@ nlohmann::json bench_edit(const BenchOptions& o, const ModelConfig& cfg, BenchEn
   for (size_t i = 0; i < input.rgb.size(); ++i) input.rgb[i] = uint8_t((i * 37) % 251);
   std::mt19937 gen(15);
   auto condition = [&](int64_t text_len, const Tensor& visual) {
+    check_text_length(o, text_len, visual.dim(0));
     std::vector<int64_t> ids(static_cast<size_t>(text_len));
     for (auto& id : ids) id = int64_t(gen() % 150000);
     return llm.condition(ops::concat_rows(c, {llm.embed(ids), visual}));
@@ -496,6 +518,7 @@ nlohmann::json bench_edit(const BenchOptions& o, const ModelConfig& cfg, BenchEn
 }
 
 int run_bench(const BenchOptions& o, const GlobalOptions& g) {
+  check_options(o);
   BenchEnv env(g);
   const ModelConfig cfg = real_config();
   nlohmann::json r;
@@ -553,7 +576,10 @@ void add_bench_command(CLI::App& app, GlobalOptions& g, int& exit_code) {
       ->capture_default_str();
   cmd->add_option("--text-tokens", o->text_tokens, "dit/t2i/edit: condition length")
       ->capture_default_str();
-  cmd->add_option("--repeat", o->repeat, "Timed repetitions (best is reported)")
+  cmd->add_option(
+         "--repeat", o->repeat,
+         "Timed repetitions, 1-1000, the best reported (dit also takes 0: only the cold first "
+         "forward)")
       ->capture_default_str();
   cmd->callback([o, &g, &exit_code] { exit_code = run_bench(*o, g); });
 }
