@@ -118,11 +118,16 @@ struct FlowTimes {
   double condition_s = 0, denoise_s = 0, decode_s = 0;
 };
 
-// The flows' text conditions hold --text-tokens in all, the condition image's tokens included.
-void check_text_length(const BenchOptions& o, int64_t text_len, int64_t visual_tokens) {
+// The LLM condition of `text_len` random token ids followed by an image's visual tokens (the
+// flows' text conditions hold --text-tokens in all, the image's tokens included).
+Tensor text_condition(const BenchOptions& o, const Qwen3& llm, std::mt19937& gen, int64_t text_len,
+                      const Tensor& visual) {
   if (text_len < 1)
-    fail("--text-tokens ", o.text_tokens, " must exceed the ", visual_tokens,
+    fail("--text-tokens ", o.text_tokens, " must exceed the ", visual.dim(0),
          " visual tokens of the condition image");
+  std::vector<int64_t> ids(static_cast<size_t>(text_len));
+  for (auto& id : ids) id = int64_t(gen() % 150000);
+  return llm.condition(ops::concat_rows(llm.context(), {llm.embed(ids), visual}));
 }
 
 // Ranges every benchmark shares (sizes are checked per benchmark: their multiples differ).
@@ -428,11 +433,7 @@ nlohmann::json bench_t2i(const BenchOptions& o, const ModelConfig& cfg, BenchEnv
   const double build_s = t.seconds();
   std::mt19937 gen(13);
   auto condition = [&](const Tensor& visual, int64_t text_len) {
-    check_text_length(o, text_len, visual.dim(0));
-    std::vector<int64_t> ids(static_cast<size_t>(text_len));
-    for (auto& id : ids) id = int64_t(gen() % 150000);
-    Tensor embeds = ops::concat_rows(c, {llm.embed(ids), visual});
-    return llm.condition(embeds);
+    return text_condition(o, llm, gen, text_len, visual);
   };
   const FlowTimes ft = timed_flow(o, env, [&](int steps) {
     FlowTimes f;
@@ -481,10 +482,7 @@ nlohmann::json bench_edit(const BenchOptions& o, const ModelConfig& cfg, BenchEn
   for (size_t i = 0; i < input.rgb.size(); ++i) input.rgb[i] = uint8_t((i * 37) % 251);
   std::mt19937 gen(15);
   auto condition = [&](int64_t text_len, const Tensor& visual) {
-    check_text_length(o, text_len, visual.dim(0));
-    std::vector<int64_t> ids(static_cast<size_t>(text_len));
-    for (auto& id : ids) id = int64_t(gen() % 150000);
-    return llm.condition(ops::concat_rows(c, {llm.embed(ids), visual}));
+    return text_condition(o, llm, gen, text_len, visual);
   };
   const Tensor pixels = random_tensor({3, o.size, o.size}, 16, 0.5f);
   const FlowTimes ft = timed_flow(o, env, [&](int steps) {
