@@ -162,6 +162,25 @@ TEST_F(ChatModel, MultiTurnConversationRuns) {
   EXPECT_EQ(vision_events, 2);  // before and after the one image
 }
 
+// AskRequest::system (ask --system) is a system turn before ask's user message.
+TEST_F(ChatModel, AskWithASystemPromptIsThatChat) {
+  AskRequest ask;
+  ask.prompt = "What is it?";
+  ask.images = {cat()};
+  ask.max_new_tokens = 4;
+  const AskResult plain = pipe_->ask(ask);
+  ask.system = "You are terse.";
+  const AskResult with_system = pipe_->ask(ask);
+  ChatRequest req;
+  req.messages = {msg(ChatRole::System, {text("You are terse.")}),
+                  msg(ChatRole::User, {ChatPart{{}, cat()}, text("What is it?")})};
+  req.max_new_tokens = 4;
+  const AskResult chat = pipe_->chat(req);
+  EXPECT_EQ(with_system.tokens, chat.tokens);
+  EXPECT_EQ(with_system.prompt_tokens, chat.prompt_tokens);
+  EXPECT_GT(with_system.prompt_tokens, plain.prompt_tokens);
+}
+
 TEST_F(ChatModel, CancelStopsDecodingAtTheNextToken) {
   ChatRequest req;
   req.messages = {msg(ChatRole::User, {text("Hello")})};

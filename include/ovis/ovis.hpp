@@ -28,6 +28,7 @@ struct AskRequest {
   // first ("<image>\n" for one, "Image 1: <image>\nImage 2: <image>\n..." for several).
   std::string prompt;
   std::vector<Image> images;
+  std::string system;  // when not empty: a system turn before the question
   int max_new_tokens = 512;
   SamplerParams sampling;  // temperature 0 = greedy (the reference's setting)
   // Called with each decoded text piece as soon as it is complete UTF-8; return false to stop.

@@ -83,6 +83,8 @@ class OvisPipeline final : public Pipeline {
     if (req.prompt.empty() && req.images.empty()) fail("empty prompt: give -p TEXT and/or --image");
     // One user message [image..., text]: chat formats it with ask_query (ChatMessage).
     ChatRequest chat_req;
+    if (!req.system.empty())
+      chat_req.messages.push_back(ChatMessage{ChatRole::System, {ChatPart{req.system, {}}}});
     ChatMessage& m = chat_req.messages.emplace_back();
     for (const Image& img : req.images) m.content.push_back(ChatPart{{}, img});
     if (!req.prompt.empty() || req.images.empty()) m.content.push_back(ChatPart{req.prompt, {}});

@@ -15,6 +15,7 @@ struct AskOptions {
   std::string model;
   std::vector<std::string> images;
   std::string prompt;
+  std::string system;
   int max_tokens = 512;
   float temperature = 0.0f;
   int top_k = 0;
@@ -39,6 +40,7 @@ int run_ask(const AskOptions& o, const GlobalOptions& g) {
   const double load_s = t.seconds();
   AskRequest req;
   req.prompt = o.prompt;
+  req.system = o.system;
   req.images = std::move(images);
   req.max_new_tokens = o.max_tokens;
   req.sampling = sampling;
@@ -76,6 +78,9 @@ void add_ask_command(CLI::App& app, GlobalOptions& g, int& exit_code) {
                   "Image file (PNG or JPEG); repeat for several. Placed before the prompt unless "
                   "the prompt has <image> markers");
   cmd->add_option("-p,--prompt", o->prompt, "The question");
+  cmd->add_option("--system", o->system,
+                  "System prompt: a system turn before the question (none by default, as in the "
+                  "reference)");
   cmd->add_option("-n,--max-tokens", o->max_tokens, "Maximum new tokens")->capture_default_str();
   cmd->add_option("--temp", o->temperature,
                   "Sampling temperature (0 = greedy, the reference's setting)")
