@@ -25,9 +25,10 @@ void check_guidance(const char* flag, float v) {
 
 }  // namespace
 
+// The sampler's constructor is where its settings are checked.
 void validate(const SamplerParams& p) {
   TokenSampler{p};
-}  // its constructor checks them
+}
 
 void validate(const GenerateRequest& req) {
   if (req.prompt.empty()) fail("empty prompt: -p TEXT is required");
