@@ -52,6 +52,12 @@ Tensor CudaBackend::attention_impl(const Context& c, const Tensor& q_in, const T
   }
   if (kv_pos) {
     // Many queries at a device-held position: read it (a host sync; not graph-capturable).
+    cudaStreamCaptureStatus capturing = cudaStreamCaptureStatusNone;
+    OVIS_CU(cudaStreamIsCapturing(stream(), &capturing));
+    if (capturing != cudaStreamCaptureStatusNone)
+      fail("attention at a device-held position with ", lq, " queries of ", q_heads, "/", kv_heads,
+           " heads of ", d, " is beyond the graph-capturable decode kernel (",
+           "query rows x head dim must stay within its shared memory)");
     float pos = 0;
     OVIS_CU(cudaMemcpyAsync(&pos, kv_pos, sizeof pos, cudaMemcpyDeviceToHost, stream()));
     OVIS_CU(cudaStreamSynchronize(stream()));

@@ -19,6 +19,9 @@ namespace {
 constexpr int kChunk = 64;                // keys per split
 constexpr int kDecodeThreads = 128;       // 4 warps
 constexpr int64_t kMaxRowsTimesD = 8192;  // query rows x head dim kept in shared memory (32 KB)
+constexpr int64_t kMaxRows = 64;
+// The queries and a row of scores per query row fit the 48 KiB a launch gets without opting in.
+static_assert((kMaxRowsTimesD + kMaxRows * kChunk) * sizeof(float) <= 48 * 1024);
 
 struct DecodeArgs {
   Elems q, k, v;
@@ -136,7 +139,7 @@ __global__ void decode_merge_kernel(DecodeArgs a, MutElems out) {
 
 bool decode_fits(const AttnProblem& p) {
   const int64_t rows = p.lq * (p.hq / p.hk);
-  return p.lq <= kDecodeMaxQueries && rows <= 64 && rows * p.d <= kMaxRowsTimesD;
+  return p.lq <= kDecodeMaxQueries && rows <= kMaxRows && rows * p.d <= kMaxRowsTimesD;
 }
 
 void decode_attention(CudaBackend& be, const AttnProblem& p) {

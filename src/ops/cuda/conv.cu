@@ -33,7 +33,6 @@ struct ConvKey {
 };
 
 struct ConvAlgo {
-  bool usable = false;
   cudnnConvolutionFwdAlgo_t algo{};
   cudnnMathType_t math{};
   size_t workspace = 0;
@@ -69,7 +68,9 @@ struct ConvDescs {
 
 struct ConvPlans {
   std::mutex mu;
-  std::map<ConvKey, ConvAlgo> algos;
+  // Per problem, the algorithms cuDNN's heuristic offers that we accept, best first; one that
+  // fails when run is dropped and the next one tried.
+  std::map<ConvKey, std::vector<ConvAlgo>> algos;
 };
 
 ConvPlans* make_conv_plans() {
@@ -137,12 +138,12 @@ __global__ void pad_kernel(Elems x, int64_t C, int64_t H, int64_t W, int64_t top
   }
 }
 
-const ConvAlgo& find_algo(CudaBackend& be, const ConvKey& k, const ConvDescs& d) {
+std::vector<ConvAlgo> find_algos(CudaBackend& be, const ConvKey& k, const ConvDescs& d) {
   ConvPlans& plans = be.conv_plans();
   std::lock_guard<std::mutex> lock(plans.mu);
   auto it = plans.algos.find(k);
   if (it != plans.algos.end()) return it->second;
-  ConvAlgo a;
+  std::vector<ConvAlgo> found;
   const cudnnMathType_t want = k.t == DType::F32 ? CUDNN_FMA_MATH : CUDNN_TENSOR_OP_MATH;
   OVIS_CU(cudnnSetConvolutionMathType(d.conv, want));
   cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
@@ -154,29 +155,40 @@ const ConvAlgo& find_algo(CudaBackend& be, const ConvKey& k, const ConvDescs& d)
     if (p.status != CUDNN_STATUS_SUCCESS || p.memory > kMaxWorkspace) continue;
     // fp32 must stay fp32: no TF32 tensor-op algorithm.
     if (k.t == DType::F32 && p.mathType != CUDNN_FMA_MATH) continue;
-    a.usable = true;
-    a.algo = p.algo;
-    a.math = p.mathType;
-    a.workspace = p.memory;
-    break;
+    found.push_back({p.algo, p.mathType, p.memory});
   }
-  return plans.algos.emplace(k, a).first->second;
+  return plans.algos.emplace(k, found).first->second;
 }
 
-// y = conv(x) (no bias) with symmetric padding; false when cuDNN has no algorithm for it.
-bool cudnn_conv(CudaBackend& be, const ConvKey& k, const void* x, const void* w, void* y,
-                int64_t oh, int64_t ow) {
+void drop_algo(CudaBackend& be, const ConvKey& k, cudnnConvolutionFwdAlgo_t algo) {
+  ConvPlans& plans = be.conv_plans();
+  std::lock_guard<std::mutex> lock(plans.mu);
+  auto& v = plans.algos[k];
+  v.erase(std::remove_if(v.begin(), v.end(), [&](const ConvAlgo& a) { return a.algo == algo; }),
+          v.end());
+}
+
+// y = conv(x) (no bias) with symmetric padding. Returns CUDNN_STATUS_SUCCESS, or why the last
+// algorithm tried failed (NOT_SUPPORTED when cuDNN offered none that we accept).
+cudnnStatus_t cudnn_conv(CudaBackend& be, const ConvKey& k, const void* x, const void* w, void* y,
+                         int64_t oh, int64_t ow) {
   ConvDescs d(k, oh, ow);
-  const ConvAlgo& a = find_algo(be, k, d);
-  if (!a.usable) return false;
-  OVIS_CU(cudnnSetConvolutionMathType(d.conv, a.math));
-  Tensor ws;
-  if (a.workspace) ws = be.empty({int64_t(a.workspace)}, DType::U8);
-  const float alpha = 1.0f, beta = 0.0f;
-  OVIS_CU(cudnnConvolutionForward(be.state().dnn(), &alpha, d.x, x, d.w, w, d.conv, a.algo,
-                                  ws.defined() ? ws.device_ptr() : nullptr, a.workspace, &beta, d.y,
-                                  y));
-  return true;
+  cudnnStatus_t last = CUDNN_STATUS_NOT_SUPPORTED;
+  for (const ConvAlgo& a : find_algos(be, k, d)) {
+    OVIS_CU(cudnnSetConvolutionMathType(d.conv, a.math));
+    Tensor ws;
+    if (a.workspace) ws = be.empty({int64_t(a.workspace)}, DType::U8);
+    const float alpha = 1.0f, beta = 0.0f;
+    last = cudnnConvolutionForward(be.state().dnn(), &alpha, d.x, x, d.w, w, d.conv, a.algo,
+                                   ws.defined() ? ws.device_ptr() : nullptr, a.workspace, &beta,
+                                   d.y, y);
+    if (last == CUDNN_STATUS_SUCCESS) return last;
+    // Offered by the heuristic but refused (or failed) when run: PyTorch likewise tries the
+    // next one. (A sticky CUDA error fails every later call and surfaces at the next check.)
+    cudaGetLastError();
+    drop_algo(be, k, a.algo);
+  }
+  return last;
 }
 
 // Convolution of a whole input (symmetric padding) into y [O, oh, ow] of dtype t, in dtype t
@@ -185,19 +197,23 @@ void conv_any(CudaBackend& be, const Tensor& x, const Tensor& w, int ph, int pw,
               Tensor& y) {
   const DType t = x.dtype();
   const ConvKey k{x.dim(0), x.dim(1), x.dim(2), w.dim(0), w.dim(2), w.dim(3), ph, pw, stride, t};
-  if (cudnn_conv(be, k, x.device_ptr(), w.device_ptr(), y.device_ptr(), y.dim(1), y.dim(2))) return;
-  if (t == DType::F32)
-    fail("cuDNN has no fp32 algorithm for a convolution of ", shape_str(x.shape()), " by ",
-         shape_str(w.shape()));
-  const Tensor xf = be.as_dtype(x, DType::F32), wf = be.as_dtype(w, DType::F32);
-  Tensor yf = be.empty(y.shape(), DType::F32);
-  ConvKey kf = k;
-  kf.t = DType::F32;
-  if (!cudnn_conv(be, kf, xf.device_ptr(), wf.device_ptr(), yf.device_ptr(), y.dim(1), y.dim(2)))
-    fail("cuDNN has no algorithm for a convolution of ", shape_str(x.shape()), " by ",
-         shape_str(w.shape()));
-  Context c{&be, Precision::F32};
-  be.copy_(c, y, yf);
+  cudnnStatus_t st =
+      cudnn_conv(be, k, x.device_ptr(), w.device_ptr(), y.device_ptr(), y.dim(1), y.dim(2));
+  if (st == CUDNN_STATUS_SUCCESS) return;
+  if (t != DType::F32) {
+    const Tensor xf = be.as_dtype(x, DType::F32), wf = be.as_dtype(w, DType::F32);
+    Tensor yf = be.empty(y.shape(), DType::F32);
+    ConvKey kf = k;
+    kf.t = DType::F32;
+    st = cudnn_conv(be, kf, xf.device_ptr(), wf.device_ptr(), yf.device_ptr(), y.dim(1), y.dim(2));
+    if (st == CUDNN_STATUS_SUCCESS) {
+      Context c{&be, Precision::F32};
+      be.copy_(c, y, yf);
+      return;
+    }
+  }
+  fail("cuDNN ran no fp32 algorithm for a convolution of ", shape_str(x.shape()), " by ",
+       shape_str(w.shape()), ": ", cudnnGetErrorString(st));
 }
 
 }  // namespace

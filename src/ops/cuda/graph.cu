@@ -70,27 +70,16 @@ class CudaGraph final : public OpGraph {
  public:
   CudaGraph(CudaBackend& b, const std::function<void()>& body)
       : st_(b.state()), pool_(new GraphPool(b.state().index())) {
-    st_.make_current();
-    // Library handles and the GEMM workspace exist before the capture (no allocation inside).
-    st_.lt();
-    st_.blas();
-    const cudaStream_t s = st_.stream();
-    st_.route_allocations(pool_);
-    OVIS_CU(cudaStreamBeginCapture(s, cudaStreamCaptureModeRelaxed));
     try {
-      body();
+      record(body);
     } catch (...) {
-      cudaGraph_t g = nullptr;
-      cudaStreamEndCapture(s, &g);
-      if (g) cudaGraphDestroy(g);
-      cudaGetLastError();
-      st_.route_allocations(nullptr);
+      // Whatever step failed (begin, body, end, instantiate): nothing outlives the throw but the
+      // pool, which goes once the body's tensors that escaped it are freed.
+      if (exec_) cudaGraphExecDestroy(exec_);
+      if (graph_) cudaGraphDestroy(graph_);
       pool_->retire();
       throw;
     }
-    st_.route_allocations(nullptr);
-    OVIS_CU(cudaStreamEndCapture(s, &graph_));
-    OVIS_CU(cudaGraphInstantiate(&exec_, graph_, 0));
   }
 
   ~CudaGraph() override {
@@ -105,6 +94,29 @@ class CudaGraph final : public OpGraph {
   }
 
  private:
+  void record(const std::function<void()>& body) {
+    st_.make_current();
+    // Library handles and the GEMM workspace exist before the capture (no allocation inside).
+    st_.lt();
+    st_.blas();
+    const cudaStream_t s = st_.stream();
+    OVIS_CU(cudaStreamBeginCapture(s, cudaStreamCaptureModeRelaxed));
+    st_.route_allocations(pool_);  // only once capturing: a failed begin leaves the routing alone
+    try {
+      body();
+    } catch (...) {
+      st_.route_allocations(nullptr);
+      cudaGraph_t g = nullptr;
+      cudaStreamEndCapture(s, &g);
+      if (g) cudaGraphDestroy(g);
+      cudaGetLastError();
+      throw;
+    }
+    st_.route_allocations(nullptr);
+    OVIS_CU(cudaStreamEndCapture(s, &graph_));
+    OVIS_CU(cudaGraphInstantiate(&exec_, graph_, 0));
+  }
+
   DeviceState& st_;
   GraphPool* pool_;
   cudaGraph_t graph_ = nullptr;
