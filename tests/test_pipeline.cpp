@@ -261,8 +261,14 @@ TEST_F(PipelineGolden, RepeatedRequestsReachAMemoryFixedPoint) {
     EXPECT_EQ(m.cached_bytes + m.in_use_bytes, m0.cached_bytes + m0.in_use_bytes);
     EXPECT_GT(m.peak_bytes, 0);
   }
+#if defined(__SANITIZE_ADDRESS__)
+  // AddressSanitizer holds freed host blocks in a quarantine of up to 256 MiB before reusing them,
+  // so under it RSS measures the quarantine filling (seen: +6 MiB a window); the allocator's
+  // counters above are the check there.
+#else
   // Small host allocations (strings, vectors) only.
   EXPECT_LE(std::min(rss[1] - rss[0], rss[2] - rss[1]), int64_t(4) << 20);
+#endif
 }
 
 }  // namespace
